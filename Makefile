@@ -1,0 +1,39 @@
+# dossierflow — every target creates what it needs; `make test` is CI's only command.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install kafka-libs lint unit integration test demo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Resolve Apache Kafka's jars from Maven Central into .kafka/ (no-op when cached).
+kafka-libs:
+	scripts/kafka-local fetch
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict events workflows
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+# The session fixture starts a real local Kafka (scripts/kafka-local) and stops it.
+integration: install kafka-libs
+	$(BIN)/pytest tests/integration -q -m integration
+
+test: lint unit integration
+
+demo: install kafka-libs
+	$(BIN)/dossierflow demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

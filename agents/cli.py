@@ -1,0 +1,76 @@
+"""``dossierflow``: the command line for workers, agencies, supervisors and operators."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agents.settings import Settings
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.app import create_app, run_worker
+    from agents.kafka_admin import ensure_topics
+
+    ensure_topics(settings)
+    run_worker(create_app(settings), loglevel=args.loglevel)
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.publisher import Publisher
+
+    source = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
+    with source, Publisher(settings.bootstrap_servers, settings.topics.events) as publisher:
+        report = publisher.publish_lines(source)
+    for error in report.errors:
+        for line in error.render():
+            print(line, file=sys.stderr)
+    print(report.summary(settings.topics.events))
+    return 0 if report.ok else 1
+
+
+def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.kafka_admin import ensure_topics
+
+    created = ensure_topics(settings)
+    print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dossierflow",
+        description="Route administrative-procedure dossiers between agencies over Kafka.",
+    )
+    parser.add_argument(
+        "--broker",
+        help="Kafka bootstrap host:port (default: DOSSIERFLOW_BROKER or 127.0.0.1:19092)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run a stream worker (router, deadlines, web)")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(func=_cmd_worker)
+
+    publish = sub.add_parser("publish", help="validate and publish events (JSON or JSON lines)")
+    publish.add_argument("file", help="a file of events, or - for standard input")
+    publish.set_defaults(func=_cmd_publish)
+
+    topics = sub.add_parser("topics", help="create the engine's topics if missing")
+    topics.set_defaults(func=_cmd_topics)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {"broker": args.broker} if args.broker else {}
+    settings = Settings(**overrides)
+    code: int = args.func(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

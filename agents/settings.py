@@ -1,0 +1,63 @@
+"""Deployment settings: one frozen object, read once at the entry point and passed down.
+
+Nothing else in the code base reads ``os.environ``. Every field can be set by
+an environment variable ``DOSSIERFLOW_<FIELD>`` (e.g. ``DOSSIERFLOW_BROKER``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from events import TopicNames
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOSSIERFLOW_", frozen=True, extra="forbid")
+
+    # Kafka
+    broker: str = Field("127.0.0.1:19092", description="bootstrap servers, host:port[,host:port]")
+    app_id: str = Field("dossierflow", description="faust app id = consumer group")
+    topic_prefix: str = Field("", description="prefix for every topic (tests, tenants)")
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=7)
+
+    # Worker
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535)
+    worker_name: str = Field("", description="label for this worker in metrics; default host-pid")
+    store: Literal["memory://", "rocksdb://"] = "memory://"
+    data_dir: Path = Path(".dossierflow-data")
+
+    # Domain
+    catalog_path: Path | None = Field(None, description="catalog folder or file; default sample")
+    office_hours: str = "07:30-11:30,13:30-17:30"
+    calendar_overrides: Path | None = None
+
+    # Alert delivery
+    webhook_secret: SecretStr = SecretStr("")
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_is_host_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().removeprefix("kafka://").rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """For kafka-python / aiokafka: ``["127.0.0.1:19092"]``."""
+        return [s.strip().removeprefix("kafka://") for s in self.broker.split(",")]
+
+    @property
+    def faust_broker(self) -> list[str]:
+        return [f"kafka://{s}" for s in self.bootstrap_servers]
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.with_prefix(self.topic_prefix)

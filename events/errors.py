@@ -1,0 +1,49 @@
+"""Why a record was refused: the reason kinds and the error that carries them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ReasonKind(StrEnum):
+    """Why a record went to the dead-letter topic. Public API: dashboards group by it."""
+
+    # The bytes could not become an event.
+    TOO_LARGE = "too_large"
+    INVALID_ENCODING = "invalid_encoding"
+    INVALID_JSON = "invalid_json"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_TYPE = "unknown_type"
+    SCHEMA_ERROR = "schema_error"
+    # The event was valid but the workflow refused it.
+    UNKNOWN_PROCEDURE = "unknown_procedure"
+    UNKNOWN_DOSSIER = "unknown_dossier"
+    UNKNOWN_STEP = "unknown_step"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    DOSSIER_CLOSED = "dossier_closed"
+    OFF_ROUTE = "off_route"
+    PARKED_TIMEOUT = "parked_timeout"
+    # Our own code failed; the event is kept, not lost.
+    PROCESSING_ERROR = "processing_error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a record: where (dotted field path, ``$`` = whole record) and what."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ContractError(ValueError):
+    """Bytes that are not a valid v1 event; ``problems`` says which field and why."""
+
+    def __init__(self, kind: ReasonKind, problems: Sequence[Problem]) -> None:
+        self.kind = kind
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))

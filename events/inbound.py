@@ -1,0 +1,155 @@
+"""Inbound events, wire contract v1: what agencies publish to ``dossier-events``.
+
+Every event is one JSON object in one Kafka record, keyed by ``dossier_id``.
+Models are frozen; names are the past-tense facts agencies report. The
+registered name of each type is its ``type`` string, never a Python path.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION: Literal[1] = 1
+
+Code = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+DossierId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=2000)]
+
+
+class Channel(StrEnum):
+    ONLINE = "online"
+    IN_PERSON = "in_person"
+    POSTAL = "postal"
+
+
+class Applicant(StrEnum):
+    CITIZEN = "citizen"
+    BUSINESS = "business"
+
+
+class ResultOutcome(StrEnum):
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class _Event(BaseModel):
+    """The envelope every inbound event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: EventId
+    dossier_id: DossierId
+    occurred_at: AwareDatetime
+    agency: Code
+    actor: Code | None = None
+
+
+class DossierReceived(_Event):
+    """Accepted at the one-stop desk: the clock starts."""
+
+    type: Literal["dossier.received"] = "dossier.received"
+    procedure: Code
+    channel: Channel
+    applicant: Applicant | None = None
+
+
+class StepCompleted(_Event):
+    """An agency finished its step; the engine routes to the next one by ``outcome``."""
+
+    type: Literal["step.completed"] = "step.completed"
+    step: Code
+    outcome: Code = "ok"
+    to_agency: Code | None = None
+
+
+class DossierHandedOff(_Event):
+    """An explicit hand-off; checked against the route, tracked even when off-route."""
+
+    type: Literal["dossier.handed_off"] = "dossier.handed_off"
+    to_agency: Code
+    step: Code
+    from_agency: Code | None = None
+
+
+class SupplementRequested(_Event):
+    """The dossier went back to the applicant: the clock pauses."""
+
+    type: Literal["dossier.supplement_requested"] = "dossier.supplement_requested"
+    reason: Text
+
+
+class SupplementReceived(_Event):
+    """The applicant supplied what was missing: the clock resumes."""
+
+    type: Literal["dossier.supplement_received"] = "dossier.supplement_received"
+
+
+class DossierRescheduled(_Event):
+    """Apology letter: one new due date for the whole dossier."""
+
+    type: Literal["dossier.rescheduled"] = "dossier.rescheduled"
+    new_due_at: AwareDatetime
+    reason: Text
+
+
+class ResultReady(_Event):
+    """Processing ended: the clock stops, early / on time / late is decided."""
+
+    type: Literal["dossier.result_ready"] = "dossier.result_ready"
+    outcome: ResultOutcome
+
+
+class DossierReturned(_Event):
+    """The result was handed to the applicant; the dossier is closed."""
+
+    type: Literal["dossier.returned"] = "dossier.returned"
+
+
+class DossierWithdrawn(_Event):
+    """The applicant withdrew; the dossier is closed."""
+
+    type: Literal["dossier.withdrawn"] = "dossier.withdrawn"
+    reason: Text
+
+
+class DossierRejected(_Event):
+    """Refused at intake or stopped; the dossier is closed."""
+
+    type: Literal["dossier.rejected"] = "dossier.rejected"
+    reason: Text
+
+
+InboundEvent = Annotated[
+    DossierReceived
+    | StepCompleted
+    | DossierHandedOff
+    | SupplementRequested
+    | SupplementReceived
+    | DossierRescheduled
+    | ResultReady
+    | DossierReturned
+    | DossierWithdrawn
+    | DossierRejected,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[_Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        DossierReceived,
+        StepCompleted,
+        DossierHandedOff,
+        SupplementRequested,
+        SupplementReceived,
+        DossierRescheduled,
+        ResultReady,
+        DossierReturned,
+        DossierWithdrawn,
+        DossierRejected,
+    )
+}

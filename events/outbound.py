@@ -1,0 +1,117 @@
+"""Outbound records, wire contract v1: what the engine writes.
+
+Assignments go to agency inboxes, alerts to supervisors, dead letters to the
+DLQ. Each record carries a deterministic id so consumers can dedupe: the
+engine is at-least-once and a retried send may repeat a record.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.errors import ReasonKind
+from events.inbound import SCHEMA_VERSION, Code, DossierId
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+def stable_id(*parts: object) -> str:
+    """A short deterministic id over ``parts`` (same parts, same id, on every worker)."""
+    joined = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
+
+
+class Assignment(_Record):
+    """A dossier routed to an agency's inbox for one step."""
+
+    record: Literal["assignment"] = "assignment"
+    assignment_id: str
+    dossier_id: DossierId
+    procedure: Code
+    step: Code
+    agency: Code
+    from_agency: Code | None = None
+    assigned_at: AwareDatetime
+    step_due_at: AwareDatetime
+    dossier_due_at: AwareDatetime
+    statutory_due_at: AwareDatetime | None = None
+    cause_event_id: str
+    off_route: bool = False
+
+
+class AlertScope(StrEnum):
+    STEP = "step"
+    DOSSIER = "dossier"
+
+
+class AlertLevel(StrEnum):
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    STATUTORY_BREACH = "statutory_breach"
+
+
+class Recipient(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    role: str
+    email: str | None = None
+    webhook: str | None = None
+
+
+def alert_id(
+    dossier_id: str, scope: AlertScope, step: str | None, level: AlertLevel, deadline_version: int
+) -> str:
+    """The id every worker derives for the same alert, so re-detection dedupes."""
+    return stable_id("alert", dossier_id, scope.value, step, level.value, deadline_version)
+
+
+class Alert(_Record):
+    """A dossier or step that is due soon, overdue, or past the statutory time."""
+
+    record: Literal["alert"] = "alert"
+    alert_id: str
+    dossier_id: DossierId
+    procedure: Code
+    procedure_name: str | None = None
+    scope: AlertScope
+    level: AlertLevel
+    agency: Code
+    step: Code | None = None
+    due_at: AwareDatetime
+    detected_at: AwareDatetime
+    deadline_version: int = 0
+    recipients: tuple[Recipient, ...] = ()
+
+
+class DeadLetter(_Record):
+    """A record the engine could not or would not apply, kept with where it came from."""
+
+    record: Literal["dead_letter"] = "dead_letter"
+    reason: ReasonKind
+    error: str
+    original_b64: str = Field(description="the original record value, base64")
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    source_key: str | None = None
+    event_id: str | None = None
+    dossier_id: str | None = None
+    dead_lettered_at: AwareDatetime
+
+    @property
+    def original(self) -> bytes:
+        return base64.b64decode(self.original_b64)
+
+    @staticmethod
+    def wrap(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,31 @@
+"""Kafka topic names: the one place they are spelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+DOSSIER_EVENTS = "dossier-events"
+DOSSIER_EVENTS_DLQ = "dossier-events-dlq"
+DOSSIER_ASSIGNMENTS = "dossier-assignments"
+DOSSIER_ALERTS = "dossier-alerts"
+DOSSIER_ALERTS_FAILED = "dossier-alerts-failed"
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The topics one deployment uses; tests give each run its own prefix."""
+
+    events: str = DOSSIER_EVENTS
+    dlq: str = DOSSIER_EVENTS_DLQ
+    assignments: str = DOSSIER_ASSIGNMENTS
+    alerts: str = DOSSIER_ALERTS
+    alerts_failed: str = DOSSIER_ALERTS_FAILED
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        """Every default name behind ``prefix`` (``"t-1a2b-"`` gives ``t-1a2b-dossier-events``)."""
+        base = cls()
+        return cls(**{f.name: prefix + getattr(base, f.name) for f in fields(cls)})
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
