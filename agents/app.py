@@ -1,4 +1,4 @@
-"""The faust app factory: topics, agents, web views, built from one Settings object.
+"""The faust app factory: topics, tables, agents and web views from one Settings object.
 
 Nothing is created at import time, so tests build as many apps as they need,
 each with its own topic prefix, consumer group and store.
@@ -12,79 +12,52 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
-from agents.records import Coordinates, Outgoing, contract_dead_letter, crash_dead_letter
+from agents.context import build_context
+from agents.records import Coordinates, Outgoing
+from agents.router import RawRecord, RouterCore, Tables
 from agents.settings import Settings
-from events import ContractError, parse_event
-from events.inbound import InboundEvent
+from events import InboundEvent
+from workflows.routing import RoutingContext
+from workflows.state import DossierState
 
 log = logging.getLogger(__name__)
 
-#: How many records one agent iteration takes from the stream at most, and how long it
-#: waits to fill a batch. Batching is what makes the router fast: per-record overhead in
-#: faust (Event objects, acks, the consumer hand-off) dominates otherwise.
+#: Most records one agent iteration takes, and how long it waits to fill a batch.
+#: Batching is what makes the router fast: faust's per-record overhead (Event
+#: objects, acks, the consumer hand-off) dominates a one-at-a-time loop.
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
+#: Closed dossiers stay queryable this long; their changelog deletes them after.
+CLOSED_RETENTION_MS = 90 * 24 * 3600 * 1000
 
-
-class Processor(Protocol):
-    """What the events agent does with one parsed event (the router, in production)."""
-
-    def process(
-        self, event: InboundEvent, source: Coordinates, now: datetime
-    ) -> list[Outgoing]: ...
-
-
-class ParseOnly:
-    """Validates and counts; used where no workflow runs (the first agent of the foundation)."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-
-    def process(self, event: InboundEvent, source: Coordinates, now: datetime) -> list[Outgoing]:
-        self.accepted += 1
-        return []
+EventHook = Callable[[InboundEvent, DossierState | None], None]
 
 
 @dataclass
 class Dossierflow:
-    """A built app and the parts tests and the CLI reach into."""
+    """A built app and the parts the CLI and tests reach into."""
 
     settings: Settings
     app: faust.App
     topics: dict[str, faust.TopicT]
-    processor: Processor
-
-
-def handle_record(
-    processor: Processor, raw: bytes | None, source: Coordinates, now: datetime
-) -> list[Outgoing]:
-    """One input record to the records it causes. Never raises: failures become dead letters."""
-    data = raw if raw is not None else b""
-    try:
-        event = parse_event(data)
-    except ContractError as exc:
-        return [contract_dead_letter(data, source, exc, now)]
-    try:
-        return processor.process(event, source, now)
-    except Exception as exc:  # an exception must dead-letter, not ack-and-lose
-        log.exception(
-            "processing failed at %s[%d]@%d", source.topic, source.partition, source.offset
-        )
-        return [crash_dead_letter(data, source, exc, now)]
+    tables: dict[str, Any]
+    router: RouterCore
 
 
 def create_app(
     settings: Settings,
     *,
-    processor: Processor | None = None,
+    ctx: RoutingContext | None = None,
+    on_event: EventHook | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Dossierflow:
+    """Build the worker app. ``on_event`` runs after each applied event (metrics, tests)."""
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
@@ -105,43 +78,85 @@ def create_app(
     )
     names = settings.topics
     topics = {
-        "events": app.topic(names.events, value_serializer="raw", key_serializer="raw"),
-        "dlq": app.topic(names.dlq, value_serializer="raw", key_serializer="raw"),
-        "assignments": app.topic(names.assignments, value_serializer="raw", key_serializer="raw"),
-        "alerts": app.topic(names.alerts, value_serializer="raw", key_serializer="raw"),
+        logical: app.topic(getattr(names, logical), key_serializer="raw", value_serializer="raw")
+        for logical in ("events", "dlq", "assignments", "alerts", "alerts_failed")
     }
-    proc: Processor = processor if processor is not None else ParseOnly()
+
+    def table(name: str, **extra: Any) -> Any:
+        return app.Table(
+            f"{names.events}-{name}",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            **extra,
+        )
+
+    tables = {
+        "open": table("open"),
+        "closed": table(
+            "closed",
+            extra_topic_configs={
+                "cleanup.policy": "compact,delete",
+                "retention.ms": str(CLOSED_RETENTION_MS),
+            },
+        ),
+        "parked": table("parked"),
+    }
+    router = RouterCore(
+        ctx if ctx is not None else build_context(settings),
+        Tables(open=tables["open"], closed=tables["closed"], parked=tables["parked"]),
+        on_event=on_event,
+    )
 
     @app.agent(topics["events"], name="router")
-    async def router(stream: Any) -> None:
+    async def route(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await _process_batch(batch)
+            await _route_batch(batch)
 
-    async def _process_batch(batch: Sequence[EventT]) -> None:
-        now = clock()
-        pending = []
-        for event in batch:
-            # Table writes find their changelog partition through faust's "current
-            # event"; in a batch we set it per record so each lands with its own key.
-            _current_event.set(weakref.ref(event))
-            msg = event.message
-            source = Coordinates(msg.topic, msg.partition, msg.offset, msg.key)
-            for out in handle_record(proc, msg.value, source, now):
-                pending.append(await _send(out))
-        # Delivery is confirmed before faust may ack the batch: a record the broker
-        # refused must not have its input committed.
+    async def _route_batch(batch: Sequence[EventT]) -> None:
+        records = [
+            RawRecord(
+                e.message.value,
+                Coordinates(e.message.topic, e.message.partition, e.message.offset, e.message.key),
+            )
+            for e in batch
+        ]
+        result = router.run_batch(records, clock())
+        # 1. outputs first, and wait for the broker: state must never record an event
+        #    whose outputs were lost (see agents/router.py).
+        pending = [await _send(out) for out in result.outgoing]
         await asyncio.gather(*pending)
+        # 2. then the tables; faust flushes their changelog before committing offsets.
+        for name, writes in result.writes.items():
+            target = tables[name]
+            for key, (value, index) in writes.items():
+                # The changelog partition is the current event's: set it per record.
+                _current_event.set(weakref.ref(batch[index]))
+                if value is None:
+                    target.pop(key, None)
+                else:
+                    target[key] = value
 
     async def _send(out: Outgoing) -> Any:
-        topic = topics[out.topic]
-        return await app.producer.send(topic.get_topic_name(), out.key, out.value, None, None, None)
+        name = topics[out.topic].get_topic_name()
+        return await app.producer.send(name, out.key, out.value, None, None, None)
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        ready = app.rebalancing is False and app.producer is not None
+        ready = not app.rebalancing and app.consumer is not None
         return web.json({"ready": bool(ready)}, status=200 if ready else 503)
 
-    return Dossierflow(settings=settings, app=app, topics=topics, processor=proc)
+    @app.page("/dossiers/{dossier_id}")
+    @app.table_route(table=tables["open"], match_info="dossier_id")
+    async def dossier(web: Any, request: Any, dossier_id: str) -> Any:
+        key = dossier_id.encode("utf-8")
+        raw = tables["open"].get(key) or tables["closed"].get(key)
+        if raw is None:
+            return web.json({"error": f"unknown dossier {dossier_id!r}"}, status=404)
+        return web.json(DossierState.from_bytes(raw).public())
+
+    return Dossierflow(settings=settings, app=app, topics=topics, tables=tables, router=router)
 
 
 def run_worker(flow: Dossierflow, loglevel: str = "info") -> None:

@@ -7,9 +7,12 @@ effect with the state unchanged, so the shell can dead-letter it and go on.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from events import (
     DossierHandedOff,
@@ -25,15 +28,18 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.calendar import WORKING_DAY, WorkingCalendar
+from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, Procedure
 from workflows.deadlines import (
+    Completion,
     TimeAllowance,
     TimeUnit,
+    allowance_working_days,
     classify,
     counting_start,
     due_instant,
     extend_for_pause,
+    working_days_used,
 )
 from workflows.effects import (
     Anomaly,
@@ -45,7 +51,7 @@ from workflows.effects import (
     Effect,
     Rejected,
 )
-from workflows.state import Completion, DossierState, Outcome, Pause, SheetRow, Status
+from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
 
 HOUR = timedelta(hours=1)
 
@@ -58,8 +64,9 @@ class RoutingPolicy:
     second_supplement_counts_late: bool = True
     #: Judge a rescheduled dossier against its first appointment (True) or the new one.
     rescheduled_counts_late: bool = True
-    #: How many recent event ids a dossier remembers for dedupe.
-    remembered_events: int = 64
+    #: How many recent event ids a dossier remembers for dedupe (a dossier rarely
+    #: sees more than 20 events; re-delivery only repeats recent ones).
+    remembered_events: int = 48
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,8 @@ def apply(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) 
     The event id is remembered even when the event is rejected, so a re-delivered
     event never emits anything twice.
     """
-    if state is not None and event.event_id in state.applied:
+    fingerprint = event_fingerprint(event.event_id)
+    if state is not None and fingerprint in state.applied:
         return state, []  # re-delivery: already applied, nothing happens twice
     new, effects = _dispatch(state, event, ctx)
     if new is not None:
@@ -86,11 +94,21 @@ def apply(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) 
         recent = new.applied[-keep:] if keep > 0 else ()
         new = new.model_copy(
             update={
-                "applied": (*recent, event.event_id),
+                "applied": (*recent, fingerprint),
                 "last_event_at": max(new.last_event_at, event.occurred_at),
             }
         )
     return new, effects
+
+
+def event_fingerprint(event_id: str) -> str:
+    """What a dossier remembers of an event id: 64 bits, 11 characters, whatever the id's size.
+
+    A collision between two events of one dossier (the only place ids are compared)
+    has odds around 2**-58 even at the remembered limit.
+    """
+    digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) -> Result:
@@ -107,7 +125,9 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         ]
     match event:
         case DossierReceived():
-            return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, "dossier already received")]
+            return state, [
+                _reject(event, ReasonKind.ILLEGAL_TRANSITION, "dossier already received")
+            ]
         case StepCompleted():
             return _step_completed(state, event, proc, ctx)
         case DossierHandedOff():
@@ -157,7 +177,7 @@ def _received(event: DossierReceived, ctx: RoutingContext) -> Result:
         from_agency=event.agency if event.agency != first.agency else None,
         started_at=start,
         due_at=step_due,
-        allotted_hours=_hours(proc, first.allotment),
+        allotted_hours=_hours(cal, start, proc, first.allotment),
     )
     state = DossierState(
         dossier_id=event.dossier_id,
@@ -174,7 +194,6 @@ def _received(event: DossierReceived, ctx: RoutingContext) -> Result:
         current_step=first.id,
         current_agency=first.agency,
         sheet=(row,),
-        applied=(event.event_id,),
         last_event_at=event.occurred_at,
     )
     return state, [_assign(state, row, event.event_id), _arm(state)]
@@ -318,9 +337,7 @@ def _supplement_received(
     return new, [_arm(new)]
 
 
-def _resume(
-    state: DossierState, pause: Pause, at: datetime, ctx: RoutingContext
-) -> DossierState:
+def _resume(state: DossierState, pause: Pause, at: datetime, ctx: RoutingContext) -> DossierState:
     """Close the open pause at ``at`` and move every open deadline by the paused working time."""
     cal = ctx.calendar
     at = max(at, pause.requested_at)
@@ -352,7 +369,9 @@ def _resume(
 def _rescheduled(state: DossierState, event: DossierRescheduled) -> Result:
     if state.rescheduled:
         return state, [
-            _reject(event, ReasonKind.ILLEGAL_TRANSITION, "the dossier was already rescheduled once")
+            _reject(
+                event, ReasonKind.ILLEGAL_TRANSITION, "the dossier was already rescheduled once"
+            )
         ]
     if state.status not in (Status.OPEN, Status.PAUSED):
         return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, f"dossier is {state.status}")]
@@ -384,14 +403,17 @@ def _result_ready(
     if (pause := state.open_pause) is not None:
         state = _resume(state, pause, at, ctx)  # refused while waiting: the pause ends here
     sheet = _finish_row(state, at, ctx)
-    used = (cal.working_time_between(state.start_at, at) / HOUR - state.paused_hours) * HOUR
-    used_days = max(used, timedelta(0)) / WORKING_DAY
+    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
+    used_days = float(working_days_used(cal, state.start_at, at, pauses))
     # An apology moves the appointment but, by default, not the yardstick.
-    yardstick = state.original_due_at if ctx.policy.rescheduled_counts_late else state.committed_due_at
-    completion = Completion(classify(cal, at, yardstick).value)
+    yardstick = (
+        state.original_due_at if ctx.policy.rescheduled_counts_late else state.committed_due_at
+    )
+    completion = classify(cal, at, yardstick)
     if ctx.policy.second_supplement_counts_late and len(state.pauses) >= 2:
         completion = Completion.LATE
-    saved = _statutory_days(proc) - used_days
+    statutory = allowance_working_days(cal, state.start_at, _allowance(proc, proc.statutory_time))
+    saved = float(statutory) - used_days
     outcome = Outcome(
         decision=event.outcome.value,
         finished_at=at,
@@ -453,19 +475,18 @@ def _is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
     return step_id in current.targets()
 
 
-def _allowance(proc: Procedure, amount: object) -> TimeAllowance:
-    return TimeAllowance(amount=amount, unit=TimeUnit(proc.time_unit))  # type: ignore[arg-type]
+def _allowance(proc: Procedure, amount: Decimal) -> TimeAllowance:
+    return TimeAllowance(amount=amount, unit=TimeUnit(proc.time_unit))
 
 
-def _hours(proc: Procedure, amount: object) -> float:
-    return _allowance(proc, amount).working_duration() / HOUR
+def _hours(cal: WorkingCalendar, start: datetime, proc: Procedure, amount: Decimal) -> float:
+    """An allotment in working hours (calendar-day allotments depend on where they start)."""
+    return float(allowance_working_days(cal, start, _allowance(proc, amount))) * 8
 
 
-def _statutory_days(proc: Procedure) -> float:
-    return _allowance(proc, proc.statutory_time).working_duration() / WORKING_DAY
-
-
-def _step_due(cal: WorkingCalendar, start: datetime, proc: Procedure, allotment: object) -> datetime:
+def _step_due(
+    cal: WorkingCalendar, start: datetime, proc: Procedure, allotment: Decimal
+) -> datetime:
     return due_instant(cal, start, _allowance(proc, allotment))
 
 
@@ -487,7 +508,7 @@ def _new_row(
         from_agency=from_agency,
         started_at=at,
         due_at=_step_due(ctx.calendar, start, proc, step.allotment),
-        allotted_hours=_hours(proc, step.allotment),
+        allotted_hours=_hours(ctx.calendar, start, proc, step.allotment),
         off_route=off_route,
     )
 
@@ -510,7 +531,7 @@ def _finish_row(state: DossierState, at: datetime, ctx: RoutingContext) -> tuple
         update={
             "finished_at": at,
             "used_hours": round(used / HOUR, 4),
-            "result": Completion(classify(cal, at, row.due_at).value),
+            "result": classify(cal, at, row.due_at),
         }
     )
     return (*state.sheet[:-1], finished)

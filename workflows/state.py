@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events import InboundEvent
+from workflows.deadlines import Completion
 
 
 class Status(StrEnum):
@@ -26,12 +27,6 @@ class Status(StrEnum):
     @property
     def closed(self) -> bool:
         return self in (Status.RETURNED, Status.WITHDRAWN, Status.REJECTED)
-
-
-class Completion(StrEnum):
-    EARLY = "early"
-    ON_TIME = "on_time"
-    LATE = "late"
 
 
 class _Frozen(BaseModel):
@@ -92,7 +87,7 @@ class DossierState(_Frozen):
     outcome: Outcome | None = Field(None, alias="out")
     closed_at: AwareDatetime | None = Field(None, alias="cl")
     anomalies: int = Field(0, alias="an")
-    applied: tuple[str, ...] = Field((), alias="ev", description="recent event ids (dedupe)")
+    applied: tuple[str, ...] = Field((), alias="ev", description="fingerprints of recent event ids")
     last_event_at: AwareDatetime = Field(alias="last")
 
     @property

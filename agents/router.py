@@ -1,0 +1,299 @@
+"""The router: the imperative shell around ``workflows.routing.apply``.
+
+``RouterCore.run_batch`` turns a batch of raw records into the records to send
+and the table writes to make, without touching Kafka, so it is tested without a
+broker. The faust agent in ``agents.app`` feeds it batches and performs the
+I/O in the order that keeps the guarantees:
+
+1. compute every new state and output in memory;
+2. send the outputs and wait until the broker has them;
+3. only then write the tables (their changelog is flushed before the offsets
+   are committed).
+
+A crash after 2 and before 3 re-delivers the batch and re-sends the outputs
+(same deterministic ids, consumers dedupe); a crash after 3 re-delivers events
+whose ids the state already remembers, so nothing is applied twice. Never the
+reverse: state never records an event whose outputs were not delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agents.records import (
+    Coordinates,
+    Outgoing,
+    contract_dead_letter,
+    crash_dead_letter,
+    dead_letter,
+)
+from events import (
+    Assignment,
+    ContractError,
+    DossierReceived,
+    InboundEvent,
+    ReasonKind,
+    encode,
+    parse_event,
+    stable_id,
+)
+from workflows.effects import Anomaly, Assign, Effect, Rejected
+from workflows.routing import RoutingContext, apply
+from workflows.state import DossierState
+
+log = logging.getLogger(__name__)
+
+StateTable = MutableMapping[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class ParkingPolicy:
+    """Events for a dossier not received yet wait here, within bounds (docs/routing.md)."""
+
+    per_dossier: int = 32
+    total: int = 20_000
+
+
+@dataclass
+class Tables:
+    """The router's three tables: open dossiers, closed ones, and parked early events."""
+
+    open: StateTable
+    closed: StateTable
+    parked: StateTable
+
+
+@dataclass
+class BatchResult:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    #: table name -> key -> new value (None = delete), and the index of the record that
+    #: last touched the key (its partition is the changelog partition).
+    writes: dict[str, dict[bytes, tuple[bytes | None, int]]] = field(default_factory=dict)
+    effects: list[tuple[int, Effect]] = field(default_factory=list)
+    applied: int = 0
+    dead_lettered: int = 0
+
+    def write(self, table: str, key: bytes, value: bytes | None, index: int) -> None:
+        self.writes.setdefault(table, {})[key] = (value, index)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    value: bytes | None
+    source: Coordinates
+
+
+class RouterCore:
+    def __init__(
+        self,
+        ctx: RoutingContext,
+        tables: Tables,
+        parking: ParkingPolicy = ParkingPolicy(),
+        on_event: Callable[[InboundEvent, DossierState | None], None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.tables = tables
+        self.parking = parking
+        self._on_event = on_event
+
+    def run_batch(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
+        result = BatchResult()
+        # States touched in this batch, decoded once and written once at the end.
+        cache: dict[bytes, DossierState | None] = {}
+        self._last_index: dict[bytes, int] = {}
+        for index, record in enumerate(records):
+            raw = record.value if record.value is not None else b""
+            try:
+                event = parse_event(raw)
+            except ContractError as exc:
+                result.outgoing.append(contract_dead_letter(raw, record.source, exc, now))
+                result.dead_lettered += 1
+                continue
+            try:
+                self._route(event, raw, record.source, index, now, cache, result)
+            except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
+                log.exception("router failed on %s", record.source)
+                result.outgoing.append(crash_dead_letter(raw, record.source, exc, now))
+                result.dead_lettered += 1
+        for key, state in cache.items():
+            if state is None:
+                continue
+            index = self._last_index[key]
+            if state.status.closed:
+                # Closed dossiers leave the hot set; the closed table has a retention.
+                result.write("closed", key, state.to_bytes(), index)
+                if key in self.tables.open:
+                    result.write("open", key, None, index)
+            else:
+                result.write("open", key, state.to_bytes(), index)
+        return result
+
+    # --- one event ----------------------------------------------------------------------
+
+    def _route(
+        self,
+        event: InboundEvent,
+        raw: bytes,
+        source: Coordinates,
+        index: int,
+        now: datetime,
+        cache: dict[bytes, DossierState | None],
+        result: BatchResult,
+    ) -> None:
+        key = event.dossier_id.encode("utf-8")
+        state = self._load(key, cache)
+        if state is None and not isinstance(event, DossierReceived):
+            closed = self.tables.closed.get(key)
+            if closed is not None:
+                state = DossierState.from_bytes(closed)
+                cache[key] = state
+            else:
+                self._park(event, raw, source, index, now, result)
+                return
+        new = self._apply(key, state, event, raw, source, index, now, cache, result)
+        if isinstance(event, DossierReceived) and new is not None:
+            self._release_parked(key, index, now, cache, result)
+
+    def _apply(
+        self,
+        key: bytes,
+        state: DossierState | None,
+        event: InboundEvent,
+        raw: bytes,
+        source: Coordinates,
+        index: int,
+        now: datetime,
+        cache: dict[bytes, DossierState | None],
+        result: BatchResult,
+    ) -> DossierState | None:
+        new, effects = apply(state, event, self.ctx)
+        if self._on_event is not None:
+            self._on_event(event, new)
+        if new is not None and new is not state:
+            cache[key] = new
+            self._last_index[key] = index
+        self._emit(effects, raw, source, index, now, result)
+        result.applied += 1
+        return new
+
+    def _load(self, key: bytes, cache: dict[bytes, DossierState | None]) -> DossierState | None:
+        if key in cache:
+            return cache[key]
+        raw = self.tables.open.get(key)
+        state = DossierState.from_bytes(raw) if raw is not None else None
+        cache[key] = state
+        return state
+
+    def _emit(
+        self,
+        effects: Sequence[Effect],
+        raw: bytes,
+        source: Coordinates,
+        index: int,
+        now: datetime,
+        result: BatchResult,
+    ) -> None:
+        for effect in effects:
+            result.effects.append((index, effect))
+            if isinstance(effect, Assign):
+                result.outgoing.append(assignment_record(effect))
+            elif isinstance(effect, Rejected | Anomaly):
+                result.outgoing.append(
+                    dead_letter(
+                        raw,
+                        source,
+                        effect.kind,
+                        effect.message,
+                        now,
+                        event_id=effect.event_id,
+                        dossier_id=effect.dossier_id,
+                    )
+                )
+                result.dead_lettered += isinstance(effect, Rejected)
+
+    # --- parking ------------------------------------------------------------------------
+    # A parked entry is one line per early event: "topic<TAB>partition<TAB>offset<TAB>json",
+    # so a parked event that is later refused is dead-lettered with its real coordinates.
+
+    def _parked_lines(self, key: bytes, result: BatchResult) -> list[bytes]:
+        pending = result.writes.get("parked", {}).get(key)
+        blob = pending[0] if pending is not None else self.tables.parked.get(key)
+        return blob.split(b"\n") if blob else []
+
+    def _park(
+        self,
+        event: InboundEvent,
+        raw: bytes,
+        source: Coordinates,
+        index: int,
+        now: datetime,
+        result: BatchResult,
+    ) -> None:
+        key = event.dossier_id.encode("utf-8")
+        lines = self._parked_lines(key, result)
+        why = None
+        if len(lines) >= self.parking.per_dossier:
+            why = f"{self.parking.per_dossier} events already wait for this dossier"
+        elif not lines and len(self.tables.parked) >= self.parking.total:
+            why = f"{self.parking.total} dossiers already have parked events"
+        if why is not None:
+            result.outgoing.append(
+                dead_letter(
+                    raw,
+                    source,
+                    ReasonKind.UNKNOWN_DOSSIER,
+                    f"{event.type}: no dossier.received yet and parking is full: {why}",
+                    now,
+                    event_id=event.event_id,
+                    dossier_id=event.dossier_id,
+                )
+            )
+            result.dead_lettered += 1
+            return
+        if any(parse_event(line.split(b"\t", 3)[3]).event_id == event.event_id for line in lines):
+            return  # the same early event delivered twice
+        head = f"{source.topic}\t{source.partition}\t{source.offset}\t".encode()
+        lines.append(head + encode(event))
+        result.write("parked", key, b"\n".join(lines), index)
+
+    def _release_parked(
+        self,
+        key: bytes,
+        index: int,
+        now: datetime,
+        cache: dict[bytes, DossierState | None],
+        result: BatchResult,
+    ) -> None:
+        lines = self._parked_lines(key, result)
+        if not lines:
+            return
+        waiting = []
+        for line in lines:
+            topic, partition, offset, raw = line.split(b"\t", 3)
+            source = Coordinates(topic.decode(), int(partition), int(offset), key)
+            waiting.append((parse_event(raw), raw, source))
+        waiting.sort(key=lambda item: item[0].occurred_at)
+        result.write("parked", key, None, index)
+        for event, raw, source in waiting:
+            self._apply(key, cache.get(key), event, raw, source, index, now, cache, result)
+
+
+def assignment_record(effect: Assign) -> Outgoing:
+    record = Assignment(
+        assignment_id=stable_id("assign", effect.dossier_id, effect.step, effect.cause_event_id),
+        dossier_id=effect.dossier_id,
+        procedure=effect.procedure,
+        step=effect.step,
+        agency=effect.agency,
+        from_agency=effect.from_agency,
+        assigned_at=effect.assigned_at,
+        step_due_at=effect.step_due_at,
+        dossier_due_at=effect.dossier_due_at,
+        statutory_due_at=effect.statutory_due_at,
+        cause_event_id=effect.cause_event_id,
+        off_route=effect.off_route,
+    )
+    return Outgoing("assignments", effect.dossier_id.encode("utf-8"), encode(record))

@@ -1,0 +1,187 @@
+"""Running real workers and reading real topics in integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def worker_env(
+    bootstrap: str, prefix: str, group: str, data_dir: Path, port: int
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
+    env.update(
+        DOSSIERFLOW_BROKER=bootstrap,
+        DOSSIERFLOW_TOPIC_PREFIX=prefix,
+        DOSSIERFLOW_APP_ID=group,
+        DOSSIERFLOW_DATA_DIR=str(data_dir),
+        DOSSIERFLOW_WEB_PORT=str(port),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@dataclass
+class Worker:
+    """A ``dossierflow worker`` process (or a test entry point) we started and will stop by pid."""
+
+    env: dict[str, str]
+    log_path: Path
+    argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "agents.cli", "worker"])
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.env["DOSSIERFLOW_WEB_PORT"])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_timeout: float = 90.0) -> Worker:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_for(
+            lambda: self.health() is True,
+            ready_timeout,
+            f"worker ready ({self.log_path})",
+            alive=self.proc,
+        )
+        return self
+
+    def health(self) -> bool | None:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                return bool(json.loads(resp.read())["ready"])
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            return None
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(
+    check: Callable[[], object],
+    timeout: float,
+    what: str,
+    alive: subprocess.Popen[bytes] | None = None,
+    interval: float = 0.2,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if alive is not None and alive.poll() is not None:
+            raise AssertionError(f"process exited ({alive.returncode}) while waiting for {what}")
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Any]], bool] | None = None,
+    count: int | None = None,
+    timeout: float = 60.0,
+    quiet: float = 0.0,
+) -> list[Any]:
+    """Every record of ``topic`` from the beginning (as ConsumerRecords).
+
+    Stops when ``count`` records were read or ``until(records)`` holds, then keeps
+    reading ``quiet`` more seconds to catch records that should NOT be there.
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap],
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=500,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                return []
+            time.sleep(0.2)
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        records: list[Any] = []
+        done = (lambda rs: len(rs) >= count) if count is not None else (until or (lambda rs: False))
+        while time.monotonic() < deadline and not done(records):
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+        end = time.monotonic() + quiet
+        while time.monotonic() < end:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def read_json(bootstrap: str, topic: str, **kwargs: Any) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in read_topic(bootstrap, topic, **kwargs)]
+
+
+def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """Sum of the group's committed offsets on ``topic`` (how many records it acked)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        total = 0
+        for p in parts:
+            offset = consumer.committed(TopicPartition(topic, p))
+            total += offset or 0
+        return total
+    finally:
+        consumer.close()
