@@ -1,0 +1,651 @@
+"""Working-time calendar: Vietnamese working days and office hours.
+
+Working time is what the law counts deadlines in: office hours (default 07:30–11:30
+and 13:30–17:30) on working days. A working day is Monday–Friday that is not a
+public holiday (``holidays`` package, country ``VN``, observed days included),
+or a make-up Saturday the government announced (the package's
+``weekend_workdays``), or a day listed in ``CalendarOverrides.working_days``;
+minus ``CalendarOverrides.days_off``.
+
+Everything here is pure: no clock, no I/O except :meth:`CalendarOverrides.load`
+reading the file it is given.
+
+How it stays fast: the calendar keeps a sorted list of working-day ordinals,
+built per year and extended lazily. An instant maps to its *working-time
+position* ``W(t) = (working days before t's date) × per_day + working time of
+t's own day before t``; the index from a ``bisect`` gives the first term. Working
+time between two instants is a difference of positions, and adding working time
+inverts ``W`` with one ``divmod`` and one list lookup. No loop runs per day, hour
+or minute. All arithmetic is in integer microseconds, so results are exact.
+
+Conventions (every one is tested):
+
+* Office periods are half-open, ``[start, end)``: 17:30 is not a working instant,
+  so ``next_opening(Friday 17:30)`` is Monday 07:30.
+* ``add_working_time`` returns the *earliest* instant at which the amount has
+  been worked. An amount that ends exactly at a period end therefore returns the
+  period end (11:30, 17:30), not the next opening; an amount of zero returns
+  ``next_opening(start)``. With this rule ``add(add(s, a), b) == add(s, a + b)``
+  for every ``b > 0`` and ``working_time_between(s, add(s, n)) == n`` for every
+  ``s``, inside office hours or not.
+* ``end_of_working_day`` treats the closing instant as part of its day:
+  ``end_of_working_day(Friday 17:30)`` is Friday 17:30.
+* Times of day are wall-clock times in the calendar's timezone. Asia/Ho_Chi_Minh
+  has had no daylight-saving change since 1975, which is why the supported years
+  start in 1976; the ``holidays`` package knows lunar dates up to 2100, which is
+  why they end there. A date outside raises :class:`CalendarRangeError`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
+import yaml
+
+__all__ = [
+    "DEFAULT_OFFICE_HOURS",
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "VN_TZ",
+    "WORKING_DAY",
+    "CalendarOverrides",
+    "CalendarOverridesError",
+    "CalendarRangeError",
+    "NaiveDatetimeError",
+    "OfficeHours",
+    "WorkingCalendar",
+]
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+WORKING_DAY = timedelta(hours=8)
+
+MIN_YEAR = 1976
+MAX_YEAR = 2100
+
+_US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
+_US_PER_SECOND = 1_000_000
+_US_PER_MINUTE = 60 * _US_PER_SECOND
+_US_PER_HOUR = 60 * _US_PER_MINUTE
+
+
+class NaiveDatetimeError(ValueError):
+    """A datetime without a timezone was passed where an instant is required."""
+
+
+class CalendarRangeError(ValueError):
+    """A date falls outside the years the calendar can answer for."""
+
+
+class CalendarOverridesError(ValueError):
+    """A calendar overrides file is unreadable or malformed."""
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise NaiveDatetimeError(
+            f"{name}={value.isoformat()} is a naive datetime; working time needs an instant: "
+            f"give it an offset, e.g. {value.isoformat()}+07:00"
+        )
+
+
+def _time_to_us(t: time) -> int:
+    return (
+        t.hour * _US_PER_HOUR
+        + t.minute * _US_PER_MINUTE
+        + t.second * _US_PER_SECOND
+        + t.microsecond
+    )
+
+
+# --------------------------------------------------------------------------- office hours
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """The office periods of one working day, wall-clock times in the calendar's timezone.
+
+    Periods are half-open ``[start, end)``, sorted, and separated by a gap: two
+    periods that touch (``07:30-11:30,11:30-17:30``) are rejected so that there is
+    exactly one way to write the same hours.
+    """
+
+    periods: tuple[tuple[time, time], ...] = (
+        (time(7, 30), time(11, 30)),
+        (time(13, 30), time(17, 30)),
+    )
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise ValueError("office hours need at least one period, e.g. '07:30-11:30'")
+        previous_end: time | None = None
+        for index, (start, end) in enumerate(self.periods):
+            label = f"period {index + 1} ({start:%H:%M}-{end:%H:%M})"
+            if start.tzinfo is not None or end.tzinfo is not None:
+                raise ValueError(
+                    f"office hours {label}: times must be wall-clock times without tzinfo; "
+                    "the calendar's timezone applies"
+                )
+            if start >= end:
+                raise ValueError(
+                    f"office hours {label}: start must be before end "
+                    "(periods cannot cross midnight)"
+                )
+            if previous_end is not None and start <= previous_end:
+                raise ValueError(
+                    f"office hours {label}: must start after the previous period ends at "
+                    f"{previous_end:%H:%M}; sort the periods and merge touching ones"
+                )
+            previous_end = end
+
+    @classmethod
+    def parse(cls, text: str) -> OfficeHours:
+        """Parse ``"07:30-11:30,13:30-17:30"`` (spaces allowed, seconds optional)."""
+        periods: list[tuple[time, time]] = []
+        for index, chunk in enumerate(text.split(",")):
+            piece = chunk.strip()
+            start_text, sep, end_text = piece.partition("-")
+            try:
+                if not sep:
+                    raise ValueError("missing '-'")
+                start = time.fromisoformat(start_text.strip())
+                end = time.fromisoformat(end_text.strip())
+            except ValueError as exc:
+                raise ValueError(
+                    f"office hours {text!r}: period {index + 1} {piece!r} is not HH:MM-HH:MM "
+                    f"({exc})"
+                ) from exc
+            periods.append((start, end))
+        return cls(tuple(periods))
+
+    @property
+    def per_day(self) -> timedelta:
+        """Working time in one working day (8 h for the default hours)."""
+        return sum((_dt(end) - _dt(start) for start, end in self.periods), timedelta())
+
+    @property
+    def opening(self) -> time:
+        return self.periods[0][0]
+
+    @property
+    def closing(self) -> time:
+        return self.periods[-1][1]
+
+    def __str__(self) -> str:
+        return ",".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in self.periods)
+
+
+def _dt(t: time) -> timedelta:
+    return timedelta(microseconds=_time_to_us(t))
+
+
+DEFAULT_OFFICE_HOURS = OfficeHours()
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+@dataclass(frozen=True)
+class CalendarOverrides:
+    """Local corrections to the national calendar.
+
+    ``days_off`` removes working days (a province's own day off, or a national
+    swap the ``holidays`` package does not know yet); ``working_days`` adds them
+    (a make-up Saturday). A date may not be in both. ``reasons`` keeps each
+    entry's justification for audit; it does not take part in equality.
+    """
+
+    days_off: frozenset[date] = frozenset()
+    working_days: frozenset[date] = frozenset()
+    reasons: Mapping[date, str] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days_off", _frozen_dates(self.days_off, "days_off"))
+        object.__setattr__(self, "working_days", _frozen_dates(self.working_days, "working_days"))
+        object.__setattr__(self, "reasons", MappingProxyType(dict(self.reasons)))
+        both = self.days_off & self.working_days
+        if both:
+            listed = ", ".join(d.isoformat() for d in sorted(both))
+            raise ValueError(f"calendar overrides: {listed} in both days_off and working_days")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CalendarOverrides:
+        """Read an overrides YAML file.
+
+        Format (both keys optional, both lists may be empty)::
+
+            days_off:
+              - {date: 2027-02-11, reason: "Decision 123/QĐ-UBND: provincial day off"}
+            working_days:
+              - {date: 2027-02-20, reason: "make-up Saturday for 2027-02-11"}
+
+        Errors name the file, the line and the entry (``days_off[2]``).
+        """
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CalendarOverridesError(
+                f"{file}: cannot read calendar overrides: {exc.strerror or exc}"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise CalendarOverridesError(f"{file}: not UTF-8 text: {exc}") from exc
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            raise CalendarOverridesError(f"{file}: not valid YAML: {exc}") from exc
+        return _parse_overrides(file, root)
+
+
+def _frozen_dates(values: Iterable[date], name: str) -> frozenset[date]:
+    result = frozenset(values)
+    for value in result:
+        if isinstance(value, datetime) or not isinstance(value, date):
+            raise TypeError(f"calendar overrides: {name} holds {value!r}; expected dates")
+    return result
+
+
+_OVERRIDE_KEYS = ("days_off", "working_days")
+_ENTRY_KEYS = ("date", "reason")
+
+
+def _where(file: Path, node: yaml.Node) -> str:
+    return f"{file}:{node.start_mark.line + 1}"
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _parse_overrides(file: Path, root: yaml.Node | None) -> CalendarOverrides:
+    if root is None or _is_null(root):
+        return CalendarOverrides()
+    if not isinstance(root, yaml.MappingNode):
+        raise CalendarOverridesError(
+            f"{_where(file, root)}: expected a mapping with keys {', '.join(_OVERRIDE_KEYS)}"
+        )
+    found: dict[str, list[tuple[date, str]]] = {key: [] for key in _OVERRIDE_KEYS}
+    where_seen: dict[date, str] = {}
+    reasons: dict[date, str] = {}
+    for key_node, value_node in root.value:
+        key = key_node.value
+        if key not in found:
+            raise CalendarOverridesError(
+                f"{_where(file, key_node)}: unknown key {key!r}; "
+                f"expected {' or '.join(_OVERRIDE_KEYS)}"
+            )
+        if _is_null(value_node):
+            continue
+        if not isinstance(value_node, yaml.SequenceNode):
+            raise CalendarOverridesError(
+                f"{_where(file, value_node)}: {key} must be a list of "
+                "{date: YYYY-MM-DD, reason: ...} entries"
+            )
+        for index, entry in enumerate(value_node.value):
+            label = f"{_where(file, entry)}: {key}[{index}]"
+            day, reason = _parse_entry(label, entry)
+            if day in where_seen:
+                raise CalendarOverridesError(
+                    f"{label}: {day.isoformat()} is already listed as {where_seen[day]}"
+                )
+            where_seen[day] = f"{key}[{index}]"
+            reasons[day] = reason
+            found[key].append((day, reason))
+    return CalendarOverrides(
+        days_off=frozenset(day for day, _ in found["days_off"]),
+        working_days=frozenset(day for day, _ in found["working_days"]),
+        reasons=reasons,
+    )
+
+
+def _parse_entry(label: str, entry: yaml.Node) -> tuple[date, str]:
+    if not isinstance(entry, yaml.MappingNode):
+        raise CalendarOverridesError(f"{label}: expected {{date: YYYY-MM-DD, reason: ...}}")
+    fields: dict[str, Any] = {}
+    for key_node, value_node in entry.value:
+        if key_node.value not in _ENTRY_KEYS:
+            raise CalendarOverridesError(
+                f"{label}: unknown field {key_node.value!r}; expected date and reason"
+            )
+        if not isinstance(value_node, yaml.ScalarNode) or _is_null(value_node):
+            raise CalendarOverridesError(f"{label}: {key_node.value} must be a plain value")
+        fields[key_node.value] = value_node.value
+    missing = [name for name in _ENTRY_KEYS if not str(fields.get(name, "")).strip()]
+    if missing:
+        raise CalendarOverridesError(
+            f"{label}: missing {' and '.join(missing)} (every override needs a date and "
+            "the decision that justifies it)"
+        )
+    try:
+        day = date.fromisoformat(str(fields["date"]).strip())
+    except ValueError as exc:
+        raise CalendarOverridesError(
+            f"{label}: date {fields['date']!r} is not YYYY-MM-DD ({exc})"
+        ) from exc
+    return day, str(fields["reason"]).strip()
+
+
+# --------------------------------------------------------------------------- the calendar
+
+
+class WorkingCalendar:
+    """Working days and office hours in one timezone, with O(log n) working-time arithmetic.
+
+    ``years`` is only a warm-up hint: those years are tabulated eagerly; any
+    other supported year is tabulated the first time it is touched. Lazy
+    extension takes a lock, so a calendar may be shared between threads.
+    """
+
+    def __init__(
+        self,
+        office_hours: OfficeHours = DEFAULT_OFFICE_HOURS,
+        overrides: CalendarOverrides | None = None,
+        tz: ZoneInfo = VN_TZ,
+        years: range | None = None,
+    ) -> None:
+        self._office_hours = office_hours
+        self._overrides = overrides if overrides is not None else CalendarOverrides()
+        self._tz = tz
+        self._periods: tuple[tuple[int, int], ...] = tuple(
+            (_time_to_us(start), _time_to_us(end)) for start, end in office_hours.periods
+        )
+        cumulative: list[int] = []
+        total = 0
+        for start, end in self._periods:
+            total += end - start
+            cumulative.append(total)
+        # _cum_end[i]: working time of a day up to the end of period i.
+        self._cum_end: tuple[int, ...] = tuple(cumulative)
+        self._per_day = total
+        self._opening_us = self._periods[0][0]
+        self._closing_us = self._periods[-1][1]
+        self._lock = threading.Lock()
+        # (sorted ordinals of every working day in [_lo_year, _hi_year], offset).
+        # A position's day index is absolute: table index - offset. Prepending years
+        # swaps in a new list and a larger offset in one assignment and appending
+        # only adds at the end, so an absolute index never changes meaning, even
+        # for a reader in another thread that holds an older snapshot.
+        self._table: tuple[list[int], int] = ([], 0)
+        # (year, month, day) of the days results have landed on; bounded by the calendar's range.
+        self._ymd: dict[int, tuple[int, int, int]] = {}
+        self._lo_year = 0
+        self._hi_year = -1
+        self._lo_ord = 1
+        self._hi_ord = 0
+        if years is not None and len(years) > 0:
+            self._ensure_years(min(years), max(years))
+
+    # -- properties
+
+    @property
+    def office_hours(self) -> OfficeHours:
+        return self._office_hours
+
+    @property
+    def overrides(self) -> CalendarOverrides:
+        return self._overrides
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self._tz
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkingCalendar(office_hours={self._office_hours}, tz={self._tz.key}, "
+            f"days_off={len(self._overrides.days_off)}, "
+            f"working_days={len(self._overrides.working_days)})"
+        )
+
+    # -- the per-year tables
+
+    def _year_working_days(self, year: int) -> list[int]:
+        # Neighbouring years too: a swap announced in one year can move a day of
+        # the next (2015-01-02 was made up on Saturday 2014-12-27).
+        national = holidays.country_holidays("VN", years=range(year - 1, year + 2))
+        make_up = {d for d in national.weekend_workdays if d.year == year}
+        days_off = self._overrides.days_off
+        extra = self._overrides.working_days
+        result: list[int] = []
+        day = date(year, 1, 1)
+        one = timedelta(days=1)
+        while day.year == year:
+            if day in extra:
+                working = True
+            elif day in days_off:
+                working = False
+            elif day.weekday() < 5:
+                working = day not in national
+            else:
+                working = day in make_up
+            if working:
+                result.append(day.toordinal())
+            day += one
+        return result
+
+    def _ensure_years(self, lo: int, hi: int) -> None:
+        if lo < MIN_YEAR or hi > MAX_YEAR:
+            bad = lo if lo < MIN_YEAR else hi
+            raise CalendarRangeError(
+                f"year {bad} is outside the working calendar ({MIN_YEAR}-{MAX_YEAR}): "
+                "the holiday tables do not cover it"
+            )
+        with self._lock:
+            days, offset = self._table
+            if self._hi_year < self._lo_year:
+                for year in range(lo, hi + 1):
+                    days.extend(self._year_working_days(year))
+                self._set_bounds(lo, hi)
+                return
+            if lo < self._lo_year:
+                before: list[int] = []
+                for year in range(lo, self._lo_year):
+                    before.extend(self._year_working_days(year))
+                days = before + days
+                self._table = (days, offset + len(before))
+                self._set_bounds(lo, self._hi_year)
+            if hi > self._hi_year:
+                for year in range(self._hi_year + 1, hi + 1):
+                    days.extend(self._year_working_days(year))
+                self._set_bounds(self._lo_year, hi)
+
+    def _set_bounds(self, lo: int, hi: int) -> None:
+        self._lo_year, self._hi_year = lo, hi
+        self._lo_ord = date(lo, 1, 1).toordinal()
+        self._hi_ord = date(hi, 12, 31).toordinal()
+
+    def _ensure_ordinal(self, ordinal: int) -> None:
+        if ordinal < self._lo_ord or ordinal > self._hi_ord:
+            if not date.min.toordinal() <= ordinal <= date.max.toordinal():
+                raise CalendarRangeError(f"day {ordinal} is outside the supported dates")
+            year = date.fromordinal(ordinal).year
+            if self._hi_year < self._lo_year:
+                self._ensure_years(year, year)
+            else:
+                self._ensure_years(min(year, self._lo_year), max(year, self._hi_year))
+
+    def _extend_forward(self) -> None:
+        if self._hi_year >= MAX_YEAR:
+            raise CalendarRangeError(
+                f"the result lies after {MAX_YEAR}, outside the working calendar"
+            )
+        self._ensure_years(self._lo_year, self._hi_year + 1)
+
+    # -- conversions
+
+    def _local(self, t: datetime, name: str) -> tuple[datetime, int, int]:
+        _require_aware(t, name)
+        local = t.astimezone(self._tz)
+        ordinal = local.toordinal()
+        if ordinal < self._lo_ord or ordinal > self._hi_ord:
+            self._ensure_ordinal(ordinal)
+        tod = (local.hour * 3600 + local.minute * 60 + local.second) * _US_PER_SECOND
+        return local, ordinal, tod + local.microsecond
+
+    def _at(self, ordinal: int, tod_us: int) -> datetime:
+        # The hot path of add_working_time: a cached (y, m, d) and small-int divmods
+        # cost about half of datetime.combine(date.fromordinal(...), time(...)).
+        ymd = self._ymd.get(ordinal)
+        if ymd is None:
+            day = date.fromordinal(ordinal)
+            ymd = self._ymd[ordinal] = (day.year, day.month, day.day)
+        seconds, micros = divmod(tod_us, _US_PER_SECOND)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return datetime(ymd[0], ymd[1], ymd[2], hour, minute, second, micros, self._tz)
+
+    def _in_day(self, tod: int) -> int:
+        worked = 0
+        for start, end in self._periods:
+            if tod <= start:
+                break
+            worked += (tod if tod < end else end) - start
+        return worked
+
+    def _position(self, ordinal: int, tod: int) -> int:
+        """W(t): working microseconds from the table origin to the instant."""
+        days, offset = self._table
+        index = bisect_left(days, ordinal)
+        worked = (index - offset) * self._per_day
+        if index < len(days) and days[index] == ordinal:
+            worked += self._in_day(tod)
+        return worked
+
+    def _instant_at(self, position: int) -> datetime:
+        """The earliest instant whose position is ``position``, which is past the origin."""
+        absolute, rest = divmod(position, self._per_day)
+        if rest == 0:
+            # Exactly a whole number of days: the close of the last of them.
+            absolute -= 1
+            rest = self._per_day
+        period = bisect_left(self._cum_end, rest)
+        tod = self._periods[period][1] - (self._cum_end[period] - rest)
+        while True:
+            days, offset = self._table
+            index = absolute + offset
+            if index < len(days):
+                return self._at(days[index], tod)
+            self._extend_forward()
+
+    def _require_date(self, d: date, name: str) -> int:
+        if isinstance(d, datetime):
+            raise TypeError(
+                f"{name} must be a date, not a datetime; use is_working_instant for instants "
+                "or pass t.astimezone(cal.tz).date()"
+            )
+        ordinal = d.toordinal()
+        self._ensure_ordinal(ordinal)
+        return ordinal
+
+    def _is_working_ordinal(self, ordinal: int) -> bool:
+        days = self._table[0]
+        index = bisect_left(days, ordinal)
+        return index < len(days) and days[index] == ordinal
+
+    def _working_ordinal_on_or_after(self, ordinal: int) -> int:
+        while True:
+            days = self._table[0]
+            index = bisect_left(days, ordinal)
+            if index < len(days):
+                return days[index]
+            self._extend_forward()
+
+    # -- public API
+
+    def is_working_day(self, d: date) -> bool:
+        """Whether ``d`` (a date in the calendar's timezone) is a working day."""
+        return self._is_working_ordinal(self._require_date(d, "d"))
+
+    def working_day_on_or_after(self, d: date) -> date:
+        """``d`` if it is a working day, else the next working day."""
+        return date.fromordinal(self._working_ordinal_on_or_after(self._require_date(d, "d")))
+
+    def next_working_day(self, d: date) -> date:
+        """The first working day strictly after ``d``."""
+        return date.fromordinal(self._working_ordinal_on_or_after(self._require_date(d, "d") + 1))
+
+    def is_working_instant(self, t: datetime) -> bool:
+        """Whether ``t`` falls inside an office period (``[start, end)``) of a working day."""
+        _, ordinal, tod = self._local(t, "t")
+        if not self._is_working_ordinal(ordinal):
+            return False
+        return any(start <= tod < end for start, end in self._periods)
+
+    def next_opening(self, t: datetime) -> datetime:
+        """``t`` itself if it is a working instant, else the next period start."""
+        local, ordinal, tod = self._local(t, "t")
+        if self._is_working_ordinal(ordinal) and tod < self._closing_us:
+            for start, end in self._periods:
+                if tod < end:
+                    return local if tod >= start else self._at(ordinal, start)
+        return self._at(self._working_ordinal_on_or_after(ordinal + 1), self._opening_us)
+
+    def end_of_working_day(self, t: datetime) -> datetime:
+        """The close of the working day containing ``t``, or of the next one.
+
+        The closing instant belongs to its day: Friday 17:30 gives Friday 17:30,
+        Friday 17:31 gives Monday's close (when Monday is a working day).
+        """
+        _, ordinal, tod = self._local(t, "t")
+        if tod > self._closing_us:
+            ordinal += 1
+        return self._at(self._working_ordinal_on_or_after(ordinal), self._closing_us)
+
+    def add_working_time(self, start: datetime, amount: timedelta) -> datetime:
+        """The earliest instant by which ``amount`` of working time has elapsed after ``start``.
+
+        Working time counts only inside office periods on working days; a start
+        outside them counts from the next opening. ``amount == 0`` gives
+        ``next_opening(start)``; an amount ending exactly at a period end gives
+        that period end (e.g. 17:30), not the next opening.
+        """
+        if amount <= _ZERO:
+            if amount == _ZERO:
+                return self.next_opening(start)
+            raise ValueError(f"amount={amount} is negative; working time only moves forward")
+        _, ordinal, tod = self._local(start, "start")
+        return self._instant_at(self._position(ordinal, tod) + amount // _US)
+
+    def working_time_between(self, a: datetime, b: datetime) -> timedelta:
+        """Working time in ``[a, b)``; zero when ``b <= a``."""
+        _, ordinal_a, tod_a = self._local(a, "a")
+        _, ordinal_b, tod_b = self._local(b, "b")
+        # W is non-decreasing, so b <= a gives W(b) <= W(a): no datetime comparison needed.
+        worked = self._position(ordinal_b, tod_b) - self._position(ordinal_a, tod_a)
+        return timedelta(microseconds=worked) if worked > 0 else _ZERO
+
+    def add_calendar_days(self, start: datetime, days: int) -> datetime:
+        """The close of the working day ``days`` calendar days after ``start``'s local date.
+
+        The day count follows the Civil Code (2015, arts. 147–148): the period ends
+        at the end of its last day, and a last day that is not a working day moves
+        to the next working day. The end of a day is the office close, the last
+        moment the desk can return a result. ``days == 0`` is the close of the
+        working day containing ``start`` (or the next one).
+        """
+        if days < 0:
+            raise ValueError(f"days={days} is negative")
+        _, ordinal, _ = self._local(start, "start")
+        target = ordinal + days
+        self._ensure_ordinal(target)
+        return self._at(self._working_ordinal_on_or_after(target), self._closing_us)
+
+    def working_days_in(self, first: date, last: date) -> int:
+        """How many working days lie in ``[first, last]`` (0 if ``last < first``)."""
+        lo = self._require_date(first, "first")
+        hi = self._require_date(last, "last")
+        if hi < lo:
+            return 0
+        days = self._table[0]
+        return bisect_left(days, hi + 1) - bisect_left(days, lo)

@@ -1,0 +1,366 @@
+"""Deadline math on top of the working calendar: due instants, pauses, completion.
+
+Pure functions of their arguments: ``now`` is always passed in. The conventions
+below are where the law leaves room; each is tested in ``tests/unit/test_deadlines.py``.
+
+* **Counting start.** A dossier received outside office hours counts from the
+  next opening. With a same-day cut-off (e.g. 15:00), a dossier received on a
+  working day *strictly after* the cut-off counts from the next working day's
+  opening; one received at 15:00:00 still counts the same day.
+* **Due instant.** Working days and hours: start + amount of working time (a
+  working day is 8 h; 2.5 days is 20 h). Amount 0 (same-day procedure): the close
+  of the working day the count starts on. Calendar days: see
+  :meth:`WorkingCalendar.add_calendar_days` (the close of the last day, moved to
+  the next working day when that day is off).
+* **Pauses.** A supplement request stops the clock; when the supplement arrives
+  the working time inside the pause is added to every open deadline. A pause
+  wholly outside office hours adds nothing.
+* **Completion** is decided by *day*, as Decision 766/QĐ-TTg scores it: early when
+  the work ended on a day before the due instant's working day, on time on that
+  day (even after the due instant's time of day), late after it. A due instant on
+  a non-working day (possible only for a rescheduled date) belongs to the next
+  working day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+
+from workflows.calendar import WORKING_DAY, NaiveDatetimeError, WorkingCalendar
+
+__all__ = [
+    "DAYS_QUANTUM",
+    "Completion",
+    "DeadlineView",
+    "TimeAllowance",
+    "TimeUnit",
+    "allowance_working_days",
+    "classify",
+    "counting_start",
+    "deadline_view",
+    "due_instant",
+    "extend_for_pause",
+    "paused_working_time",
+    "working_days_saved",
+    "working_days_used",
+]
+
+#: Working-day figures are rounded to this (one millionth of a day is 28.8 ms).
+DAYS_QUANTUM = Decimal("0.000001")
+
+_US = timedelta(microseconds=1)
+_WORKING_DAY_US = WORKING_DAY // _US
+_HOUR_US = timedelta(hours=1) // _US
+
+
+class TimeUnit(StrEnum):
+    WORKING_DAYS = "working_days"
+    WORKING_HOURS = "working_hours"
+    CALENDAR_DAYS = "calendar_days"
+
+
+class Completion(StrEnum):
+    EARLY = "early"
+    ON_TIME = "on_time"
+    LATE = "late"
+
+
+def _to_decimal(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError(f"time allowance amount {value!r} is a bool, not a number")
+    if isinstance(value, int | float | str):
+        # str() first so that 2.5 stays 2.5 and 0.1 does not become 0.1000000000000000055…
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"time allowance amount {value!r} is not a number") from exc
+    raise TypeError(f"time allowance amount {value!r} is not a number")
+
+
+def _us_to_days(us: int) -> Decimal:
+    return (Decimal(us) / Decimal(_WORKING_DAY_US)).quantize(DAYS_QUANTUM, ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class TimeAllowance:
+    """A processing time as the catalog states it: ``2.5 working_days``, ``4 working_hours``.
+
+    ``amount`` may be fractional for working units (real decisions use 2.5 and
+    16.5 days) and 0 for a same-day procedure; calendar days must be whole.
+    An int, float or numeric string is accepted and stored as a ``Decimal``.
+    """
+
+    amount: Decimal
+    unit: TimeUnit
+
+    def __post_init__(self) -> None:
+        amount = _to_decimal(self.amount)
+        unit = TimeUnit(self.unit)
+        if not amount.is_finite() or amount < 0:
+            raise ValueError(f"time allowance amount {amount} must be a finite number >= 0")
+        if unit is TimeUnit.CALENDAR_DAYS and amount != amount.to_integral_value():
+            raise ValueError(f"time allowance of {amount} calendar days must be a whole number")
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "unit", unit)
+
+    @property
+    def same_day(self) -> bool:
+        return self.amount == 0
+
+    def working_duration(self) -> timedelta:
+        """The allowance as working time: days × 8 h, or hours. Exact to the microsecond."""
+        if self.unit is TimeUnit.CALENDAR_DAYS:
+            raise ValueError(
+                f"{self} is counted in calendar days and has no fixed working duration; "
+                "use allowance_working_days(cal, start, allowance) for a given start"
+            )
+        per_unit = _WORKING_DAY_US if self.unit is TimeUnit.WORKING_DAYS else _HOUR_US
+        us = (self.amount * per_unit).to_integral_value(ROUND_HALF_EVEN)
+        return timedelta(microseconds=int(us))
+
+    def in_working_days(self) -> Decimal:
+        """The allowance in working days (hours / 8); not defined for calendar days."""
+        return _us_to_days(self.working_duration() // _US)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit.value}"
+
+
+def counting_start(
+    cal: WorkingCalendar, received_at: datetime, cutoff: time | None = None
+) -> datetime:
+    """The instant a dossier's clock starts.
+
+    Received inside office hours: that instant. Outside office hours: the next
+    opening. Received on a working day strictly after ``cutoff`` (a wall-clock time
+    in the calendar's timezone): the opening of the next working day.
+    """
+    local = _local(cal, received_at, "received_at")
+    if cutoff is not None:
+        if cutoff.tzinfo is not None:
+            raise ValueError(f"cutoff={cutoff} must be a wall-clock time without tzinfo")
+        if cal.is_working_day(local.date()) and local.time() > cutoff:
+            next_day = cal.next_working_day(local.date())
+            return datetime.combine(next_day, cal.office_hours.opening, tzinfo=cal.tz)
+    return cal.next_opening(received_at)
+
+
+def due_instant(cal: WorkingCalendar, start: datetime, allowance: TimeAllowance) -> datetime:
+    """The due instant of ``allowance`` counted from ``start`` (usually a counting start).
+
+    Working units: ``start`` + the working duration, counted inside office
+    hours; an amount ending exactly at a period end is due at that period end
+    (17:30), not the next opening. Amount 0: the close of the working day the
+    count starts on. Calendar days: the close of the last day, moved to the next
+    working day when that day is off.
+    """
+    _local(cal, start, "start")
+    if allowance.unit is TimeUnit.CALENDAR_DAYS:
+        return cal.add_calendar_days(start, int(allowance.amount))
+    if allowance.same_day:
+        return cal.end_of_working_day(cal.next_opening(start))
+    return cal.add_working_time(start, allowance.working_duration())
+
+
+def extend_for_pause(
+    cal: WorkingCalendar, due: datetime, paused_from: datetime, paused_to: datetime
+) -> datetime:
+    """``due`` moved later by the working time inside ``[paused_from, paused_to)``.
+
+    A pause wholly outside office hours (Friday 18:00 to Monday 07:00) leaves
+    ``due`` unchanged. Several pauses can be applied one after the other: the
+    result is the same as adding their total at once.
+    """
+    local_due = _local(cal, due, "due")
+    _local(cal, paused_from, "paused_from")
+    _local(cal, paused_to, "paused_to")
+    if paused_to < paused_from:
+        raise ValueError(
+            f"paused_to={paused_to.isoformat()} is before paused_from={paused_from.isoformat()}"
+        )
+    paused = cal.working_time_between(paused_from, paused_to)
+    if paused == timedelta(0):
+        return local_due
+    return cal.add_working_time(due, paused)
+
+
+def paused_working_time(
+    cal: WorkingCalendar,
+    pauses: Sequence[tuple[datetime, datetime]],
+    *,
+    within: tuple[datetime, datetime] | None = None,
+) -> timedelta:
+    """Working time covered by ``pauses``, overlaps counted once.
+
+    With ``within=(a, b)`` only the part of each pause inside ``[a, b)`` counts.
+    """
+    intervals: list[tuple[datetime, datetime]] = []
+    for index, (begin, end) in enumerate(pauses):
+        _local(cal, begin, f"pauses[{index}][0]")
+        _local(cal, end, f"pauses[{index}][1]")
+        if end < begin:
+            raise ValueError(
+                f"pauses[{index}] ends ({end.isoformat()}) before it starts ({begin.isoformat()})"
+            )
+        if within is not None:
+            begin, end = max(begin, within[0]), min(end, within[1])
+        if begin < end:
+            intervals.append((begin, end))
+    intervals.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, end in intervals:
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return sum((cal.working_time_between(b, e) for b, e in merged), timedelta(0))
+
+
+def classify(cal: WorkingCalendar, finished_at: datetime, due_at: datetime) -> Completion:
+    """Early, on time or late, by working day (see the module docstring).
+
+    The due day is the local date of ``due_at``, or the next working day if that
+    date is off; the finish day is the local date of ``finished_at``.
+    """
+    finished_day = _local(cal, finished_at, "finished_at").date()
+    due_day = cal.working_day_on_or_after(_local(cal, due_at, "due_at").date())
+    if finished_day < due_day:
+        return Completion.EARLY
+    if finished_day == due_day:
+        return Completion.ON_TIME
+    return Completion.LATE
+
+
+def working_days_used(
+    cal: WorkingCalendar,
+    start: datetime,
+    finished: datetime,
+    pauses: Sequence[tuple[datetime, datetime]] = (),
+) -> Decimal:
+    """Working time from ``start`` to ``finished`` minus paused working time, in working days.
+
+    Pauses are clipped to ``[start, finished)`` and overlaps count once. Rounded
+    to :data:`DAYS_QUANTUM`.
+    """
+    _local(cal, start, "start")
+    _local(cal, finished, "finished")
+    worked = cal.working_time_between(start, finished)
+    paused = paused_working_time(cal, pauses, within=(start, finished))
+    return _us_to_days((worked - paused) // _US)
+
+
+def allowance_working_days(
+    cal: WorkingCalendar, start: datetime, allowance: TimeAllowance
+) -> Decimal:
+    """The allowance in working days for a dossier counted from ``start``.
+
+    For working units this is the fixed figure; for calendar days it is the
+    working time from ``start`` to :func:`due_instant`, so that a calendar-day
+    procedure can be compared with the working time actually used.
+    """
+    if allowance.unit is TimeUnit.CALENDAR_DAYS:
+        due = due_instant(cal, start, allowance)
+        return _us_to_days(cal.working_time_between(start, due) // _US)
+    return allowance.in_working_days()
+
+
+def working_days_saved(statutory: TimeAllowance, used_days: Decimal) -> Decimal:
+    """Statutory time minus working days used; negative when the dossier took longer.
+
+    A calendar-day statutory time depends on the start date: convert it with
+    :func:`allowance_working_days` and subtract directly.
+    """
+    if statutory.unit is TimeUnit.CALENDAR_DAYS:
+        raise ValueError(
+            f"statutory time {statutory} depends on the start date; compute "
+            "allowance_working_days(cal, start, statutory) - used_days instead"
+        )
+    return statutory.in_working_days() - used_days
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """Where a running deadline stands at ``now``.
+
+    ``elapsed`` and ``remaining`` are working time. ``remaining`` is negative
+    (or zero, outside office hours) once the deadline has passed; ``overdue``
+    compares instants, so it is true on the Saturday after a Friday 17:30 due
+    even though no working time has passed since. ``fraction_used`` is
+    ``elapsed / (elapsed + remaining)`` and is not clamped: 1.25 means a quarter
+    over budget.
+    """
+
+    due_at: datetime
+    elapsed: timedelta
+    remaining: timedelta
+    fraction_used: float
+    overdue: bool
+
+
+def deadline_view(
+    cal: WorkingCalendar,
+    start: datetime,
+    due_at: datetime,
+    now: datetime,
+    pauses: Sequence[tuple[datetime, datetime | None]] = (),
+) -> DeadlineView:
+    """The state of a deadline at ``now``.
+
+    ``due_at`` is the due instant as stored: already extended for every *closed*
+    pause (by :func:`extend_for_pause`). A pause still open (end ``None``) has
+    stopped the clock: the view extends ``due_at`` by its working time so far,
+    as :func:`extend_for_pause` will when the supplement arrives, so
+    ``remaining`` does not shrink while the dossier waits on the applicant.
+    ``elapsed`` excludes the working time of every pause.
+    """
+    _local(cal, start, "start")
+    _local(cal, now, "now")
+    due = _local(cal, due_at, "due_at")
+    closed: list[tuple[datetime, datetime]] = []
+    open_since: datetime | None = None
+    for index, (begin, end) in enumerate(pauses):
+        if end is None:
+            if open_since is not None:
+                raise ValueError(f"pauses[{index}] is a second open pause; at most one is open")
+            open_since = begin
+        else:
+            closed.append((begin, end))
+    if open_since is not None:
+        _local(cal, open_since, "open pause start")
+        due = extend_for_pause(cal, due, open_since, max(open_since, now))
+        closed.append((open_since, max(open_since, now)))
+
+    clock = max(now, start)
+    elapsed = cal.working_time_between(start, clock) - paused_working_time(
+        cal, closed, within=(start, clock)
+    )
+    if clock <= due:
+        remaining = cal.working_time_between(clock, due)
+    else:
+        remaining = -cal.working_time_between(due, clock)
+    overdue = now > due
+    budget = elapsed + remaining
+    # A zero budget (counted from the very close of a day) is all used once overdue.
+    fraction = elapsed / budget if budget > timedelta(0) else float(overdue)
+    return DeadlineView(
+        due_at=due,
+        elapsed=elapsed,
+        remaining=remaining,
+        fraction_used=fraction,
+        overdue=overdue,
+    )
+
+
+def _local(cal: WorkingCalendar, value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise NaiveDatetimeError(
+            f"{name}={value.isoformat()} is a naive datetime; deadlines need instants: "
+            f"give it an offset, e.g. {value.isoformat()}+07:00"
+        )
+    return value.astimezone(cal.tz)
