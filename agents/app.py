@@ -144,8 +144,11 @@ def create_app(
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        ready = not app.rebalancing and app.consumer is not None
-        return web.json({"ready": bool(ready)}, status=200 if ready else 503)
+        # Ready once partitions are assigned and the tables recovered from their changelog.
+        recovered = app.tables.recovery.completed.is_set()
+        ready = recovered and not app.rebalancing
+        body = {"ready": ready, "recovered": recovered, "rebalancing": bool(app.rebalancing)}
+        return web.json(body, status=200 if ready else 503)
 
     @app.page("/dossiers/{dossier_id}")
     @app.table_route(table=tables["open"], match_info="dossier_id")
