@@ -32,6 +32,28 @@ def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
+    from agents import inbox
+
+    topic = settings.topics.assignments
+    if not args.follow:
+        records = inbox.read_all(settings.bootstrap_servers, topic)
+        rows = inbox.current_assignments(records, args.agency)
+        for row in rows:
+            print(inbox.render(row))
+        print(f"{len(rows)} dossiers at {args.agency}", file=sys.stderr)
+        return 0
+    group = f"{settings.app_id}-inbox-{args.agency}"
+    try:
+        for row in inbox.follow(
+            settings.bootstrap_servers, topic, args.agency, group, lambda: False
+        ):
+            print(inbox.render(row), flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.kafka_admin import ensure_topics
 
@@ -58,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="validate and publish events (JSON or JSON lines)")
     publish.add_argument("file", help="a file of events, or - for standard input")
     publish.set_defaults(func=_cmd_publish)
+
+    inbox = sub.add_parser("inbox", help="assignments routed to one agency")
+    inbox.add_argument("agency", help="agency code, e.g. SXD")
+    inbox.add_argument("--follow", action="store_true", help="keep printing new assignments")
+    inbox.set_defaults(func=_cmd_inbox)
 
     topics = sub.add_parser("topics", help="create the engine's topics if missing")
     topics.set_defaults(func=_cmd_topics)

@@ -1,0 +1,90 @@
+"""What an agency reads: the assignments routed to its inbox."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from kafka import KafkaConsumer, TopicPartition
+
+from events import Assignment, ContractError, decode
+from workflows.calendar import VN_TZ
+
+
+def current_assignments(records: Iterable[bytes], agency: str) -> list[Assignment]:
+    """The dossiers sitting at ``agency`` now: each dossier's latest assignment, if it is there.
+
+    Newest due first. Re-sent duplicates (same ``assignment_id``) count once.
+    """
+    latest: dict[str, Assignment] = {}
+    for raw in records:
+        try:
+            record = decode(Assignment, raw)
+        except ContractError:
+            continue  # not an assignment (or a newer schema): not for this view
+        latest[record.dossier_id] = record
+    mine = [a for a in latest.values() if a.agency == agency]
+    return sorted(mine, key=lambda a: (a.step_due_at, a.dossier_id), reverse=True)
+
+
+def render(a: Assignment) -> str:
+    def local(t: datetime) -> str:
+        return t.astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M")
+
+    origin = f" from {a.from_agency}" if a.from_agency else ""
+    flag = "  [off-route]" if a.off_route else ""
+    return (
+        f"due {local(a.step_due_at)}  {a.dossier_id}  {a.procedure}  step {a.step}{origin}"
+        f"  (dossier due {local(a.dossier_due_at)}){flag}"
+    )
+
+
+def read_all(bootstrap: list[str], topic: str, timeout_s: float = 30.0) -> list[bytes]:
+    """Every record of ``topic`` up to its current end (no group, nothing committed)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} did not reach its end in {timeout_s:.0f}s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                values.extend(r.value for r in batch if r.value is not None)
+        return values
+    finally:
+        consumer.close()
+
+
+def follow(
+    bootstrap: list[str], topic: str, agency: str, group: str, stop: Callable[[], bool]
+) -> Iterator[Assignment]:
+    """New assignments for ``agency`` as they arrive; the group remembers where it stopped."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="latest",
+        enable_auto_commit=True,
+    )
+    seen: set[str] = set()
+    try:
+        while not stop():
+            for batch in consumer.poll(timeout_ms=500).values():
+                for record in batch:
+                    try:
+                        a = decode(Assignment, record.value)
+                    except ContractError:
+                        continue
+                    if a.agency == agency and a.assignment_id not in seen:
+                        seen.add(a.assignment_id)
+                        yield a
+    finally:
+        consumer.close()
