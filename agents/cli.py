@@ -54,6 +54,12 @@ def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.demo import main_demo
+
+    return main_demo(settings, args.dossiers, args.seed, args.out, broker_given=bool(args.broker))
+
+
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.kafka_admin import ensure_topics
 
@@ -85,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.add_argument("agency", help="agency code, e.g. SXD")
     inbox.add_argument("--follow", action="store_true", help="keep printing new assignments")
     inbox.set_defaults(func=_cmd_inbox)
+
+    demo = sub.add_parser("demo", help="local Kafka + worker + a simulated province workload")
+    demo.add_argument("--dossiers", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--out", default="demo-output", help="folder for logs and the report")
+    demo.set_defaults(func=_cmd_demo)
 
     topics = sub.add_parser("topics", help="create the engine's topics if missing")
     topics.set_defaults(func=_cmd_topics)
