@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Router throughput on real Kafka, beside a plain aiokafka consume->produce loop.
+
+Both read the same records (simulated dossier events, ~400 B each) from the same
+topic in the same run; the ratio is the figure that matters (DESIGN.md targets).
+
+    .venv/bin/python scripts/bench_router.py --events 100000 [--broker HOST:PORT]
+
+Without --broker it starts a local Kafka through scripts/kafka-local and stops it.
+Also measures a worker's restart time with the open dossiers it built (--restart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from agents.kafka_admin import ensure_topics  # noqa: E402
+from agents.settings import Settings  # noqa: E402
+from events import encode  # noqa: E402
+from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
+from workflows.catalog import load_catalog  # noqa: E402
+from workflows.simulation import interleave, simulate  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def make_events(n: int, seed: int) -> list[tuple[bytes, bytes]]:
+    cat, cal = load_catalog(), WorkingCalendar()
+    start = datetime(2026, 9, 1, 8, tzinfo=VN_TZ)
+    out: list[tuple[bytes, bytes]] = []
+    batch = 0
+    while len(out) < n:
+        gen = simulate(
+            cat,
+            cal,
+            start,
+            2000,
+            seed=seed + batch,
+            id_prefix=f"B{batch}",
+            spread=timedelta(days=20),
+        )
+        out.extend((e.dossier_id.encode(), encode(e)) for e in interleave(gen))
+        batch += 1
+    return out[:n]
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=[bootstrap],
+        acks=1,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        compression_type=None,
+    )
+    for n, (k, v) in enumerate(records, 1):
+        producer.send(topic, key=k, value=v)
+        if n % 50_000 == 0:
+            log(f"  produced {n}/{len(records)}")
+    producer.flush()
+    producer.close()
+
+
+async def aiokafka_loop(bootstrap: str, src: str, dst: str, total: int) -> float:
+    """The baseline: consume, json-decode, produce each record; the clock stops at the last."""
+    consumer = AIOKafkaConsumer(
+        src,
+        bootstrap_servers=bootstrap,
+        group_id=f"{src}-baseline",
+        auto_offset_reset="earliest",
+        enable_auto_commit=True,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    seen = 0
+    t0 = None
+    try:
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batches.values():
+                if t0 is None:
+                    t0 = time.perf_counter()
+                for r in records:
+                    doc = json.loads(r.value)
+                    await producer.send(dst, key=r.key, value=json.dumps(doc).encode())
+                seen += len(records)
+        await producer.flush()
+        return time.perf_counter() - (t0 or time.perf_counter())
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    c = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False)
+    try:
+        parts = c.partitions_for_topic(topic) or set()
+        return sum(c.committed(TopicPartition(topic, p)) or 0 for p in parts)
+    finally:
+        c.close()
+
+
+def ready(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            return bool(json.loads(r.read())["ready"])
+    except Exception:
+        return False
+
+
+def start_worker(
+    env: dict[str, str], logf: Path, port: int
+) -> tuple[subprocess.Popen[bytes], float]:
+    t0 = time.perf_counter()
+    with logf.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "worker", "--loglevel", "warning"],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    while not ready(port):
+        if proc.poll() is not None:
+            raise SystemExit(f"worker died, see {logf}")
+        time.sleep(0.1)
+    return proc, time.perf_counter() - t0
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--broker")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--store", default="memory://", choices=["memory://", "rocksdb://"])
+    ap.add_argument("--restart", action="store_true", help="also time a restart of the worker")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    kafka_dir = work / "kafka"
+    if args.broker:
+        bootstrap = args.broker
+    else:
+        out = subprocess.run(
+            [
+                str(REPO / "scripts" / "kafka-local"),
+                "start",
+                "--port",
+                "39092",
+                "--controller-port",
+                "39093",
+                "--data-dir",
+                str(kafka_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        bootstrap = out.stdout.strip().splitlines()[-1]
+    try:
+        prefix = f"bench-{int(time.time())}-"
+        settings = Settings(broker=bootstrap, topic_prefix=prefix, partitions=4)
+        ensure_topics(settings)
+        log(
+            f"machine: {platform.node()} {os.cpu_count()} cores, python {platform.python_version()}"
+        )
+        log(f"generating {args.events} events ...")
+        records = make_events(args.events, args.seed)
+        size = sum(len(v) for _, v in records) / len(records)
+        log(
+            f"  {len(records)} events, mean value {size:.0f} B, "
+            f"{len({k for k, _ in records})} dossiers"
+        )
+        produce(bootstrap, settings.topics.events, records)
+
+        log("baseline: plain aiokafka consume -> json -> produce ...")
+        base_s = asyncio.run(
+            aiokafka_loop(bootstrap, settings.topics.events, f"{prefix}baseline-out", len(records))
+        )
+        base_rate = len(records) / base_s
+        log(f"  {len(records)} in {base_s:.1f} s = {base_rate:,.0f} events/s")
+
+        port = 18_000 + os.getpid() % 1000
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
+        env.update(
+            DOSSIERFLOW_BROKER=bootstrap,
+            DOSSIERFLOW_TOPIC_PREFIX=prefix,
+            DOSSIERFLOW_APP_ID=f"{prefix}router",
+            DOSSIERFLOW_WEB_PORT=str(port),
+            DOSSIERFLOW_DATA_DIR=str(work / "worker"),
+            DOSSIERFLOW_STORE=args.store,
+        )
+        log(f"router: one dossierflow worker, store {args.store} ...")
+        proc, startup = start_worker(env, work / "worker.log", port)
+        t0 = time.perf_counter()
+        done = 0
+        while done < len(records):
+            time.sleep(0.5)
+            done = committed(bootstrap, f"{prefix}router", settings.topics.events)
+            if proc.poll() is not None:
+                raise SystemExit(f"worker died; see {work / 'worker.log'}")
+        router_s = time.perf_counter() - t0
+        router_rate = len(records) / router_s
+        rss = rss_kb(proc.pid)
+        log(
+            f"  {len(records)} in {router_s:.1f} s = {router_rate:,.0f} events/s "
+            f"(commit polling adds up to 0.5 s); worker RSS {rss / 1024:.0f} MiB"
+        )
+        log(f"ratio router / aiokafka baseline: {router_rate / base_rate:.1%}")
+        if args.restart:
+            stop(proc)
+            log("restart: same group, same data dir ...")
+            proc, restart_s = start_worker(env, work / "worker.log", port)
+            log(
+                f"  ready again in {restart_s:.1f} s (first start took {startup:.1f} s); "
+                f"RSS {rss_kb(proc.pid) / 1024:.0f} MiB"
+            )
+        stop(proc)
+    finally:
+        if not args.broker:
+            subprocess.run(
+                [str(REPO / "scripts" / "kafka-local"), "stop", "--data-dir", str(kafka_dir)],
+                capture_output=True,
+                check=False,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
