@@ -60,6 +60,22 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return main_demo(settings, args.dossiers, args.seed, args.out, broker_given=bool(args.broker))
 
 
+def _cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
+    from workflows.catalog import CatalogError, load_catalog, summarize
+
+    path = args.path if args.path is not None else settings.catalog_path
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"catalog check failed: {len(exc.problems)} problems", file=sys.stderr)
+        return 1
+    for line in summarize(catalog).render():
+        print(line)
+    return 0
+
+
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.kafka_admin import ensure_topics
 
@@ -97,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--out", default="demo-output", help="folder for logs and the report")
     demo.set_defaults(func=_cmd_demo)
+
+    catalog = sub.add_parser("catalog", help="procedure catalog tools")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    check = catalog_sub.add_parser("check", help="validate a catalog and print its summary")
+    check.add_argument("path", nargs="?", type=Path, help="folder or file (default: the sample)")
+    check.set_defaults(func=_cmd_catalog_check)
 
     topics = sub.add_parser("topics", help="create the engine's topics if missing")
     topics.set_defaults(func=_cmd_topics)
