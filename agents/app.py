@@ -22,6 +22,7 @@ from agents.context import build_context
 from agents.records import Coordinates, Outgoing
 from agents.router import RawRecord, RouterCore, Tables
 from agents.settings import Settings
+from agents.tables import BatchedChangelogTable
 from events import InboundEvent
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
@@ -82,15 +83,19 @@ def create_app(
         for logical in ("events", "dlq", "assignments", "alerts", "alerts_failed")
     }
 
-    def table(name: str, **extra: Any) -> Any:
-        return app.Table(
-            f"{names.events}-{name}",
+    def table(name: str, **extra: Any) -> BatchedChangelogTable:
+        created = BatchedChangelogTable(
+            app,
+            name=f"{names.events}-{name}",
             default=None,
             key_type=bytes,
             value_type=bytes,
             partitions=settings.partitions,
+            beacon=app.tables.beacon,
             **extra,
         )
+        app.tables.add(created)
+        return created
 
     tables = {
         "open": table("open"),
@@ -127,7 +132,7 @@ def create_app(
         #    whose outputs were lost (see agents/router.py).
         pending = [await _send(out) for out in result.outgoing]
         await asyncio.gather(*pending)
-        # 2. then the tables; faust flushes their changelog before committing offsets.
+        # 2. then the tables and their changelog, also confirmed before the batch is acked.
         for name, writes in result.writes.items():
             target = tables[name]
             for key, (value, index) in writes.items():
@@ -137,6 +142,8 @@ def create_app(
                     target.pop(key, None)
                 else:
                     target[key] = value
+        for target in tables.values():
+            await target.flush_changelog()
 
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()
