@@ -140,7 +140,7 @@ def _events_in(lines: Iterable[bytes | str]) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(raw_lines, start=1):
         if not line.strip():
             continue
-        if len(line) > MAX_EVENT_BYTES:
+        if len(line.rstrip(b"\r\n")) > MAX_EVENT_BYTES:
             yield number, LineError(number, (Problem("$", f"over {MAX_EVENT_BYTES} bytes"),))
             continue
         try:

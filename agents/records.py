@@ -61,7 +61,13 @@ def contract_dead_letter(
 
 
 def crash_dead_letter(
-    raw: bytes, source: Coordinates, exc: BaseException, now: datetime
+    raw: bytes,
+    source: Coordinates,
+    exc: BaseException,
+    now: datetime,
+    *,
+    event_id: str | None = None,
+    dossier_id: str | None = None,
 ) -> Outgoing:
     """Our own code failed on this record: keep it with a short traceback, do not lose it."""
     frames = traceback.extract_tb(exc.__traceback__)[-3:]
@@ -69,4 +75,12 @@ def crash_dead_letter(
         f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames)
     )
     summary = f"{type(exc).__name__}: {exc} at {where}"
-    return dead_letter(raw, source, ReasonKind.PROCESSING_ERROR, summary[:4000], now)
+    return dead_letter(
+        raw,
+        source,
+        ReasonKind.PROCESSING_ERROR,
+        summary[:4000],
+        now,
+        event_id=event_id,
+        dossier_id=dossier_id,
+    )

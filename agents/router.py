@@ -116,7 +116,16 @@ class RouterCore:
                 self._route(event, raw, record.source, index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
                 log.exception("router failed on %s", record.source)
-                result.outgoing.append(crash_dead_letter(raw, record.source, exc, now))
+                result.outgoing.append(
+                    crash_dead_letter(
+                        raw,
+                        record.source,
+                        exc,
+                        now,
+                        event_id=event.event_id,
+                        dossier_id=event.dossier_id,
+                    )
+                )
                 result.dead_lettered += 1
         for key, state in cache.items():
             if state is None:

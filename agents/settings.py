@@ -6,6 +6,7 @@ an environment variable ``DOSSIERFLOW_<FIELD>`` (e.g. ``DOSSIERFLOW_BROKER``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -37,8 +38,29 @@ class Settings(BaseSettings):
     office_hours: str = "07:30-11:30,13:30-17:30"
     calendar_overrides: Path | None = None
 
+    # Clock: real; accelerated (simulated time from clock_start at clock_speed x real time,
+    # shared with the simulator); manual (tests move it with POST /clock/advance).
+    clock: Literal["real", "accelerated", "manual"] = "real"
+    clock_start: datetime | None = Field(None, description="aware instant; default now")
+    clock_speed: float = Field(1.0, gt=0)
+    tick_seconds: float = Field(1.0, gt=0, description="deadline watcher period, real seconds")
+
+    # Alert levels
+    due_soon_fraction: float = Field(0.75, gt=0, lt=1, description="share of allotment used")
+    due_soon_days_left: float = Field(1.0, ge=0, description="working days left")
+
     # Alert delivery
     webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    webhook_retries: int = Field(4, ge=0, le=20)
+    webhook_backoff_seconds: float = Field(0.5, gt=0)
+    smtp_host: str = ""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "dossierflow@localhost"
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
 
     @field_validator("broker")
     @classmethod
@@ -47,6 +69,13 @@ class Settings(BaseSettings):
             host, sep, port = server.strip().removeprefix("kafka://").rpartition(":")
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("clock_start needs a UTC offset, e.g. 2026-04-27T07:30:00+07:00")
         return value
 
     @property

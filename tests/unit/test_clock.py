@@ -1,0 +1,80 @@
+"""One contract for every clock, subclassed per implementation (STYLE.md)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agents.clock import AcceleratedClock, Clock, ManualClock, RealClock, clock_from
+from agents.settings import Settings
+
+START = datetime(2026, 4, 27, 7, 30, tzinfo=UTC)
+
+
+class ClockContract:
+    def make(self) -> Clock:
+        raise NotImplementedError
+
+    def test_now_is_aware(self) -> None:
+        assert self.make().now().utcoffset() is not None
+
+    def test_never_goes_backwards(self) -> None:
+        clock = self.make()
+        readings = [clock.now() for _ in range(200)]
+        assert readings == sorted(readings)
+
+
+class TestRealClock(ClockContract):
+    def make(self) -> Clock:
+        return RealClock()
+
+    def test_close_to_the_system_clock(self) -> None:
+        assert abs(RealClock().now() - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+class TestAcceleratedClock(ClockContract):
+    def make(self) -> Clock:
+        return AcceleratedClock(START, 3600.0)
+
+    def test_runs_speed_times_faster_from_start(self) -> None:
+        t0 = time.monotonic()
+        clock = AcceleratedClock(START, 3600.0, real_start=t0 - 2.0)  # two real seconds ago
+        elapsed = clock.now() - START
+        assert timedelta(hours=2) <= elapsed < timedelta(hours=2, minutes=30)
+
+    def test_real_wait_until_an_instant(self) -> None:
+        clock = AcceleratedClock(START, 60.0)
+        assert clock.real_seconds_until(START + timedelta(minutes=10)) == pytest.approx(10, abs=0.5)
+
+    def test_naive_start_refused(self) -> None:
+        with pytest.raises(ValueError, match="aware"):
+            AcceleratedClock(datetime(2026, 1, 1), 2.0)
+
+
+class TestManualClock(ClockContract):
+    def make(self) -> Clock:
+        return ManualClock(START)
+
+    def test_stands_still_until_advanced(self) -> None:
+        clock = ManualClock(START)
+        assert clock.now() == clock.now() == START
+        assert clock.advance(timedelta(days=90)) == START + timedelta(days=90)
+        assert clock.now() == START + timedelta(days=90)
+
+    def test_refuses_to_go_back(self) -> None:
+        clock = ManualClock(START)
+        with pytest.raises(ValueError, match="backwards"):
+            clock.advance(timedelta(seconds=-1))
+        with pytest.raises(ValueError, match="backwards"):
+            clock.set(START - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [("real", RealClock), ("accelerated", AcceleratedClock), ("manual", ManualClock)],
+)
+def test_settings_choose_the_clock(mode: str, kind: type) -> None:
+    settings = Settings(clock=mode, clock_start=START, clock_speed=10)  # type: ignore[arg-type]
+    assert isinstance(clock_from(settings), kind)
