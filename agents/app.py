@@ -11,19 +11,22 @@ import logging
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 from faust.types import EventT
 
+from agents.clock import Clock, ManualClock, clock_from
 from agents.context import build_context
-from agents.records import Coordinates, Outgoing
-from agents.router import RawRecord, RouterCore, Tables
+from agents.records import Coordinates, Outgoing, crash_dead_letter
+from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings
 from agents.tables import BatchedChangelogTable
+from agents.watcher import Watcher
 from events import InboundEvent
+from workflows.alerts import AlertPolicy, DeadlineTick
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
 
@@ -49,6 +52,7 @@ class Dossierflow:
     topics: dict[str, faust.TopicT]
     tables: dict[str, Any]
     router: RouterCore
+    watcher: Watcher
 
 
 def create_app(
@@ -56,9 +60,10 @@ def create_app(
     *,
     ctx: RoutingContext | None = None,
     on_event: EventHook | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock | None = None,
 ) -> Dossierflow:
     """Build the worker app. ``on_event`` runs after each applied event (metrics, tests)."""
+    clock = clock if clock is not None else clock_from(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
@@ -80,8 +85,13 @@ def create_app(
     names = settings.topics
     topics = {
         logical: app.topic(getattr(names, logical), key_serializer="raw", value_serializer="raw")
-        for logical in ("events", "dlq", "assignments", "alerts", "alerts_failed")
+        for logical in ("events", "dlq", "assignments", "alerts", "alerts_failed", "ticks")
     }
+    # The router reads agencies' events and the watcher's ticks: one topic set, so faust
+    # co-partitions them and a dossier's ticks reach the worker that holds its state.
+    router_input = app.topic(
+        names.events, names.ticks, key_serializer="raw", value_serializer="raw"
+    )
 
     def table(name: str, **extra: Any) -> BatchedChangelogTable:
         created = BatchedChangelogTable(
@@ -108,13 +118,21 @@ def create_app(
         ),
         "parked": table("parked"),
     }
+    context = ctx if ctx is not None else build_context(settings)
+    policy = AlertPolicy(
+        due_soon_fraction=settings.due_soon_fraction,
+        due_soon_days_left=settings.due_soon_days_left,
+    )
     router = RouterCore(
-        ctx if ctx is not None else build_context(settings),
+        context,
         Tables(open=tables["open"], closed=tables["closed"], parked=tables["parked"]),
         on_event=on_event,
+        ticks_topic=names.ticks,
+        alerts=policy,
     )
+    watcher = Watcher(context.calendar, policy, settings.partitions)
 
-    @app.agent(topics["events"], name="router")
+    @app.agent(router_input, name="router")
     async def route(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             await _route_batch(batch)
@@ -127,7 +145,17 @@ def create_app(
             )
             for e in batch
         ]
-        result = router.run_batch(records, clock())
+        try:
+            result = router.run_batch(records, clock.now())
+        except Exception as exc:  # never ack-and-lose: the whole batch goes to the DLQ
+            log.exception("router batch failed; dead-lettering %d records", len(records))
+            result = BatchResult(
+                outgoing=[
+                    crash_dead_letter(r.value or b"", r.source, exc, clock.now())
+                    for r in records
+                    if r.source.topic != names.ticks
+                ]
+            )
         # 1. outputs first, and wait for the broker: state must never record an event
         #    whose outputs were lost (see agents/router.py).
         pending = [await _send(out) for out in result.outgoing]
@@ -144,6 +172,43 @@ def create_app(
                     target[key] = value
         for target in tables.values():
             await target.flush_changelog()
+        for key, partition in result.touched.items():
+            watcher.reschedule(key, partition, result.states.get(key))
+
+    # --- the deadline watcher -------------------------------------------------------
+
+    def owned_partitions() -> set[int]:
+        assignment = app.consumer.assignment() if app.consumer is not None else set()
+        return {tp.partition for tp in assignment if tp.topic == names.events}
+
+    @app.on_rebalance_complete.connect
+    async def rebuild_index(sender: Any, **kwargs: Any) -> None:
+        # After recovery: index this worker's partitions; anything that expired while
+        # nobody owned them is due at the first tick (alerted once: the state remembers).
+        count = watcher.rebuild(tables["open"], owned_partitions())
+        log.info("deadline index rebuilt: %d open dossiers watched", count)
+
+    async def watch_once() -> int:
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return 0
+        now = clock.now()
+        sent = []
+        for key, partition in watcher.index.pop_due(now):
+            raw = tables["open"].get(key)
+            if raw is None:
+                continue
+            tick = DeadlineTick(dossier_id=key.decode("utf-8"), detected_at=now)
+            sent.append(
+                await app.producer.send(
+                    names.ticks, key, tick.model_dump_json().encode(), partition, None, None
+                )
+            )
+        await asyncio.gather(*sent)
+        return len(sent)
+
+    @app.timer(interval=settings.tick_seconds)
+    async def watch() -> None:
+        await watch_once()
 
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()
@@ -166,7 +231,29 @@ def create_app(
             return web.json({"error": f"unknown dossier {dossier_id!r}"}, status=404)
         return web.json(DossierState.from_bytes(raw).public())
 
-    return Dossierflow(settings=settings, app=app, topics=topics, tables=tables, router=router)
+    if isinstance(clock, ManualClock):
+        manual = clock
+
+        @app.page("/clock")
+        class ClockView(faust.web.View):  # type: ignore[misc]
+            """The manual clock: GET shows it; POST {"advance_seconds": n} or {"to": iso}
+            moves it and runs one watcher pass at once, so tests assert what fired."""
+
+            async def get(self, request: Any) -> Any:
+                return self.json({"now": manual.now().isoformat(), "watched": len(watcher.index)})
+
+            async def post(self, request: Any) -> Any:
+                body = await request.json()
+                if "to" in body:
+                    manual.set(datetime.fromisoformat(body["to"]))
+                else:
+                    manual.advance(timedelta(seconds=float(body.get("advance_seconds", 0))))
+                ticks = await watch_once()
+                return self.json({"now": manual.now().isoformat(), "ticks": ticks})
+
+    return Dossierflow(
+        settings=settings, app=app, topics=topics, tables=tables, router=router, watcher=watcher
+    )
 
 
 def run_worker(flow: Dossierflow, loglevel: str = "info") -> None:

@@ -21,6 +21,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "assignments": {"retention.ms": str(4 * _WEEK_MS)},
     "alerts": {"retention.ms": str(4 * _WEEK_MS)},
     "alerts_failed": {"retention.ms": str(8 * _WEEK_MS)},
+    "ticks": {"retention.ms": str(24 * 3600 * 1000)},
 }
 
 

@@ -31,6 +31,7 @@ from agents.records import (
     dead_letter,
 )
 from events import (
+    Alert,
     Assignment,
     ContractError,
     DossierReceived,
@@ -40,6 +41,7 @@ from events import (
     parse_event,
     stable_id,
 )
+from workflows.alerts import AlertPolicy, DeadlineTick, apply_tick
 from workflows.effects import Anomaly, Assign, Effect, Rejected
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
@@ -73,6 +75,11 @@ class BatchResult:
     #: last touched the key (its partition is the changelog partition).
     writes: dict[str, dict[bytes, tuple[bytes | None, int]]] = field(default_factory=dict)
     effects: list[tuple[int, Effect]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    #: Every dossier a record of this batch was about, with its partition, and its state
+    #: after the batch: the deadline watcher re-schedules them.
+    touched: dict[bytes, int] = field(default_factory=dict)
+    states: dict[bytes, DossierState | None] = field(default_factory=dict)
     applied: int = 0
     dead_lettered: int = 0
 
@@ -93,8 +100,13 @@ class RouterCore:
         tables: Tables,
         parking: ParkingPolicy = ParkingPolicy(),
         on_event: Callable[[InboundEvent, DossierState | None], None] | None = None,
+        *,
+        ticks_topic: str | None = None,
+        alerts: AlertPolicy | None = None,
     ) -> None:
         self.ctx = ctx
+        self.ticks_topic = ticks_topic
+        self.alerts = alerts if alerts is not None else AlertPolicy()
         self.tables = tables
         self.parking = parking
         self._on_event = on_event
@@ -106,12 +118,16 @@ class RouterCore:
         self._last_index: dict[bytes, int] = {}
         for index, record in enumerate(records):
             raw = record.value if record.value is not None else b""
+            if record.source.topic == self.ticks_topic:
+                self._tick(raw, record.source, index, cache, result)
+                continue
             try:
                 event = parse_event(raw)
             except ContractError as exc:
                 result.outgoing.append(contract_dead_letter(raw, record.source, exc, now))
                 result.dead_lettered += 1
                 continue
+            result.touched[event.dossier_id.encode("utf-8")] = record.source.partition
             try:
                 self._route(event, raw, record.source, index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
@@ -127,10 +143,10 @@ class RouterCore:
                     )
                 )
                 result.dead_lettered += 1
-        for key, state in cache.items():
+        for key, index in self._last_index.items():
+            state = cache[key]
             if state is None:
                 continue
-            index = self._last_index[key]
             if state.status.closed:
                 # Closed dossiers leave the hot set; the closed table has a retention.
                 result.write("closed", key, state.to_bytes(), index)
@@ -138,7 +154,37 @@ class RouterCore:
                     result.write("open", key, None, index)
             else:
                 result.write("open", key, state.to_bytes(), index)
+        result.states = {key: cache.get(key) for key in result.touched}
         return result
+
+    # --- deadline ticks -----------------------------------------------------------------
+
+    def _tick(
+        self,
+        raw: bytes,
+        source: Coordinates,
+        index: int,
+        cache: dict[bytes, DossierState | None],
+        result: BatchResult,
+    ) -> None:
+        """A watch point passed: raise what is due now, once (the state remembers)."""
+        try:
+            tick = DeadlineTick.model_validate_json(raw)
+        except ValueError:
+            log.error("ignoring a malformed deadline tick at %s", source)
+            return
+        key = tick.dossier_id.encode("utf-8")
+        result.touched[key] = source.partition
+        state = self._load(key, cache)
+        if state is None:
+            return  # closed (or never known) since the watcher looked: nothing to raise
+        new, alerts = apply_tick(state, tick, self.ctx.catalog, self.ctx.calendar, self.alerts)
+        if new is not state:
+            cache[key] = new
+            self._last_index[key] = index
+        for alert in alerts:
+            result.outgoing.append(Outgoing("alerts", key, encode(alert)))
+            result.alerts.append(alert)
 
     # --- one event ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ DOSSIER_EVENTS_DLQ = "dossier-events-dlq"
 DOSSIER_ASSIGNMENTS = "dossier-assignments"
 DOSSIER_ALERTS = "dossier-alerts"
 DOSSIER_ALERTS_FAILED = "dossier-alerts-failed"
+DOSSIER_DEADLINE_TICKS = "dossier-deadline-ticks"
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class TopicNames:
     assignments: str = DOSSIER_ASSIGNMENTS
     alerts: str = DOSSIER_ALERTS
     alerts_failed: str = DOSSIER_ALERTS_FAILED
+    #: internal: the deadline watcher's commands to the router (same partitioning)
+    ticks: str = DOSSIER_DEADLINE_TICKS
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:

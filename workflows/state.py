@@ -1,8 +1,20 @@
 """A dossier's state as the router keeps it: small, immutable, serializable.
 
 Rebuilt only by ``workflows.routing.apply``; the shell loads it, applies an
-event and saves the result. Field names are short on the wire (aliases) so a
-typical five-step dossier stays well under 2 KB.
+event and saves the result. ``DossierState`` *is* the process control sheet
+(phiếu kiểm soát quá trình): one ``SheetRow`` per step taken, plus the pause
+intervals and, once processing ends, the ``Outcome``.
+
+On the wire (``to_bytes``) field names are short aliases, defaults are left
+out and every instant is epoch seconds, a JSON number such as
+``1772414112.345678``: exact to the microsecond over the working calendar's
+range, and parsed by pydantic-core rather than Python. A typical five-step
+dossier takes about 1 KB (tests/unit/test_state_size.py, docs/routing.md).
+
+In Python every instant is an aware datetime: UTC after ``from_bytes``, the
+event's or the calendar's zone when freshly computed. Compare instants, never
+wall-clock fields; convert with ``astimezone(calendar.tz)`` for dates.
+``public()`` shows long names and ISO 8601 in Asia/Ho_Chi_Minh, for people.
 """
 
 from __future__ import annotations
@@ -12,8 +24,10 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from events import InboundEvent
+from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
+
+__all__ = ["DossierState", "Outcome", "Pause", "SheetRow", "Status"]
 
 
 class Status(StrEnum):
@@ -30,11 +44,27 @@ class Status(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Epoch seconds on the wire: 18 bytes an instant instead of 34 for ISO 8601 with
+    # microseconds, still exact (float64 keeps the microsecond until 2106; the working
+    # calendar ends in 2100), and converted in pydantic-core, not in Python.
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        ser_json_temporal="seconds",
+        val_temporal_unit="seconds",
+    )
 
 
 class SheetRow(_Frozen):
-    """One row of the process control sheet: who had the dossier for which step, and how long."""
+    """One row of the process control sheet: who had the dossier for which step, and how long.
+
+    ``started_at`` is when the agency got the dossier; the step's clock starts at
+    the later of that and the dossier's counting start (a same-day dossier
+    received after the cut-off is counted from the next working day, and so are
+    its first steps). ``used_hours`` is working time, pauses excluded. A step
+    cut short by withdrawal or rejection has ``used_hours`` but no ``result``.
+    """
 
     step: str = Field(alias="s")
     agency: str = Field(alias="a")
@@ -78,7 +108,9 @@ class DossierState(_Frozen):
     committed_due_at: AwareDatetime = Field(alias="due")
     statutory_due_at: AwareDatetime = Field(alias="sdue")
     original_due_at: AwareDatetime = Field(alias="odue", description="before any reschedule")
-    rescheduled: bool = Field(False, alias="rs")
+    rescheduled_at: AwareDatetime | None = Field(
+        None, alias="rs", description="the apology, if any"
+    )
     deadline_version: int = Field(0, alias="dv")
     current_step: str | None = Field(None, alias="cs")
     current_agency: str | None = Field(None, alias="ca")
@@ -89,6 +121,11 @@ class DossierState(_Frozen):
     anomalies: int = Field(0, alias="an")
     applied: tuple[str, ...] = Field((), alias="ev", description="fingerprints of recent event ids")
     last_event_at: AwareDatetime = Field(alias="last")
+    alerted: tuple[str, ...] = Field((), alias="al", description="alerts raised (workflows.alerts)")
+
+    @property
+    def rescheduled(self) -> bool:
+        return self.rescheduled_at is not None
 
     @property
     def paused_hours(self) -> float:
@@ -105,6 +142,7 @@ class DossierState(_Frozen):
         return None
 
     def to_bytes(self) -> bytes:
+        """The compact wire form: short names, epoch seconds, defaults left out."""
         return self.model_dump_json(by_alias=True, exclude_defaults=True).encode("utf-8")
 
     @classmethod
@@ -112,13 +150,17 @@ class DossierState(_Frozen):
         return cls.model_validate_json(raw)
 
     def public(self) -> dict[str, object]:
-        """Long field names, for the status endpoint and people."""
-        return self.model_dump(mode="json", by_alias=False)
+        """Long field names and ISO 8601 local times, for the status endpoint and people."""
+        return {name: _readable(value) for name, value in self.model_dump().items()}
 
 
-class Parked(_Frozen):
-    """Events that arrived before their dossier's ``dossier.received``, held in order."""
-
-    dossier_id: str
-    first_parked_at: datetime
-    events: tuple[InboundEvent, ...]
+def _readable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(VN_TZ).isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_readable(v) for v in value]
+    return value

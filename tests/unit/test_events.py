@@ -209,7 +209,7 @@ def test_topic_prefix_applies_to_every_topic() -> None:
     names = TopicNames.with_prefix("t-1-")
     assert names.events == "t-1-dossier-events"
     assert all(n.startswith("t-1-dossier-") for n in names.all())
-    assert len(set(names.all())) == 5
+    assert len(set(names.all())) == 6
 
 
 def test_alert_id_is_deterministic_and_distinguishes_every_part() -> None:

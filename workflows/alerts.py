@@ -1,0 +1,231 @@
+"""When a dossier or its current step is due soon, overdue, or past the statutory time.
+
+Pure: the watcher in ``agents/`` asks ``next_watch_point`` when to look at a
+dossier again, and when that instant passes it sends a ``DeadlineTick`` through
+Kafka to the router, which applies it with ``apply_tick`` in stream order. The
+state remembers which alerts it raised, so a tick delivered twice, or raised by
+two workers around a rebalance, alerts once.
+
+Levels (DESIGN.md, issue "Overdue detection"):
+
+* ``due_soon``: the earlier of "``fraction`` of the allotment used" and
+  "``days_left`` working days left", but never before half the allotment is
+  used, so a half-day step does not alert the moment it is assigned;
+* ``overdue``: the committed due instant passed (step or dossier);
+* ``statutory_breach``: the statutory due instant passed (dossier only).
+
+Paused, result-ready and closed dossiers have no watch points. A pause or a
+reschedule bumps ``deadline_version``: every level re-arms against the new
+deadlines (and gets a new alert id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
+from workflows.calendar import WORKING_DAY, WorkingCalendar
+from workflows.catalog import Catalog
+from workflows.state import DossierState, Status
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    due_soon_fraction: float = 0.75
+    due_soon_days_left: float = 1.0
+    #: ``due_soon`` never fires before this share of the allotment is used.
+    due_soon_floor: float = 0.5
+
+
+@dataclass(frozen=True, order=True)
+class WatchPoint:
+    """An instant at which a dossier reaches an alert level."""
+
+    at: datetime
+    dossier_id: str
+    scope: AlertScope
+    level: AlertLevel
+    step: str | None
+    agency: str
+    due_at: datetime
+    deadline_version: int
+
+    @property
+    def mark(self) -> str:
+        """What the state remembers once this point alerted."""
+        return alert_mark(self.scope, self.level, self.step, self.deadline_version)
+
+
+class DeadlineTick(BaseModel):
+    """Internal command (watcher -> router): look at this dossier's deadlines at ``detected_at``.
+
+    It names no level: the router re-derives what is due from the state it holds,
+    so a tick that raced with a pause or a hand-off raises nothing stale.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dossier_id: str
+    detected_at: AwareDatetime
+
+
+def alert_mark(scope: AlertScope, level: AlertLevel, step: str | None, version: int) -> str:
+    return f"{scope.value[0]}{_LEVEL_CODE[level]}{version}:{step or ''}"
+
+
+_LEVEL_CODE = {AlertLevel.DUE_SOON: "s", AlertLevel.OVERDUE: "o", AlertLevel.STATUTORY_BREACH: "b"}
+
+
+def watch_points(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
+) -> Iterator[WatchPoint]:
+    """Every level the dossier can still reach under its current deadlines, not yet alerted."""
+    if state.status is not Status.OPEN:
+        return
+    alerted = set(state.alerted)
+    version = state.deadline_version
+    row = state.current_row
+    agency = state.current_agency or (row.agency if row else "")
+
+    def point(
+        at: datetime,
+        scope: AlertScope,
+        level: AlertLevel,
+        step: str | None,
+        agency: str,
+        due: datetime,
+    ) -> WatchPoint:
+        return WatchPoint(at, state.dossier_id, scope, level, step, agency, due, version)
+
+    candidates = [
+        point(
+            _due_soon_at(cal, state.start_at, state.committed_due_at, policy),
+            AlertScope.DOSSIER,
+            AlertLevel.DUE_SOON,
+            None,
+            agency,
+            state.committed_due_at,
+        ),
+        point(
+            state.committed_due_at,
+            AlertScope.DOSSIER,
+            AlertLevel.OVERDUE,
+            None,
+            agency,
+            state.committed_due_at,
+        ),
+        point(
+            state.statutory_due_at,
+            AlertScope.DOSSIER,
+            AlertLevel.STATUTORY_BREACH,
+            None,
+            agency,
+            state.statutory_due_at,
+        ),
+    ]
+    if row is not None:
+        candidates += [
+            point(
+                _due_soon_at(cal, row.started_at, row.due_at, policy),
+                AlertScope.STEP,
+                AlertLevel.DUE_SOON,
+                row.step,
+                row.agency,
+                row.due_at,
+            ),
+            point(
+                row.due_at, AlertScope.STEP, AlertLevel.OVERDUE, row.step, row.agency, row.due_at
+            ),
+        ]
+    for candidate in candidates:
+        if candidate.mark not in alerted:
+            yield candidate
+
+
+def next_watch_point(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
+) -> WatchPoint | None:
+    """The earliest level still to come (or already passed and not alerted yet)."""
+    return min(watch_points(state, cal, policy), default=None)
+
+
+def due_points(
+    state: DossierState, now: datetime, cal: WorkingCalendar, policy: AlertPolicy
+) -> list[WatchPoint]:
+    """Every level reached by ``now`` and not alerted: what a tick at ``now`` raises."""
+    return sorted(p for p in watch_points(state, cal, policy) if p.at <= now)
+
+
+def apply_tick(
+    state: DossierState,
+    tick: DeadlineTick,
+    catalog: Catalog,
+    cal: WorkingCalendar,
+    policy: AlertPolicy,
+) -> tuple[DossierState, list[Alert]]:
+    """Raise every alert due at ``tick.detected_at``; remember them so none repeats.
+
+    A stale tick (the dossier was paused, rescheduled, moved on or closed since the
+    watcher looked) raises only what is still due under the current state.
+    """
+    points = due_points(state, tick.detected_at, cal, policy)
+    if not points:
+        return state, []
+    proc = catalog.procedure(state.procedure)
+    name = proc.name_vi if proc is not None else None
+    alerts = []
+    for p in points:
+        recipients = (
+            tuple(
+                Recipient(name=s.name, role=s.role, email=s.email, webhook=s.webhook)
+                for s in catalog.recipients(p.level.value, p.scope.value, p.agency)
+            )
+            if p.agency in catalog.agencies
+            else ()
+        )
+        alerts.append(
+            Alert(
+                alert_id=alert_id(state.dossier_id, p.scope, p.step, p.level, p.deadline_version),
+                dossier_id=state.dossier_id,
+                procedure=state.procedure,
+                procedure_name=name,
+                scope=p.scope,
+                level=p.level,
+                agency=p.agency,
+                step=p.step,
+                due_at=p.due_at,
+                detected_at=tick.detected_at,
+                deadline_version=p.deadline_version,
+                recipients=recipients,
+            )
+        )
+    current = _current_marks(state)
+    kept = tuple(m for m in state.alerted if m in current)
+    marks = kept + tuple(p.mark for p in points)
+    return state.model_copy(update={"alerted": marks}), alerts
+
+
+def _current_marks(state: DossierState) -> set[str]:
+    """Marks that can still matter: this deadline version, dossier scope or current step."""
+    step = state.current_step or ""
+    version = state.deadline_version
+    return {
+        alert_mark(scope, level, s, version)
+        for scope, s in ((AlertScope.DOSSIER, ""), (AlertScope.STEP, step))
+        for level in AlertLevel
+    }
+
+
+def _due_soon_at(
+    cal: WorkingCalendar, start: datetime, due: datetime, policy: AlertPolicy
+) -> datetime:
+    span = cal.working_time_between(start, due)
+    if span <= timedelta(0):
+        return due
+    left = max(span * (1 - policy.due_soon_fraction), WORKING_DAY * policy.due_soon_days_left)
+    left = min(left, span * (1 - policy.due_soon_floor))
+    return cal.add_working_time(start, span - left)
