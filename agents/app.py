@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,16 +19,20 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 from faust.types import EventT
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.clock import Clock, ManualClock, clock_from
 from agents.context import build_context
+from agents.gauges import OpenGauges
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings
 from agents.tables import BatchedChangelogTable
 from agents.watcher import Watcher
 from events import InboundEvent
+from monitoring.metrics import Metrics, create_metrics
 from workflows.alerts import AlertPolicy, DeadlineTick
+from workflows.effects import Assign, Completed
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
 
@@ -53,6 +59,7 @@ class Dossierflow:
     tables: dict[str, Any]
     router: RouterCore
     watcher: Watcher
+    metrics: Metrics
 
 
 def create_app(
@@ -61,9 +68,13 @@ def create_app(
     ctx: RoutingContext | None = None,
     on_event: EventHook | None = None,
     clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> Dossierflow:
     """Build the worker app. ``on_event`` runs after each applied event (metrics, tests)."""
     clock = clock if clock is not None else clock_from(settings)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = create_metrics(registry)
+    worker_name = settings.worker_name or f"{socket.gethostname()}:{settings.web_port}"
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker,
@@ -131,6 +142,7 @@ def create_app(
         alerts=policy,
     )
     watcher = Watcher(context.calendar, policy, settings.partitions)
+    gauges = OpenGauges(metrics, worker_name, settings.partitions)
 
     @app.agent(router_input, name="router")
     async def route(stream: Any) -> None:
@@ -145,6 +157,7 @@ def create_app(
             )
             for e in batch
         ]
+        started = time.perf_counter()
         try:
             result = router.run_batch(records, clock.now())
         except Exception as exc:  # never ack-and-lose: the whole batch goes to the DLQ
@@ -173,7 +186,35 @@ def create_app(
         for target in tables.values():
             await target.flush_changelog()
         for key, partition in result.touched.items():
-            watcher.reschedule(key, partition, result.states.get(key))
+            after = result.states.get(key)
+            watcher.reschedule(key, partition, after)
+            gauges.move(partition, result.before.get(key), after)
+        _count(result, records)
+        metrics.router_batch_seconds.observe(time.perf_counter() - started)
+
+    def _count(result: BatchResult, records: Sequence[RawRecord]) -> None:
+        ticks = sum(1 for r in records if r.source.topic == names.ticks)
+        metrics.router_records.labels(kind="ticks").inc(ticks)
+        metrics.router_records.labels(kind="events").inc(len(records) - ticks)
+        for (kind, agency), n in result.consumed.items():
+            metrics.events_consumed.labels(type=kind, agency=agency).inc(n)
+        for out in result.outgoing:
+            if out.reason is not None:
+                metrics.dead_letters.labels(reason=out.reason).inc()
+        for _, effect in result.effects:
+            if isinstance(effect, Assign):
+                metrics.assignments.labels(agency=effect.agency).inc()
+            elif isinstance(effect, Completed):
+                metrics.completions.labels(sector=effect.sector, completion=effect.completion).inc()
+                metrics.processing_days.labels(sector=effect.sector).observe(effect.used_days)
+                if effect.saved_days >= 0:
+                    metrics.working_days_saved.labels(sector=effect.sector).inc(effect.saved_days)
+                else:
+                    metrics.working_days_overrun.labels(sector=effect.sector).inc(
+                        -effect.saved_days
+                    )
+        for alert in result.alerts:
+            metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
 
     # --- the deadline watcher -------------------------------------------------------
 
@@ -185,7 +226,9 @@ def create_app(
     async def rebuild_index(sender: Any, **kwargs: Any) -> None:
         # After recovery: index this worker's partitions; anything that expired while
         # nobody owned them is due at the first tick (alerted once: the state remembers).
-        count = watcher.rebuild(tables["open"], owned_partitions())
+        owned = owned_partitions()
+        count = watcher.rebuild(tables["open"], owned)
+        gauges.rebuild(tables["open"], owned)
         log.info("deadline index rebuilt: %d open dossiers watched", count)
 
     async def watch_once() -> int:
@@ -213,6 +256,13 @@ def create_app(
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()
         return await app.producer.send(name, out.key, out.value, None, None, None)
+
+    @app.page("/metrics")
+    async def metrics_view(web: Any, request: Any) -> Any:
+        gauges.export()
+        metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
+        # aiohttp wants the charset apart from the media type.
+        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
@@ -252,7 +302,13 @@ def create_app(
                 return self.json({"now": manual.now().isoformat(), "ticks": ticks})
 
     return Dossierflow(
-        settings=settings, app=app, topics=topics, tables=tables, router=router, watcher=watcher
+        settings=settings,
+        app=app,
+        topics=topics,
+        tables=tables,
+        router=router,
+        watcher=watcher,
+        metrics=metrics,
     )
 
 

@@ -26,6 +26,8 @@ class Outgoing:
     topic: str
     key: bytes | None
     value: bytes
+    #: for dead letters: the reason kind (metrics count it without decoding the record)
+    reason: str | None = None
 
 
 def dead_letter(
@@ -51,7 +53,7 @@ def dead_letter(
         dossier_id=dossier_id,
         dead_lettered_at=now,
     )
-    return Outgoing("dlq", key, encode(letter))
+    return Outgoing("dlq", key, encode(letter), reason.value)
 
 
 def contract_dead_letter(

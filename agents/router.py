@@ -19,6 +19,7 @@ reverse: state never records an event whose outputs were not delivered.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +81,11 @@ class BatchResult:
     #: after the batch: the deadline watcher re-schedules them.
     touched: dict[bytes, int] = field(default_factory=dict)
     states: dict[bytes, DossierState | None] = field(default_factory=dict)
+    #: each touched open dossier's state before the batch (gauges move by the difference)
+    before: dict[bytes, DossierState | None] = field(default_factory=dict)
+    #: applied events by (type, publishing agency)
+    consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
+
     applied: int = 0
     dead_lettered: int = 0
 
@@ -116,6 +122,8 @@ class RouterCore:
         # States touched in this batch, decoded once and written once at the end.
         cache: dict[bytes, DossierState | None] = {}
         self._last_index: dict[bytes, int] = {}
+        self._before: dict[bytes, DossierState | None] = {}
+        self._result = result
         for index, record in enumerate(records):
             raw = record.value if record.value is not None else b""
             if record.source.topic == self.ticks_topic:
@@ -155,6 +163,7 @@ class RouterCore:
             else:
                 result.write("open", key, state.to_bytes(), index)
         result.states = {key: cache.get(key) for key in result.touched}
+        result.before = {key: self._before.get(key) for key in result.touched}
         return result
 
     # --- deadline ticks -----------------------------------------------------------------
@@ -227,6 +236,8 @@ class RouterCore:
         new, effects = apply(state, event, self.ctx)
         if self._on_event is not None:
             self._on_event(event, new)
+        if not any(isinstance(e, Rejected) for e in effects) and new is not state:
+            result.consumed[(event.type, event.agency)] += 1
         if new is not None and new is not state:
             cache[key] = new
             self._last_index[key] = index
@@ -240,6 +251,7 @@ class RouterCore:
         raw = self.tables.open.get(key)
         state = DossierState.from_bytes(raw) if raw is not None else None
         cache[key] = state
+        self._before[key] = state
         return state
 
     def _emit(

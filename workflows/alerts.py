@@ -229,3 +229,17 @@ def _due_soon_at(
     left = max(span * (1 - policy.due_soon_fraction), WORKING_DAY * policy.due_soon_days_left)
     left = min(left, span * (1 - policy.due_soon_floor))
     return cal.add_working_time(start, span - left)
+
+
+def overdue_scopes(state: DossierState) -> tuple[AlertScope, ...]:
+    """Which of the dossier's open deadlines have been reported overdue (for gauges)."""
+    if state.status is not Status.OPEN or not state.alerted:
+        return ()
+    marks = set(state.alerted)
+    version = state.deadline_version
+    scopes = []
+    if alert_mark(AlertScope.STEP, AlertLevel.OVERDUE, state.current_step, version) in marks:
+        scopes.append(AlertScope.STEP)
+    if alert_mark(AlertScope.DOSSIER, AlertLevel.OVERDUE, None, version) in marks:
+        scopes.append(AlertScope.DOSSIER)
+    return tuple(scopes)

@@ -1,0 +1,86 @@
+"""Open and overdue dossier counts for the partitions this worker owns.
+
+Kept incrementally (each state change moves one dossier between buckets) and
+rebuilt from the table after every rebalance, so the numbers survive restarts
+and move with partitions. Exported with a ``worker`` label: the sum over
+workers is the province's truth.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from agents.watcher import partition_of
+from monitoring.metrics import Metrics
+from workflows.alerts import overdue_scopes
+from workflows.state import DossierState
+
+Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
+
+
+def contribution(state: DossierState | None) -> tuple[Bucket | None, tuple[Bucket, ...]]:
+    if state is None or state.status.closed:
+        return None, ()
+    agency = state.current_agency or "-"
+    return (agency, state.status.value), tuple((agency, s.value) for s in overdue_scopes(state))
+
+
+class OpenGauges:
+    def __init__(self, metrics: Metrics, worker: str, partitions: int) -> None:
+        self.metrics = metrics
+        self.worker = worker
+        self.partitions = partitions
+        self._open: dict[int, Counter[Bucket]] = {}
+        self._overdue: dict[int, Counter[Bucket]] = {}
+
+    def move(self, partition: int, before: DossierState | None, after: DossierState | None) -> None:
+        old_open, old_late = contribution(before)
+        new_open, new_late = contribution(after)
+        opened = self._open.setdefault(partition, Counter())
+        late = self._overdue.setdefault(partition, Counter())
+        if old_open != new_open:
+            if old_open is not None:
+                opened[old_open] -= 1
+            if new_open is not None:
+                opened[new_open] += 1
+        for bucket in old_late:
+            late[bucket] -= 1
+        for bucket in new_late:
+            late[bucket] += 1
+
+    def rebuild(self, table: Mapping[bytes, bytes], owned: set[int]) -> None:
+        self._open = {p: Counter() for p in owned}
+        self._overdue = {p: Counter() for p in owned}
+        for key, raw in table.items():
+            partition = partition_of(key, self.partitions)
+            if partition in owned and raw is not None:
+                self.move(partition, None, DossierState.from_bytes(raw))
+        self.export()
+
+    def totals(self) -> tuple[Counter[Bucket], Counter[Bucket]]:
+        opened: Counter[Bucket] = Counter()
+        late: Counter[Bucket] = Counter()
+        for counts in self._open.values():
+            opened.update(counts)
+        for counts in self._overdue.values():
+            late.update(counts)
+        return opened, late
+
+    def export(self) -> None:
+        """Publish the totals; buckets that fell to zero are set to 0, not left stale."""
+        opened, late = self.totals()
+        gauge = self.metrics.open_dossiers
+        for (agency, status), n in opened.items():
+            gauge.labels(worker=self.worker, agency=agency, status=status).set(max(n, 0))
+        for labels in list(gauge._metrics):
+            worker, agency, status = labels
+            if worker == self.worker and (agency, status) not in opened:
+                gauge.labels(worker=worker, agency=agency, status=status).set(0)
+        overdue = self.metrics.open_overdue
+        for (agency, scope), n in late.items():
+            overdue.labels(worker=self.worker, agency=agency, scope=scope).set(max(n, 0))
+        for labels in list(overdue._metrics):
+            worker, agency, scope = labels
+            if worker == self.worker and (agency, scope) not in late:
+                overdue.labels(worker=worker, agency=agency, scope=scope).set(0)
