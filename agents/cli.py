@@ -76,6 +76,16 @@ def _cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.clock import clock_from
+    from agents.report import build_report, render
+    from workflows.catalog import load_catalog
+
+    report = build_report(settings, load_catalog(settings.catalog_path), clock_from(settings).now())
+    print(render(report, args.format))
+    return 0
+
+
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.kafka_admin import ensure_topics
 
@@ -119,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = catalog_sub.add_parser("check", help="validate a catalog and print its summary")
     check.add_argument("path", nargs="?", type=Path, help="folder or file (default: the sample)")
     check.set_defaults(func=_cmd_catalog_check)
+
+    report = sub.add_parser("report", help="the province report from the engine's state")
+    report.add_argument("--format", choices=["table", "json", "markdown"], default="table")
+    report.set_defaults(func=_cmd_report)
 
     topics = sub.add_parser("topics", help="create the engine's topics if missing")
     topics.set_defaults(func=_cmd_topics)

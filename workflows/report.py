@@ -1,0 +1,238 @@
+"""The province report: the figures a provincial administrative-reform report quotes.
+
+Pure: computed from dossier states (open and closed) and the catalog at a given
+``now``. ``agents/report.py`` reads the states from the engine's tables.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workflows.catalog import Catalog, summarize
+from workflows.deadlines import Completion
+from workflows.state import DossierState, Status
+
+
+@dataclass(frozen=True)
+class SectorFigures:
+    sector: str
+    name: str
+    completed: int
+    on_time: int  # early + on time
+    late: int
+    working_days_saved: float
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.completed if self.completed else None
+
+
+@dataclass(frozen=True)
+class ProvinceReport:
+    generated_at: datetime
+    procedures: int
+    reduced_procedures: int
+    reduced_share: float
+    mean_reduction_percent: float
+    received: int
+    completed: int
+    open: int
+    paused: int
+    overdue: int
+    withdrawn: int
+    rejected: int
+    early: int
+    on_time: int
+    late: int
+    working_days_saved: float
+    online: int
+    sectors: tuple[SectorFigures, ...] = ()
+    top_overdue_agencies: tuple[tuple[str, int], ...] = ()
+    agency_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return (self.early + self.on_time) / self.completed if self.completed else None
+
+    @property
+    def online_share(self) -> float | None:
+        return self.online / self.received if self.received else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at.isoformat(),
+            "procedures": self.procedures,
+            "reduced_procedures": self.reduced_procedures,
+            "reduced_share": self.reduced_share,
+            "mean_reduction_percent": self.mean_reduction_percent,
+            "dossiers": {
+                "received": self.received,
+                "completed": self.completed,
+                "open": self.open,
+                "paused": self.paused,
+                "overdue": self.overdue,
+                "withdrawn": self.withdrawn,
+                "rejected": self.rejected,
+            },
+            "completion": {"early": self.early, "on_time": self.on_time, "late": self.late},
+            "on_time_rate": self.on_time_rate,
+            "working_days_saved": round(self.working_days_saved, 2),
+            "online_share": self.online_share,
+            "sectors": [
+                {
+                    "sector": s.sector,
+                    "name": s.name,
+                    "completed": s.completed,
+                    "on_time": s.on_time,
+                    "late": s.late,
+                    "on_time_rate": s.on_time_rate,
+                    "working_days_saved": round(s.working_days_saved, 2),
+                }
+                for s in self.sectors
+            ],
+            "top_overdue_agencies": [
+                {"agency": a, "name": self.agency_names.get(a, a), "overdue": n}
+                for a, n in self.top_overdue_agencies
+            ],
+        }
+
+
+def province_report(
+    states: Iterable[DossierState], catalog: Catalog, now: datetime, top: int = 5
+) -> ProvinceReport:
+    summary = summarize(catalog)
+    status: Counter[Status] = Counter()
+    classes: Counter[Completion] = Counter()
+    saved = 0.0
+    online = 0
+    overdue_by_agency: Counter[str] = Counter()
+    by_sector: dict[str, list[DossierState]] = {}
+    received = 0
+    for state in states:
+        received += 1
+        status[state.status] += 1
+        online += state.channel == "online"
+        if state.outcome is not None:
+            classes[state.outcome.completion] += 1
+            saved += state.outcome.saved_days
+            by_sector.setdefault(state.sector, []).append(state)
+        elif state.status is Status.OPEN and state.committed_due_at < now:
+            overdue_by_agency[state.current_agency or "-"] += 1
+    sectors = tuple(
+        SectorFigures(
+            sector=sector,
+            name=summary.sector_names.get(sector, sector),
+            completed=len(done),
+            on_time=sum(s.outcome.completion is not Completion.LATE for s in done if s.outcome),
+            late=sum(s.outcome.completion is Completion.LATE for s in done if s.outcome),
+            working_days_saved=sum(s.outcome.saved_days for s in done if s.outcome),
+        )
+        for sector, done in sorted(by_sector.items())
+    )
+    return ProvinceReport(
+        generated_at=now,
+        procedures=summary.procedures,
+        reduced_procedures=summary.reduced,
+        reduced_share=float(summary.reduced_share),
+        mean_reduction_percent=float(summary.mean_reduction_percent),
+        received=received,
+        completed=sum(classes.values()),
+        open=status[Status.OPEN] + status[Status.RESULT_READY],
+        paused=status[Status.PAUSED],
+        overdue=sum(overdue_by_agency.values()),
+        withdrawn=status[Status.WITHDRAWN],
+        rejected=status[Status.REJECTED],
+        early=classes[Completion.EARLY],
+        on_time=classes[Completion.ON_TIME],
+        late=classes[Completion.LATE],
+        working_days_saved=saved,
+        online=online,
+        sectors=sectors,
+        top_overdue_agencies=tuple(overdue_by_agency.most_common(top)),
+        agency_names={code: a.name for code, a in catalog.agencies.items()},
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def render_text(report: ProvinceReport) -> str:
+    r = report
+    lines = [
+        f"Province report at {r.generated_at:%Y-%m-%d %H:%M %Z}",
+        "",
+        f"Procedures with reduced times   {r.reduced_procedures} of {r.procedures} "
+        f"({_pct(r.reduced_share)}), mean reduction {r.mean_reduction_percent:.1f}%",
+        f"Dossiers received               {r.received:,} ({_pct(r.online_share)} online)",
+        f"  completed                     {r.completed:,}: early {r.early:,}, on time "
+        f"{r.on_time:,}, late {r.late:,}",
+        f"  open                          {r.open:,} (overdue {r.overdue:,}), waiting for "
+        f"supplement {r.paused:,}",
+        f"  withdrawn / rejected          {r.withdrawn:,} / {r.rejected:,}",
+        f"On-time rate                    {_pct(r.on_time_rate)}",
+        f"Working days saved              {r.working_days_saved:,.1f} (against statutory times)",
+        "",
+        f"{'sector':28} {'completed':>9} {'on time':>8} {'late':>5} {'rate':>7} {'days saved':>11}",
+    ]
+    for s in r.sectors:
+        lines.append(
+            f"{s.sector:28} {s.completed:9,} {s.on_time:8,} {s.late:5,} "
+            f"{_pct(s.on_time_rate):>7} {s.working_days_saved:11,.1f}"
+        )
+    if r.top_overdue_agencies:
+        lines += ["", "Agencies holding the most overdue dossiers:"]
+        lines += [
+            f"  {code:18} {n:5,}  {r.agency_names.get(code, '')}"
+            for code, n in r.top_overdue_agencies
+        ]
+    return "\n".join(lines)
+
+
+def render_markdown(report: ProvinceReport) -> str:
+    r = report
+    out = [
+        f"# Province report — {r.generated_at:%Y-%m-%d %H:%M}",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| procedures with reduced times | {r.reduced_procedures} of {r.procedures} "
+        f"({_pct(r.reduced_share)}) |",
+        f"| mean reduction | {r.mean_reduction_percent:.1f}% |",
+        f"| dossiers received | {r.received:,} |",
+        f"| online share | {_pct(r.online_share)} |",
+        f"| completed | {r.completed:,} (early {r.early:,}, on time {r.on_time:,}, "
+        f"late {r.late:,}) |",
+        f"| on-time rate | {_pct(r.on_time_rate)} |",
+        f"| open (overdue) | {r.open:,} ({r.overdue:,}) |",
+        f"| waiting for supplement | {r.paused:,} |",
+        f"| withdrawn / rejected | {r.withdrawn:,} / {r.rejected:,} |",
+        f"| working days saved | {r.working_days_saved:,.1f} |",
+        "",
+        "## By sector",
+        "",
+        "| sector | completed | on time | late | on-time rate | days saved |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    out += [
+        f"| {s.name} (`{s.sector}`) | {s.completed:,} | {s.on_time:,} | {s.late:,} | "
+        f"{_pct(s.on_time_rate)} | {s.working_days_saved:,.1f} |"
+        for s in r.sectors
+    ]
+    if r.top_overdue_agencies:
+        out += [
+            "",
+            "## Agencies with the most overdue dossiers",
+            "",
+            "| agency | overdue |",
+            "|---|---:|",
+        ]
+        out += [
+            f"| {r.agency_names.get(code, code)} (`{code}`) | {n:,} |"
+            for code, n in r.top_overdue_agencies
+        ]
+    return "\n".join(out) + "\n"
