@@ -130,7 +130,7 @@ def watch_points(
     if row is not None:
         candidates += [
             point(
-                _due_soon_at(cal, row.started_at, row.due_at, policy),
+                _due_soon_at(cal, state.clock_start(row), row.due_at, policy),
                 AlertScope.STEP,
                 AlertLevel.DUE_SOON,
                 row.step,

@@ -2,7 +2,9 @@
 
 Pure: no clock (every instant comes from the event), no I/O. It never raises
 for a valid event; anything it will not apply comes back as a ``Rejected``
-effect with the state unchanged, so the shell can dead-letter it and go on.
+effect with the domain state unchanged, so the shell can dead-letter it and go
+on. The rules, and the conventions where the law leaves room, are in
+docs/routing.md.
 """
 
 from __future__ import annotations
@@ -28,17 +30,18 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.calendar import WorkingCalendar
-from workflows.catalog import Catalog, Procedure
+from workflows.calendar import WORKING_DAY, CalendarRangeError, WorkingCalendar
+from workflows.catalog import Catalog, Procedure, UnknownOutcomeError
 from workflows.deadlines import (
+    DAYS_QUANTUM,
     Completion,
     TimeAllowance,
     TimeUnit,
-    allowance_working_days,
     classify,
     counting_start,
     due_instant,
     extend_for_pause,
+    paused_working_time,
     working_days_used,
 )
 from workflows.effects import (
@@ -53,12 +56,15 @@ from workflows.effects import (
 )
 from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
 
+__all__ = ["Result", "RoutingContext", "RoutingPolicy", "apply", "event_fingerprint"]
+
 HOUR = timedelta(hours=1)
+_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class RoutingPolicy:
-    """Deployment choices where the rules leave room (see docs/deadlines.md)."""
+    """Deployment choices where the rules leave room (see docs/routing.md)."""
 
     #: Decision 766 counts a dossier that needed a second supplement request as late.
     second_supplement_counts_late: bool = True
@@ -82,23 +88,34 @@ Result = tuple[DossierState | None, list[Effect]]
 def apply(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) -> Result:
     """Apply one event to a dossier's state (``None`` = never seen).
 
-    The event id is remembered even when the event is rejected, so a re-delivered
-    event never emits anything twice.
+    A re-delivered event (its id is remembered) returns the same state and no
+    effects. A refused event returns one ``Rejected`` effect and the state with
+    only the event id added to the remembered ones, so a re-delivery is not
+    applied later by accident and is not dead-lettered twice. Raises
+    ``ValueError`` only when ``state`` belongs to another dossier: a caller's bug.
     """
+    if state is not None and event.dossier_id != state.dossier_id:
+        raise ValueError(
+            f"event {event.event_id} is for dossier {event.dossier_id!r}, "
+            f"not {state.dossier_id!r}: the shell must key states by dossier_id"
+        )
     fingerprint = event_fingerprint(event.event_id)
     if state is not None and fingerprint in state.applied:
         return state, []  # re-delivery: already applied, nothing happens twice
-    new, effects = _dispatch(state, event, ctx)
-    if new is not None:
-        keep = ctx.policy.remembered_events - 1
-        recent = new.applied[-keep:] if keep > 0 else ()
-        new = new.model_copy(
-            update={
-                "applied": (*recent, fingerprint),
-                "last_event_at": max(new.last_event_at, event.occurred_at),
-            }
-        )
-    return new, effects
+    try:
+        new, effects = _dispatch(state, event, ctx)
+    except CalendarRangeError as exc:
+        # An instant the working calendar cannot place (before 1976, after 2100).
+        new, effects = state, [_reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
+    if new is None:
+        return None, effects
+    keep = ctx.policy.remembered_events - 1
+    update: dict[str, object] = {
+        "applied": (*(new.applied[-keep:] if keep > 0 else ()), fingerprint)
+    }
+    if not any(isinstance(effect, Rejected) for effect in effects):
+        update["last_event_at"] = max(new.last_event_at, event.occurred_at)
+    return new.model_copy(update=update), effects
 
 
 def event_fingerprint(event_id: str) -> str:
@@ -112,6 +129,9 @@ def event_fingerprint(event_id: str) -> str:
 
 
 def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) -> Result:
+    # Placing the instant first turns one out of the calendar's range into a rejection
+    # before anything is stored, so no later event can trip over it.
+    ctx.calendar.is_working_instant(event.occurred_at)
     if state is None:
         if isinstance(event, DossierReceived):
             return _received(event, ctx)
@@ -121,7 +141,12 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
     proc = ctx.catalog.procedure(state.procedure, at=date.fromisoformat(state.procedure_version))
     if proc is None:  # the catalog lost a version a live dossier was received under
         return state, [
-            _reject(event, ReasonKind.UNKNOWN_PROCEDURE, f"{state.procedure} is gone from catalog")
+            _reject(
+                event,
+                ReasonKind.UNKNOWN_PROCEDURE,
+                f"procedure {state.procedure} version {state.procedure_version} is gone "
+                "from the catalog; restore it to go on with this dossier",
+            )
         ]
     match event:
         case DossierReceived():
@@ -137,19 +162,23 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         case SupplementReceived():
             return _supplement_received(state, event, ctx)
         case DossierRescheduled():
-            return _rescheduled(state, event)
+            return _rescheduled(state, event, ctx)
         case ResultReady():
             return _result_ready(state, event, proc, ctx)
         case DossierReturned():
             if state.status is not Status.RESULT_READY:
                 return state, [
-                    _reject(event, ReasonKind.ILLEGAL_TRANSITION, "returned before result_ready")
+                    _reject(
+                        event,
+                        ReasonKind.ILLEGAL_TRANSITION,
+                        f"dossier is {state.status}; returned needs result_ready first",
+                    )
                 ]
-            return _close(state, event, Status.RETURNED)
+            return _close(state, event, Status.RETURNED, ctx)
         case DossierWithdrawn():
-            return _close(state, event, Status.WITHDRAWN)
+            return _close(state, event, Status.WITHDRAWN, ctx)
         case DossierRejected():
-            return _close(state, event, Status.REJECTED)
+            return _close(state, event, Status.REJECTED, ctx)
     raise AssertionError(f"unhandled event type {event.type}")  # pragma: no cover
 
 
@@ -157,27 +186,28 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
 
 
 def _received(event: DossierReceived, ctx: RoutingContext) -> Result:
-    received_on = event.occurred_at.astimezone(ctx.calendar.tz).date()
+    cal = ctx.calendar
+    received_on = event.occurred_at.astimezone(cal.tz).date()
     proc = ctx.catalog.procedure(event.procedure, at=received_on)
     if proc is None:
-        return None, [
-            _reject(
-                event, ReasonKind.UNKNOWN_PROCEDURE, f"procedure {event.procedure!r} not in catalog"
-            )
-        ]
-    cal = ctx.calendar
+        why = (
+            f"procedure {event.procedure!r} has no version in force on {received_on}"
+            if event.procedure in ctx.catalog
+            else f"procedure {event.procedure!r} is not in the catalog"
+        )
+        return None, [_reject(event, ReasonKind.UNKNOWN_PROCEDURE, why)]
     start = counting_start(cal, event.occurred_at, proc.same_day_cutoff)
     committed = due_instant(cal, start, _allowance(proc, proc.committed_time))
     statutory = due_instant(cal, start, _allowance(proc, proc.statutory_time))
-    first = proc.steps[0]
-    step_due = _step_due(cal, start, proc, first.allotment)
+    first = proc.entry
+    step_due = due_instant(cal, start, _allowance(proc, first.allotment))
     row = SheetRow(
         step=first.id,
         agency=first.agency,
         from_agency=event.agency if event.agency != first.agency else None,
-        started_at=start,
+        started_at=event.occurred_at,
         due_at=step_due,
-        allotted_hours=_hours(cal, start, proc, first.allotment),
+        allotted_hours=_hours(cal, start, step_due),
     )
     state = DossierState(
         dossier_id=event.dossier_id,
@@ -206,38 +236,48 @@ def _step_completed(
     state: DossierState, event: StepCompleted, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     if state.status is not Status.OPEN:
-        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, f"dossier is {state.status}")]
+        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, _not_open(state))]
     if not _has_step(proc, event.step):
-        return state, [_reject(event, ReasonKind.UNKNOWN_STEP, f"no step {event.step!r}")]
+        return state, [_reject(event, ReasonKind.UNKNOWN_STEP, _no_step(proc, event.step))]
     if event.step != state.current_step:
+        where = (
+            f"the current step is {state.current_step!r}"
+            if state.current_step is not None
+            else "the route is finished; the dossier waits for result_ready"
+        )
         return state, [
             _reject(
                 event,
                 ReasonKind.ILLEGAL_TRANSITION,
-                f"step {event.step!r} is not the current step {state.current_step!r}",
+                f"step {event.step!r} is not the current step: {where}",
             )
         ]
-    step = proc.step(event.step)
     try:
-        next_id = step.next_step(event.outcome)
-    except (KeyError, ValueError):
-        return state, [
-            _reject(
-                event,
-                ReasonKind.ILLEGAL_TRANSITION,
-                f"step {event.step!r} has no outcome {event.outcome!r}",
-            )
-        ]
-    sheet = _finish_row(state, event.occurred_at, ctx)
+        next_id = proc.step(event.step).next_step(event.outcome)
+    except UnknownOutcomeError as exc:
+        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, str(exc))]
+    at = event.occurred_at
+    sheet = _finish_row(state, at, ctx)
     if next_id is None:
-        # Last step done: the dossier waits at the returning agency for result_ready.
-        new = _advance(state, event, sheet, current_step=None, current_agency=state.current_agency)
+        # Last step done: the dossier waits at the agency of that step for result_ready,
+        # the dossier's own deadlines still armed.
+        new = _advance(state, sheet, current_step=None)
         return new, [_arm(new)]
     nxt = proc.step(next_id)
-    effects: list[Effect] = []
     agency, off_route = nxt.agency, False
     if event.to_agency is not None and event.to_agency != nxt.agency:
         agency, off_route = event.to_agency, True
+    row = _new_row(state, proc, nxt.id, agency, event.agency, at, off_route, ctx)
+    new = _advance(
+        state,
+        (*sheet, row),
+        current_step=nxt.id,
+        current_agency=agency,
+        anomalies=state.anomalies + off_route,
+        deadline_version=state.deadline_version + _revisits(state, nxt.id),
+    )
+    effects: list[Effect] = [_assign(new, row, event.event_id), _arm(new)]
+    if off_route:
         effects.append(
             Anomaly(
                 state.dossier_id,
@@ -246,67 +286,58 @@ def _step_completed(
                 event.event_id,
             )
         )
-    row = _new_row(state, proc, nxt.id, agency, event.agency, event.occurred_at, off_route, ctx)
-    new = _advance(
-        state,
-        event,
-        (*sheet, row),
-        current_step=nxt.id,
-        current_agency=agency,
-        anomalies=state.anomalies + off_route,
-    )
-    return new, [_assign(new, row, event.event_id), _arm(new), *effects]
+    return new, effects
 
 
 def _handed_off(
     state: DossierState, event: DossierHandedOff, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     if state.status is not Status.OPEN:
-        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, f"dossier is {state.status}")]
+        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, _not_open(state))]
     if not _has_step(proc, event.step):
-        return state, [_reject(event, ReasonKind.UNKNOWN_STEP, f"no step {event.step!r}")]
+        return state, [_reject(event, ReasonKind.UNKNOWN_STEP, _no_step(proc, event.step))]
     step = proc.step(event.step)
     same_step = event.step == state.current_step
     if same_step and event.to_agency == state.current_agency:
-        # The hand-off the route already made: just remember it was confirmed.
-        return _advance(state, event, state.sheet), []
-    on_route = event.to_agency == step.agency and (same_step or _is_next(proc, state, event.step))
-    sheet = state.sheet if same_step else _finish_row(state, event.occurred_at, ctx)
-    if same_step:
-        # Same step, another agency: the clock of the step goes on where the dossier is.
-        last = sheet[-1]
+        # The hand-off the route already made (usually by step.completed): a confirmation.
+        return state, []
+    on_route = event.to_agency == step.agency and (same_step or _is_next(proc, state, step.id))
+    at = event.occurred_at
+    last = state.current_row
+    if same_step and last is not None:
+        # Same step, another agency: the step's clock goes on where the dossier now is.
         row = last.model_copy(
-            update={"agency": event.to_agency, "from_agency": last.agency, "off_route": True}
+            update={
+                "agency": event.to_agency,
+                "from_agency": last.agency,
+                "off_route": not on_route,
+            }
         )
-        sheet = (*sheet[:-1], row)
+        sheet: tuple[SheetRow, ...] = (*state.sheet[:-1], row)
+        revisits = 0
     else:
-        row = _new_row(
-            state,
-            proc,
-            event.step,
-            event.to_agency,
-            event.from_agency or event.agency,
-            event.occurred_at,
-            not on_route,
-            ctx,
-        )
-        sheet = (*sheet, row)
+        from_agency = event.from_agency or event.agency
+        row = _new_row(state, proc, step.id, event.to_agency, from_agency, at, not on_route, ctx)
+        sheet = (*_finish_row(state, at, ctx), row)
+        revisits = _revisits(state, step.id)
     new = _advance(
         state,
-        event,
         sheet,
-        current_step=event.step,
+        current_step=step.id,
         current_agency=event.to_agency,
         anomalies=state.anomalies + (not on_route),
+        deadline_version=state.deadline_version + revisits,
     )
-    effects: list[Effect] = [_assign(new, row, event.event_id), _arm(new)]
+    # Assigned now, even when the step (and its clock) began with another agency.
+    effects: list[Effect] = [_assign(new, row, event.event_id, assigned_at=at), _arm(new)]
     if not on_route:
         effects.append(
             Anomaly(
                 state.dossier_id,
                 ReasonKind.OFF_ROUTE,
-                f"hand-off to {event.to_agency!r} for step {event.step!r} is off the route "
-                f"(current {state.current_step!r} at {state.current_agency!r})",
+                f"hand-off to {event.to_agency!r} for step {step.id!r} is off the route "
+                f"(the dossier was at step {state.current_step!r} with "
+                f"{state.current_agency!r}; step {step.id!r} belongs to {step.agency!r})",
                 event.event_id,
             )
         )
@@ -318,9 +349,9 @@ def _handed_off(
 
 def _supplement_requested(state: DossierState, event: SupplementRequested) -> Result:
     if state.status is not Status.OPEN:
-        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, f"dossier is {state.status}")]
+        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, _not_open(state))]
     pause = Pause(requested_at=event.occurred_at)
-    new = _advance(state, event, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
+    new = _advance(state, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
     return new, [DisarmDeadlines(state.dossier_id, "paused for supplement")]
 
 
@@ -333,60 +364,72 @@ def _supplement_received(
             _reject(event, ReasonKind.ILLEGAL_TRANSITION, "no supplement request is open")
         ]
     new = _resume(state, pause, event.occurred_at, ctx)
-    new = _advance(new, event, new.sheet, status=Status.OPEN)
+    new = _advance(new, new.sheet, status=Status.OPEN)
     return new, [_arm(new)]
 
 
 def _resume(state: DossierState, pause: Pause, at: datetime, ctx: RoutingContext) -> DossierState:
-    """Close the open pause at ``at`` and move every open deadline by the paused working time."""
+    """Close the open pause at ``at``; every open deadline moves by the paused working time."""
     cal = ctx.calendar
-    at = max(at, pause.requested_at)
-    paused = cal.working_time_between(pause.requested_at, at)
-    closed = pause.model_copy(update={"received_at": at, "paused_hours": paused / HOUR})
+    begin = pause.requested_at
+    end = max(at, begin)
+
+    def extend(due: datetime, since: datetime = begin) -> datetime:
+        return extend_for_pause(cal, due, min(since, end), end)
+
+    paused = cal.working_time_between(begin, end)
+    closed = pause.model_copy(update={"received_at": end, "paused_hours": round(paused / HOUR, 4)})
     sheet = state.sheet
     row = state.current_row
     if row is not None:
-        moved = row.model_copy(
-            update={"due_at": extend_for_pause(cal, row.due_at, pause.requested_at, at)}
-        )
-        sheet = (*sheet[:-1], moved)
+        sheet = (*sheet[:-1], row.model_copy(update={"due_at": extend(row.due_at)}))
+    # A new appointment given during the pause already knew of the pause so far.
+    committed_since = max(begin, state.rescheduled_at or begin)
     return state.model_copy(
         update={
             "pauses": (*state.pauses[:-1], closed),
             "sheet": sheet,
-            "committed_due_at": extend_for_pause(
-                cal, state.committed_due_at, pause.requested_at, at
-            ),
-            "statutory_due_at": extend_for_pause(
-                cal, state.statutory_due_at, pause.requested_at, at
-            ),
-            "original_due_at": extend_for_pause(cal, state.original_due_at, pause.requested_at, at),
+            "committed_due_at": extend(state.committed_due_at, committed_since),
+            "statutory_due_at": extend(state.statutory_due_at),
+            "original_due_at": extend(state.original_due_at),
             "deadline_version": state.deadline_version + 1,
         }
     )
 
 
-def _rescheduled(state: DossierState, event: DossierRescheduled) -> Result:
-    if state.rescheduled:
+def _rescheduled(state: DossierState, event: DossierRescheduled, ctx: RoutingContext) -> Result:
+    if state.status not in (Status.OPEN, Status.PAUSED):
+        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, _not_open(state))]
+    if state.rescheduled_at is not None:
         return state, [
             _reject(
-                event, ReasonKind.ILLEGAL_TRANSITION, "the dossier was already rescheduled once"
+                event,
+                ReasonKind.ILLEGAL_TRANSITION,
+                "the dossier was already rescheduled once, on "
+                f"{state.rescheduled_at.astimezone(ctx.calendar.tz).isoformat()}; "
+                "an apology sets one new due date",
             )
         ]
-    if state.status not in (Status.OPEN, Status.PAUSED):
-        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, f"dossier is {state.status}")]
-    if event.new_due_at <= event.occurred_at:
+    new_due = event.new_due_at
+    if new_due <= event.occurred_at or new_due <= state.committed_due_at:
+        due = state.committed_due_at.astimezone(ctx.calendar.tz).isoformat()
         return state, [
-            _reject(event, ReasonKind.ILLEGAL_TRANSITION, "new_due_at is not after occurred_at")
+            _reject(
+                event,
+                ReasonKind.ILLEGAL_TRANSITION,
+                f"new_due_at {new_due.isoformat()} must be after the event and after the "
+                f"current due instant {due}: an apology moves the appointment later",
+            )
         ]
+    ctx.calendar.is_working_instant(new_due)  # out of the calendar's range: rejected
     new = _advance(
         state,
-        event,
         state.sheet,
-        committed_due_at=event.new_due_at,
-        rescheduled=True,
+        committed_due_at=new_due,
+        rescheduled_at=event.occurred_at,
         deadline_version=state.deadline_version + 1,
     )
+    # While paused nothing is armed; supplement_received arms the new due instant.
     return new, ([_arm(new)] if new.status is Status.OPEN else [])
 
 
@@ -397,14 +440,14 @@ def _result_ready(
     state: DossierState, event: ResultReady, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     if state.status not in (Status.OPEN, Status.PAUSED):
-        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, f"dossier is {state.status}")]
+        return state, [_reject(event, ReasonKind.ILLEGAL_TRANSITION, _not_open(state))]
     cal = ctx.calendar
     at = event.occurred_at
     if (pause := state.open_pause) is not None:
         state = _resume(state, pause, at, ctx)  # refused while waiting: the pause ends here
     sheet = _finish_row(state, at, ctx)
     pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
-    used_days = float(working_days_used(cal, state.start_at, at, pauses))
+    used = working_days_used(cal, state.start_at, at, pauses)
     # An apology moves the appointment but, by default, not the yardstick.
     yardstick = (
         state.original_due_at if ctx.policy.rescheduled_counts_late else state.committed_due_at
@@ -412,23 +455,19 @@ def _result_ready(
     completion = classify(cal, at, yardstick)
     if ctx.policy.second_supplement_counts_late and len(state.pauses) >= 2:
         completion = Completion.LATE
-    statutory = allowance_working_days(cal, state.start_at, _allowance(proc, proc.statutory_time))
-    saved = float(statutory) - used_days
+    # The statutory time as working time from the counting start, unextended by pauses:
+    # a fixed figure for working units, the span to the due day for calendar days and
+    # the rest of the day for a same-day procedure.
+    statutory_due = due_instant(cal, state.start_at, _allowance(proc, proc.statutory_time))
+    statutory = _days(cal.working_time_between(state.start_at, statutory_due))
     outcome = Outcome(
         decision=event.outcome.value,
         finished_at=at,
         completion=completion,
-        used_days=round(used_days, 4),
-        saved_days=round(saved, 4),
+        used_days=round(float(used), 4),
+        saved_days=round(float(statutory - used), 4),
     )
-    new = _advance(
-        state,
-        event,
-        sheet,
-        status=Status.RESULT_READY,
-        current_step=None,
-        outcome=outcome,
-    )
+    new = _advance(state, sheet, status=Status.RESULT_READY, current_step=None, outcome=outcome)
     return new, [
         DisarmDeadlines(state.dossier_id, "result ready"),
         Completed(
@@ -442,13 +481,11 @@ def _result_ready(
     ]
 
 
-def _close(state: DossierState, event: InboundEvent, status: Status) -> Result:
+def _close(state: DossierState, event: InboundEvent, status: Status, ctx: RoutingContext) -> Result:
     at = event.occurred_at
-    sheet = state.sheet
-    if status is not Status.RETURNED and state.current_row is not None:
-        last = sheet[-1]
-        sheet = (*sheet[:-1], last.model_copy(update={"finished_at": at}))
-    new = _advance(state, event, sheet, status=status, closed_at=at, current_step=None)
+    # Withdrawn or stopped mid-step: the row records the time used, but no result.
+    sheet = _finish_row(state, at, ctx, judge=False)
+    new = _advance(state, sheet, status=status, closed_at=at, current_step=None)
     effects: list[Effect] = []
     if state.status in (Status.OPEN, Status.PAUSED):
         effects.append(DisarmDeadlines(state.dossier_id, status.value))
@@ -463,6 +500,17 @@ def _reject(event: InboundEvent, kind: ReasonKind, message: str) -> Rejected:
     return Rejected(event.dossier_id, kind, f"{event.type}: {message}", event.event_id)
 
 
+def _not_open(state: DossierState) -> str:
+    if state.status is Status.PAUSED:
+        return "dossier is paused for a supplement (the clock is stopped)"
+    return f"dossier is {state.status}"
+
+
+def _no_step(proc: Procedure, step_id: str) -> str:
+    known = ", ".join(s.id for s in proc.steps)
+    return f"procedure {proc.code} has no step {step_id!r} (steps: {known})"
+
+
 def _has_step(proc: Procedure, step_id: str) -> bool:
     return any(s.id == step_id for s in proc.steps)
 
@@ -471,23 +519,26 @@ def _is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
     """Is ``step_id`` a step the route can reach directly from the current one?"""
     if state.current_step is None:
         return False
-    current = proc.step(state.current_step)
-    return step_id in current.targets()
+    return step_id in proc.step(state.current_step).targets()
+
+
+def _revisits(state: DossierState, step_id: str) -> int:
+    """1 when the dossier comes back to a step it has been at: its alerts need new ids."""
+    return int(any(row.step == step_id for row in state.sheet))
 
 
 def _allowance(proc: Procedure, amount: Decimal) -> TimeAllowance:
     return TimeAllowance(amount=amount, unit=TimeUnit(proc.time_unit))
 
 
-def _hours(cal: WorkingCalendar, start: datetime, proc: Procedure, amount: Decimal) -> float:
-    """An allotment in working hours (calendar-day allotments depend on where they start)."""
-    return float(allowance_working_days(cal, start, _allowance(proc, amount))) * 8
+def _hours(cal: WorkingCalendar, clock: datetime, due: datetime) -> float:
+    """Working hours from a step's clock start to its due instant."""
+    return cal.working_time_between(clock, due) / HOUR
 
 
-def _step_due(
-    cal: WorkingCalendar, start: datetime, proc: Procedure, allotment: Decimal
-) -> datetime:
-    return due_instant(cal, start, _allowance(proc, allotment))
+def _days(worked: timedelta) -> Decimal:
+    """Working time in working days, rounded as ``workflows.deadlines`` rounds them."""
+    return (Decimal(worked // _US) / Decimal(WORKING_DAY // _US)).quantize(DAYS_QUANTUM)
 
 
 def _new_row(
@@ -500,60 +551,57 @@ def _new_row(
     off_route: bool,
     ctx: RoutingContext,
 ) -> SheetRow:
-    step = proc.step(step_id)
-    start = ctx.calendar.next_opening(at)
+    cal = ctx.calendar
+    # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
+    clock = cal.next_opening(max(at, state.start_at))
+    due = due_instant(cal, clock, _allowance(proc, proc.step(step_id).allotment))
     return SheetRow(
         step=step_id,
         agency=agency,
         from_agency=from_agency,
         started_at=at,
-        due_at=_step_due(ctx.calendar, start, proc, step.allotment),
-        allotted_hours=_hours(ctx.calendar, start, proc, step.allotment),
+        due_at=due,
+        allotted_hours=_hours(cal, clock, due),
         off_route=off_route,
     )
 
 
-def _finish_row(state: DossierState, at: datetime, ctx: RoutingContext) -> tuple[SheetRow, ...]:
+def _finish_row(
+    state: DossierState, at: datetime, ctx: RoutingContext, *, judge: bool = True
+) -> tuple[SheetRow, ...]:
     row = state.current_row
     if row is None:
         return state.sheet
     cal = ctx.calendar
-    paused = sum(
-        (
-            cal.working_time_between(max(p.requested_at, row.started_at), p.received_at)
-            for p in state.pauses
-            if p.received_at is not None and p.received_at > row.started_at
-        ),
-        timedelta(0),
+    clock = state.clock_start(row)
+    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
+    used = cal.working_time_between(clock, at) - paused_working_time(
+        cal, pauses, within=(clock, max(clock, at))
     )
-    used = max(cal.working_time_between(row.started_at, at) - paused, timedelta(0))
     finished = row.model_copy(
         update={
             "finished_at": at,
-            "used_hours": round(used / HOUR, 4),
-            "result": classify(cal, at, row.due_at),
+            "used_hours": round(max(used, timedelta(0)) / HOUR, 4),
+            "result": classify(cal, at, row.due_at) if judge else None,
         }
     )
     return (*state.sheet[:-1], finished)
 
 
-def _advance(
-    state: DossierState,
-    event: InboundEvent,
-    sheet: Sequence[SheetRow],
-    **changes: object,
-) -> DossierState:
+def _advance(state: DossierState, sheet: Sequence[SheetRow], **changes: object) -> DossierState:
     return state.model_copy(update={**changes, "sheet": tuple(sheet)})
 
 
-def _assign(state: DossierState, row: SheetRow, cause: str) -> Assign:
+def _assign(
+    state: DossierState, row: SheetRow, cause: str, assigned_at: datetime | None = None
+) -> Assign:
     return Assign(
         dossier_id=state.dossier_id,
         procedure=state.procedure,
         step=row.step,
         agency=row.agency,
         from_agency=row.from_agency,
-        assigned_at=row.started_at,
+        assigned_at=row.started_at if assigned_at is None else assigned_at,
         step_due_at=row.due_at,
         dossier_due_at=state.committed_due_at,
         statutory_due_at=state.statutory_due_at,
@@ -569,7 +617,7 @@ def _arm(state: DossierState) -> ArmDeadlines:
         deadline_version=state.deadline_version,
         step=row.step if row else None,
         agency=row.agency if row else state.current_agency,
-        step_started_at=row.started_at if row else None,
+        step_started_at=state.clock_start(row) if row else None,
         step_due_at=row.due_at if row else None,
         dossier_due_at=state.committed_due_at,
         statutory_due_at=state.statutory_due_at,

@@ -9,7 +9,7 @@ On the wire (``to_bytes``) field names are short aliases, defaults are left
 out and every instant is epoch seconds, a JSON number such as
 ``1772414112.345678``: exact to the microsecond over the working calendar's
 range, and parsed by pydantic-core rather than Python. A typical five-step
-dossier takes about 1 KB (tests/unit/test_state_size.py, docs/routing.md).
+dossier takes about 1.3 KB (tests/unit/test_state_size.py, docs/routing.md).
 
 In Python every instant is an aware datetime: UTC after ``from_bytes``, the
 event's or the calendar's zone when freshly computed. Compare instants, never
@@ -140,6 +140,14 @@ class DossierState(_Frozen):
         if self.sheet and self.sheet[-1].finished_at is None:
             return self.sheet[-1]
         return None
+
+    def clock_start(self, row: SheetRow) -> datetime:
+        """Where ``row``'s step clock starts: never before the dossier's own counting start.
+
+        Use it, not ``row.started_at``, to measure a step's elapsed working time: a
+        same-day dossier received after the cut-off is handed on before its clock runs.
+        """
+        return max(row.started_at, self.start_at)
 
     def to_bytes(self) -> bytes:
         """The compact wire form: short names, epoch seconds, defaults left out."""
