@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 import weakref
@@ -147,7 +148,15 @@ def create_app(
     @app.agent(router_input, name="router")
     async def route(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await _route_batch(batch)
+            try:
+                await _route_batch(batch)
+            except Exception:
+                # Outputs or changelog could not be written (broker gone, a bug in the
+                # shell). faust would ack the batch and restart the agent: the events
+                # would be lost. Exit instead; the group re-delivers them to a worker.
+                log.critical("router batch failed after processing; exiting unacked", exc_info=True)
+                logging.shutdown()
+                os._exit(70)
 
     async def _route_batch(batch: Sequence[EventT]) -> None:
         records = [

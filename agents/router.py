@@ -209,12 +209,14 @@ class RouterCore:
     ) -> None:
         key = event.dossier_id.encode("utf-8")
         state = self._load(key, cache)
-        if state is None and not isinstance(event, DossierReceived):
+        if state is None:
+            # Not open: maybe closed (every event type, a repeated receipt included,
+            # must meet the closed state, or a re-delivery would re-open the dossier).
             closed = self.tables.closed.get(key)
             if closed is not None:
                 state = DossierState.from_bytes(closed)
                 cache[key] = state
-            else:
+            elif not isinstance(event, DossierReceived):
                 self._park(event, raw, source, index, now, result)
                 return
         new = self._apply(key, state, event, raw, source, index, now, cache, result)
