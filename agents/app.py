@@ -244,19 +244,29 @@ def create_app(
         if app.rebalancing or not app.tables.recovery.completed.is_set():
             return 0
         now = clock.now()
-        sent = []
-        for key, partition in watcher.index.pop_due(now):
-            raw = tables["open"].get(key)
-            if raw is None:
-                continue
-            tick = DeadlineTick(dossier_id=key.decode("utf-8"), detected_at=now)
-            sent.append(
+        due = [(k, p) for k, p in watcher.index.pop_due(now) if k in tables["open"]]
+        try:
+            sent = [
                 await app.producer.send(
-                    names.ticks, key, tick.model_dump_json().encode(), partition, None, None
+                    names.ticks,
+                    key,
+                    DeadlineTick(dossier_id=key.decode("utf-8"), detected_at=now)
+                    .model_dump_json()
+                    .encode(),
+                    partition,
+                    None,
+                    None,
                 )
-            )
-        await asyncio.gather(*sent)
-        return len(sent)
+                for key, partition in due
+            ]
+            await asyncio.gather(*sent)
+        except Exception:
+            # Not sent: keep watching them, the next tick tries again.
+            for key, partition in due:
+                watcher.index.schedule(key, partition, now)
+            log.warning("deadline ticks not sent; retrying next tick", exc_info=True)
+            return 0
+        return len(due)
 
     @app.timer(interval=settings.tick_seconds)
     async def watch() -> None:

@@ -59,7 +59,7 @@ BATCH_MAX = 64
 BATCH_WITHIN_S = 0.2
 #: smtplib blocks: it runs in this many threads of the notifier's own pool, so a slow
 #: mail server never starves the loop's default executor (aiohttp's DNS lookups use it).
-SMTP_THREADS = 4
+SMTP_THREADS = 8
 #: How long the delivered-ids changelog keeps an id: longer than the alerts topic keeps
 #: the alert (4 weeks, agents/kafka_admin.py), so any alert that can still be re-read is
 #: still known as delivered after a restart.
@@ -581,6 +581,8 @@ async def deliver_batch(
                 Outcome(t, False, 0, f"internal error: {type(outcomes).__name__}: {outcomes}")
                 for t in targets(alert, email_enabled=notifier.email_enabled)
             ]
+        if not outcomes:
+            log.info("alert %s has no webhook or e-mail to deliver to", alert.alert_id)
         sent = failed = 0
         for outcome in outcomes:
             result.outcomes.append((alert, outcome))
@@ -639,6 +641,12 @@ def register_notifier(
     if not settings.webhook_secret.get_secret_value():
         log.warning(
             "DOSSIERFLOW_WEBHOOK_SECRET is empty: webhooks are sent without %s", SIGNATURE_HEADER
+        )
+    if not settings.smtp_host:
+        log.warning(
+            "DOSSIERFLOW_SMTP_HOST is empty: e-mail is off; recipients without a webhook "
+            "see their alerts only on %s",
+            settings.topics.alerts,
         )
     delivered = BatchedChangelogTable(
         app,

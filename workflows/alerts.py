@@ -30,6 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
 from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog
+from workflows.deadlines import paused_working_time
 from workflows.state import DossierState, Status
 
 
@@ -103,7 +104,7 @@ def watch_points(
 
     candidates = [
         point(
-            _due_soon_at(cal, state.start_at, state.committed_due_at, policy),
+            _due_soon_at(cal, state.start_at, state.committed_due_at, policy, state),
             AlertScope.DOSSIER,
             AlertLevel.DUE_SOON,
             None,
@@ -130,7 +131,7 @@ def watch_points(
     if row is not None:
         candidates += [
             point(
-                _due_soon_at(cal, state.clock_start(row), row.due_at, policy),
+                _due_soon_at(cal, state.clock_start(row), row.due_at, policy, state),
                 AlertScope.STEP,
                 AlertLevel.DUE_SOON,
                 row.step,
@@ -221,13 +222,24 @@ def _current_marks(state: DossierState) -> set[str]:
 
 
 def _due_soon_at(
-    cal: WorkingCalendar, start: datetime, due: datetime, policy: AlertPolicy
+    cal: WorkingCalendar,
+    start: datetime,
+    due: datetime,
+    policy: AlertPolicy,
+    state: DossierState,
 ) -> datetime:
+    """The instant with ``left`` working time before ``due``, where ``left`` is judged
+    against the allotment itself: supplement pauses (which moved ``due``) are not part
+    of the time the agency was given."""
     span = cal.working_time_between(start, due)
     if span <= timedelta(0):
         return due
-    left = max(span * (1 - policy.due_soon_fraction), WORKING_DAY * policy.due_soon_days_left)
-    left = min(left, span * (1 - policy.due_soon_floor))
+    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
+    allotment = span - paused_working_time(cal, pauses, within=(start, due))
+    if allotment <= timedelta(0):
+        return due
+    left = max(allotment * (1 - policy.due_soon_fraction), WORKING_DAY * policy.due_soon_days_left)
+    left = min(left, allotment * (1 - policy.due_soon_floor))
     return cal.add_working_time(start, span - left)
 
 
