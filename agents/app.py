@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from agents.clock import Clock, ManualClock, clock_from
 from agents.context import build_context
 from agents.gauges import OpenGauges
+from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings
@@ -275,6 +276,12 @@ def create_app(
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()
         return await app.producer.send(name, out.key, out.value, None, None, None)
+
+    def count_delivery(alert: Any, outcome: Any) -> None:
+        result = "delivered" if outcome.delivered else "failed"
+        metrics.alert_deliveries.labels(channel=str(outcome.target.channel), result=result).inc()
+
+    register_notifier(app, settings, topics, on_outcome=count_delivery, clock=clock.now)
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:

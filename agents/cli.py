@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,6 +87,32 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from agents import alerts_view
+
+    topic = settings.topics.alerts
+    if not args.follow:
+        alerts = alerts_view.select(
+            alerts_view.parse_alerts(alerts_view.read_all(settings.bootstrap_servers, topic)),
+            args.agency,
+        )
+        for alert in alerts:
+            print(alerts_view.render(alert))
+        print(f"{len(alerts)} alerts", file=sys.stderr)
+        return 0
+    try:
+        for alert in alerts_view.follow(
+            settings.bootstrap_servers, topic, lambda: False, agency=args.agency
+        ):
+            print(alerts_view.render(alert), flush=True)
+    except LookupError as exc:
+        print(f"dossierflow alerts: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.kafka_admin import ensure_topics
 
@@ -130,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path, help="folder or file (default: the sample)")
     check.set_defaults(func=_cmd_catalog_check)
 
+    alerts = sub.add_parser("alerts", help="deadline alerts for supervisors")
+    alerts.add_argument("--agency", help="only alerts about dossiers at this agency")
+    alerts.add_argument("--follow", action="store_true", help="keep printing new alerts")
+    alerts.set_defaults(func=_cmd_alerts)
+
     report = sub.add_parser("report", help="the province report from the engine's state")
     report.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     report.set_defaults(func=_cmd_report)
@@ -143,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {"broker": args.broker} if args.broker else {}
     settings = Settings(**overrides)
-    code: int = args.func(args, settings)
+    try:
+        code: int = args.func(args, settings)
+    except BrokenPipeError:  # e.g. `dossierflow inbox SXD | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 

@@ -551,7 +551,8 @@ async def deliver_batch(
     now: Callable[[], datetime],
 ) -> BatchResult:
     """Decode ``records`` (key, value), skip the ids ``seen`` or repeated in the batch,
-    deliver the rest concurrently, and say what to produce and remember. Never raises."""
+    deliver the rest concurrently, and say what to produce and remember. Raises only when
+    cancelled: a failure of any kind becomes a failure record."""
     result = BatchResult()
     todo: list[tuple[int, Alert]] = []
     batch_ids: set[bytes] = set()

@@ -1,0 +1,260 @@
+"""Alert delivery on a real broker: a notifier worker, a webhook receiver, an SMTP server.
+
+The worker is ``notifier_worker.py`` (the notifier alone in a faust app configured like
+``create_app``), started and stopped by pid. The receivers run in this process on
+127.0.0.1: a threaded HTTP server that checks every signature, and aiosmtpd.
+
+Duplicates are published three ways: in the same batch, in a later batch (the
+delivered-ids table must catch it), and after a worker restart (the table must come back
+from its changelog). Each wait ends on a fact -- a marker alert published after the
+duplicate was delivered, so the duplicate was processed before it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from harness import REPO, Worker, free_port, read_json, wait_for, worker_env
+from kafka import KafkaProducer
+
+from agents.alerts_view import follow, parse_alerts, read_all, select
+from agents.notifier import ALERT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from events import Alert, AlertLevel, AlertScope, Recipient, TopicNames, alert_id, encode
+
+SECRET = "integration-secret"
+WAIT_S = 60.0
+
+
+class Hooks:
+    """Signed POSTs by path; ``/down`` always answers 500, ``/flaky`` twice, then 200."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.got: list[tuple[str, bytes, str | None, str | None]] = []
+        self.bad_signatures = 0
+        self.flaky_failures = 2
+
+    def answer(self, path: str, body: bytes, signature: str | None, aid: str | None) -> int:
+        with self.lock:
+            if not verify_signature(body, SECRET, signature):
+                self.bad_signatures += 1
+                return 401
+            self.got.append((path, body, signature, aid))
+            if path == "/down":
+                return 500
+            if path == "/flaky" and self.flaky_failures:
+                self.flaky_failures -= 1
+                return 500
+            return 200
+
+    def alert_ids(self, path: str) -> list[str]:
+        with self.lock:
+            return [json.loads(body)["alert_id"] for p, body, _, _ in self.got if p == path]
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[Hooks, str]]:
+    state = Hooks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            status = state.answer(
+                self.path,
+                body,
+                self.headers.get(SIGNATURE_HEADER),
+                self.headers.get(ALERT_ID_HEADER),
+            )
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield box, controller.port
+    finally:
+        controller.stop()
+
+
+def make_alert(dossier: str, recipients: tuple[Recipient, ...]) -> Alert:
+    detected = datetime(2026, 5, 6, 13, 45, tzinfo=UTC)
+    return Alert(
+        alert_id=alert_id(dossier, AlertScope.DOSSIER, None, AlertLevel.OVERDUE, 0),
+        dossier_id=dossier,
+        procedure="1.013225",
+        procedure_name="Cấp giấy phép xây dựng",
+        scope=AlertScope.DOSSIER,
+        level=AlertLevel.OVERDUE,
+        agency="SXD",
+        due_at=detected - timedelta(days=2, hours=3),
+        detected_at=detected,
+        recipients=recipients,
+    )
+
+
+def publish(bootstrap: str, topic: str, *alerts: Alert) -> None:
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
+    try:
+        for a in alerts:
+            producer.send(topic, key=a.dossier_id.encode(), value=encode(a))
+        producer.flush(30)
+    finally:
+        producer.close()
+
+
+def test_alerts_are_delivered_once_signed_by_webhook_and_email_and_failures_recorded(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    consumer_group: str,
+    tmp_path: Path,
+    hooks: tuple[Hooks, str],
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    received, base = hooks
+    box, smtp_port = mailbox
+    names = TopicNames.with_prefix(topic_prefix)
+    env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
+    env.update(
+        DOSSIERFLOW_WEBHOOK_SECRET=SECRET,
+        DOSSIERFLOW_WEBHOOK_RETRIES="2",
+        DOSSIERFLOW_WEBHOOK_BACKOFF_SECONDS="0.05",
+        DOSSIERFLOW_SMTP_HOST="127.0.0.1",
+        DOSSIERFLOW_SMTP_PORT=str(smtp_port),
+    )
+    argv = [str(REPO / ".venv/bin/python"), str(Path(__file__).with_name("notifier_worker.py"))]
+
+    def start() -> Worker:
+        return Worker(env, tmp_path / "worker.log", argv=argv).start()
+
+    def ok_hook(name: str) -> Recipient:
+        return Recipient(name=name, role="centre_director", webhook=f"{base}/ok")
+
+    both = make_alert(
+        "000.00.20.H33-260427-0001",
+        (
+            Recipient(
+                name="Hoàng Văn Nam",
+                role="department_head",
+                email="giamdoc.sxd@laocai.example",
+                webhook=f"{base}/ok",
+            ),
+        ),
+    )
+    flaky = make_alert(
+        "D-FLAKY", (Recipient(name="Flaky", role="department_head", webhook=f"{base}/flaky"),)
+    )
+    down = make_alert(
+        "D-DOWN", (Recipient(name="Down", role="department_head", webhook=f"{base}/down"),)
+    )
+    marker_1 = make_alert("D-MARK-1", (ok_hook("m1"),))
+    marker_2 = make_alert("D-MARK-2", (ok_hook("m2"),))
+
+    worker = start()
+    try:
+        # 1. one batch: three alerts and a duplicate of the first
+        publish(kafka_bootstrap, names.alerts, both, flaky, down, both)
+        read_json(kafka_bootstrap, names.alerts_failed, count=1, timeout=WAIT_S)
+        wait_for(lambda: both.alert_id in received.alert_ids("/ok"), WAIT_S, "webhook /ok")
+        wait_for(lambda: len(received.alert_ids("/flaky")) == 3, WAIT_S, "3 tries of /flaky")
+        wait_for(lambda: len(box.messages) >= 1, WAIT_S, "the e-mail")
+
+        # 2. the same alert in a later batch, then a marker. One worker handles one batch at
+        #    a time, in order, so once the marker is delivered the duplicate was handled.
+        publish(kafka_bootstrap, names.alerts, both)
+        publish(kafka_bootstrap, names.alerts, marker_1)
+        wait_for(lambda: marker_1.alert_id in received.alert_ids("/ok"), WAIT_S, "marker 1")
+
+        # 3. a restart: the delivered ids come back from the changelog
+        worker.stop()
+        worker = start()
+        publish(kafka_bootstrap, names.alerts, both, flaky, down)
+        publish(kafka_bootstrap, names.alerts, marker_2)
+        wait_for(lambda: marker_2.alert_id in received.alert_ids("/ok"), WAIT_S, "marker 2")
+    finally:
+        worker.stop()
+
+    log = worker.log()
+    assert received.bad_signatures == 0, log
+    assert sorted(received.alert_ids("/ok")) == sorted(
+        [both.alert_id, marker_1.alert_id, marker_2.alert_id]
+    ), log
+    assert received.alert_ids("/flaky") == [flaky.alert_id] * 3  # 500, 500, 200
+    assert received.alert_ids("/down") == [down.alert_id] * 3  # 1 try + 2 retries
+    sent = {a.alert_id: encode(a) for a in (both, flaky, down, marker_1, marker_2)}
+    for _, body, _, aid in received.got:
+        assert aid is not None and body == sent[aid]  # the exact bytes, under the right id
+
+    assert len(box.messages) == 1
+    (msg,) = box.messages
+    assert msg["Subject"] == "[QUÁ HẠN] Hồ sơ 000.00.20.H33-260427-0001 — Cấp giấy phép xây dựng"
+    assert msg["To"].addresses[0].addr_spec == "giamdoc.sxd@laocai.example"
+    text = msg.get_body(("plain",))
+    assert text is not None and "quá hạn 2 ngày 3 giờ" in text.get_content()
+
+    # Exactly one failure record, after the restart too: the failed alert was handled.
+    failed = read_json(kafka_bootstrap, names.alerts_failed, count=2, timeout=3.0)
+    assert len(failed) == 1, failed
+    record = failed[0]
+    assert {k: record[k] for k in ("alert_id", "channel", "target", "attempts")} == {
+        "alert_id": down.alert_id,
+        "channel": "webhook",
+        "target": f"{base}/down",
+        "attempts": 3,
+    }
+    assert record["error"].startswith("HTTP 500")
+    assert Alert.model_validate(record["alert"]) == down
+
+    # The alerts view reads the same topic: every alert once, though some are there 3 times.
+    expected = sorted(a.alert_id for a in (both, flaky, down, marker_1, marker_2))
+    shown = select(parse_alerts(read_all([kafka_bootstrap], names.alerts)), agency="SXD")
+    assert sorted(a.alert_id for a in shown) == expected
+    assert select(parse_alerts(read_all([kafka_bootstrap], names.alerts)), agency="STNMT") == []
+    deadline = time.monotonic() + 10
+    followed = []
+    for a in follow(
+        [kafka_bootstrap], names.alerts, lambda: time.monotonic() > deadline, from_beginning=True
+    ):
+        followed.append(a.alert_id)
+        if len(followed) == len(expected):
+            break
+    assert sorted(followed) == expected
