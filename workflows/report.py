@@ -114,7 +114,10 @@ def province_report(
     received = 0
     for state in states:
         received += 1
-        status[state.status] += 1
+        # Every dossier counts once: completed (has an outcome, returned or not), or open,
+        # paused, withdrawn, rejected.
+        if state.outcome is None:
+            status[state.status] += 1
         online += state.channel == "online"
         if state.outcome is not None:
             classes[state.outcome.completion] += 1
@@ -141,7 +144,7 @@ def province_report(
         mean_reduction_percent=float(summary.mean_reduction_percent),
         received=received,
         completed=sum(classes.values()),
-        open=status[Status.OPEN] + status[Status.RESULT_READY],
+        open=status[Status.OPEN],
         paused=status[Status.PAUSED],
         overdue=sum(overdue_by_agency.values()),
         withdrawn=status[Status.WITHDRAWN],
