@@ -28,6 +28,14 @@ def parse_event(raw: bytes) -> InboundEvent:
             [Problem("$", f"payload is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")],
         )
     try:
+        # Fast path: one pass in pydantic-core. Anything it refuses is re-checked below,
+        # step by step, to say precisely what is wrong.
+        event = _INBOUND.validate_json(raw, strict=True)
+        if "schema_version" in event.model_fields_set:  # required on the wire
+            return event
+    except ValidationError:
+        pass
+    try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ContractError(

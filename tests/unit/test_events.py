@@ -28,6 +28,7 @@ from events import (
     decode,
     encode,
     parse_event,
+    parse_event_obj,
 )
 
 BASE: dict[str, Any] = {
@@ -339,3 +340,67 @@ def test_dead_letter_keeps_the_original_bytes(original: bytes, offset: int) -> N
     back = decode(DeadLetter, encode(letter))
     assert back.original == original
     assert back.source_offset == offset
+
+
+# --- the fast path accepts nothing the precise path refuses ---------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(
+        [
+            "",
+            "ok",
+            "online",
+            "2026-04-27T08:15:00+07:00",
+            "2026-04-27T08:15:00",
+            "approved",
+            "1.009994",
+        ]
+    ),
+    lambda children: (
+        st.lists(children, max_size=2) | st.dictionaries(st.text(max_size=3), children, max_size=2)
+    ),
+    max_leaves=4,
+)
+
+
+@given(
+    kind=st.sampled_from(sorted(EXTRA)),
+    field=st.text(min_size=1, max_size=14)
+    | st.sampled_from(
+        [
+            "schema_version",
+            "event_id",
+            "dossier_id",
+            "occurred_at",
+            "agency",
+            "actor",
+            "channel",
+            "outcome",
+            "step",
+            "new_due_at",
+            "procedure",
+        ]
+    ),
+    value=json_values,
+    drop=st.booleans(),
+)
+def test_fast_and_precise_paths_agree(kind: str, field: str, value: Any, drop: bool) -> None:
+    obj = event(kind)
+    if drop:
+        obj.pop(field, None)
+    else:
+        obj[field] = value
+    data = raw(obj)
+    try:
+        precise = parse_event_obj(json.loads(data))
+    except ContractError:
+        precise = None
+    try:
+        fast = parse_event(data)
+    except ContractError:
+        fast = None
+    assert fast == precise
