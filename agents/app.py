@@ -168,6 +168,9 @@ def create_app(
             for e in batch
         ]
         started = time.perf_counter()
+        # No "current event" while the router reads: faust's RocksDB store would read
+        # only the DB of that event's partition and miss every other key of the batch.
+        _current_event.set(None)
         try:
             result = router.run_batch(records, clock.now())
         except Exception as exc:  # never ack-and-lose: the whole batch goes to the DLQ
@@ -193,6 +196,7 @@ def create_app(
                     target.pop(key, None)
                 else:
                     target[key] = value
+        _current_event.set(None)
         for target in tables.values():
             await target.flush_changelog()
         for key, partition in result.touched.items():

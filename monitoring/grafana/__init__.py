@@ -1,0 +1,1 @@
+"""Grafana dashboards and provisioning; ``build`` generates the dashboard JSON."""
