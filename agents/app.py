@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from agents.clock import Clock, ManualClock, clock_from
 from agents.context import build_context
 from agents.gauges import OpenGauges
+from agents.kafka_admin import CLOSED_RETENTION_MS
 from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, RawRecord, RouterCore, Tables
@@ -45,8 +46,6 @@ log = logging.getLogger(__name__)
 #: objects, acks, the consumer hand-off) dominates a one-at-a-time loop.
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
-#: Closed dossiers stay queryable this long; their changelog deletes them after.
-CLOSED_RETENTION_MS = 90 * 24 * 3600 * 1000
 
 EventHook = Callable[[InboundEvent, DossierState | None], None]
 

@@ -25,6 +25,31 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
+_DAY_MS = 24 * 3600 * 1000
+#: Closed dossiers stay queryable this long; their changelog deletes them after.
+CLOSED_RETENTION_MS = 90 * _DAY_MS
+#: Delivered alert ids outlive the alerts topic (4 weeks): a re-read alert is known.
+DELIVERED_RETENTION_MS = 35 * _DAY_MS
+
+
+def _compact(retention_ms: int | None = None) -> dict[str, str]:
+    if retention_ms is None:
+        return {"cleanup.policy": "compact"}
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms)}
+
+
+def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """The changelogs of the worker's tables, named as faust names them, with their configs."""
+    names = settings.topics
+    tables = {
+        f"{names.events}-open": _compact(),
+        f"{names.events}-closed": _compact(CLOSED_RETENTION_MS),
+        f"{names.events}-parked": _compact(),
+        f"{names.alerts}-delivered": _compact(DELIVERED_RETENTION_MS),
+    }
+    return {f"{settings.app_id}-{table}-changelog": c for table, c in tables.items()}
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the engine's topics if missing; return the names created now."""
     names = settings.topics
@@ -35,15 +60,20 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     )
     try:
         existing = set(admin.list_topics())
+        configs = {getattr(names, logical): c for logical, c in TOPIC_CONFIGS.items()}
+        # The tables' changelogs too: if faust creates them while a worker is already
+        # being assigned partitions, an agent can start before its changelog exists
+        # (PartitionsMismatch) and faust restarts it, acking what it held.
+        configs.update(changelog_topics(settings))
         wanted = [
             NewTopic(
-                name=getattr(names, logical),
+                name=name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
                 topic_configs=config,
             )
-            for logical, config in TOPIC_CONFIGS.items()
-            if getattr(names, logical) not in existing
+            for name, config in configs.items()
+            if name not in existing
         ]
         if not wanted:
             return []

@@ -40,6 +40,7 @@ from typing import Any
 
 import aiohttp
 
+from agents.kafka_admin import DELIVERED_RETENTION_MS
 from agents.settings import Settings
 from events import Alert, AlertLevel, AlertScope, ContractError, Recipient, decode, encode
 from workflows.calendar import VN_TZ
@@ -60,10 +61,6 @@ BATCH_WITHIN_S = 0.2
 #: smtplib blocks: it runs in this many threads of the notifier's own pool, so a slow
 #: mail server never starves the loop's default executor (aiohttp's DNS lookups use it).
 SMTP_THREADS = 8
-#: How long the delivered-ids changelog keeps an id: longer than the alerts topic keeps
-#: the alert (4 weeks, agents/kafka_admin.py), so any alert that can still be re-read is
-#: still known as delivered after a restart.
-DELIVERED_RETENTION_MS = 35 * 24 * 3600 * 1000
 #: Characters of a receiver's error response kept in the failure record.
 ERROR_SNIPPET = 300
 
