@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from agents.clock import Clock, ManualClock, clock_from
 from agents.context import build_context
-from agents.gauges import OpenGauges
+from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
 from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
@@ -35,7 +35,6 @@ from agents.watcher import Watcher
 from events import InboundEvent
 from monitoring.metrics import Metrics, create_metrics
 from workflows.alerts import AlertPolicy, DeadlineTick
-from workflows.effects import Assign, Completed
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
 
@@ -202,32 +201,8 @@ def create_app(
             after = result.states.get(key)
             watcher.reschedule(key, partition, after)
             gauges.move(partition, result.before.get(key), after)
-        _count(result, records)
+        record_batch(metrics, result, records, names.ticks)
         metrics.router_batch_seconds.observe(time.perf_counter() - started)
-
-    def _count(result: BatchResult, records: Sequence[RawRecord]) -> None:
-        ticks = sum(1 for r in records if r.source.topic == names.ticks)
-        metrics.router_records.labels(kind="ticks").inc(ticks)
-        metrics.router_records.labels(kind="events").inc(len(records) - ticks)
-        for (kind, agency), n in result.consumed.items():
-            metrics.events_consumed.labels(type=kind, agency=agency).inc(n)
-        for out in result.outgoing:
-            if out.reason is not None:
-                metrics.dead_letters.labels(reason=out.reason).inc()
-        for _, effect in result.effects:
-            if isinstance(effect, Assign):
-                metrics.assignments.labels(agency=effect.agency).inc()
-            elif isinstance(effect, Completed):
-                metrics.completions.labels(sector=effect.sector, completion=effect.completion).inc()
-                metrics.processing_days.labels(sector=effect.sector).observe(effect.used_days)
-                if effect.saved_days >= 0:
-                    metrics.working_days_saved.labels(sector=effect.sector).inc(effect.saved_days)
-                else:
-                    metrics.working_days_overrun.labels(sector=effect.sector).inc(
-                        -effect.saved_days
-                    )
-        for alert in result.alerts:
-            metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
 
     # --- the deadline watcher -------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""Open and overdue dossier counts for the partitions this worker owns.
+"""What the router's batches do to the metrics: counters, and the open/overdue gauges.
+
+Open and overdue dossier counts are for the partitions this worker owns.
 
 Kept incrementally (each state change moves one dossier between buckets) and
 rebuilt from the table after every rebalance, so the numbers survive restarts
@@ -9,11 +11,13 @@ workers is the province's truth.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from agents.router import BatchResult, RawRecord
 from agents.watcher import partition_of
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
+from workflows.effects import Assign, Completed
 from workflows.state import DossierState
 
 Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
@@ -84,3 +88,31 @@ class OpenGauges:
             worker, agency, scope = labels
             if worker == self.worker and (agency, scope) not in late:
                 overdue.labels(worker=worker, agency=agency, scope=scope).set(0)
+
+
+def record_batch(
+    metrics: Metrics, result: BatchResult, records: Sequence[RawRecord], ticks_topic: str
+) -> None:
+    """Count one router batch: records read, events applied, dead letters, effects, alerts."""
+    ticks = sum(1 for r in records if r.source.topic == ticks_topic)
+    metrics.router_records.labels(kind="ticks").inc(ticks)
+    metrics.router_records.labels(kind="events").inc(len(records) - ticks)
+    for (kind, agency), n in result.consumed.items():
+        metrics.events_consumed.labels(type=kind, agency=agency).inc(n)
+    for out in result.outgoing:
+        if out.reason is not None:
+            metrics.dead_letters.labels(reason=out.reason).inc()
+    for _, effect in result.effects:
+        if isinstance(effect, Assign):
+            metrics.assignments.labels(agency=effect.agency).inc()
+        elif isinstance(effect, Completed):
+            sector = effect.sector
+            metrics.completions.labels(sector=sector, completion=effect.completion).inc()
+            metrics.processing_days.observe(effect.used_days)
+            metrics.working_days_used.labels(sector=sector).inc(max(effect.used_days, 0.0))
+            if effect.saved_days >= 0:
+                metrics.working_days_saved.labels(sector=sector).inc(effect.saved_days)
+            else:
+                metrics.working_days_overrun.labels(sector=sector).inc(-effect.saved_days)
+    for alert in result.alerts:
+        metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
