@@ -56,9 +56,40 @@ def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.demo import main_demo
+    from agents.demo import DemoOptions, main_demo
 
-    return main_demo(settings, args.dossiers, args.seed, args.out, broker_given=bool(args.broker))
+    options = DemoOptions(
+        days=args.days,
+        first_day=args.start,
+        backlog_days=args.backlog_days,
+        scale=args.scale,
+        seed=args.seed,
+        speed=args.speed,
+        workers=args.workers,
+        out_dir=Path(args.out),
+        port=args.port if args.port is not None else settings.web_port,
+        guard_seconds=args.guard_seconds,
+        broker=args.broker,
+        live=args.live,
+    )
+    return main_demo(settings, options)
+
+
+def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.simulator import SimulateOptions, main_simulate
+
+    options = SimulateOptions(
+        days=args.days,
+        first_day=args.start,
+        backlog_days=args.backlog_days,
+        scale=args.scale,
+        seed=args.seed,
+        speed=args.speed,
+        truth=Path(args.truth),
+        events_out=Path(args.events_out) if args.events_out else None,
+        guard_seconds=args.guard_seconds,
+    )
+    return main_simulate(settings, options)
 
 
 def _cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,11 +176,46 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.add_argument("--follow", action="store_true", help="keep printing new assignments")
     inbox.set_defaults(func=_cmd_inbox)
 
-    demo = sub.add_parser("demo", help="local Kafka + worker + a simulated province workload")
-    demo.add_argument("--dossiers", type=int, default=300)
-    demo.add_argument("--seed", type=int, default=1)
+    demo = sub.add_parser(
+        "demo",
+        help="a province on dossierflow: local Kafka + workers + two working weeks simulated",
+        description="Start Kafka (unless --broker) and the workers on an accelerated clock, "
+        "simulate a province's dossiers in simulated time with live progress, then print "
+        "and write the province report, charts and the simulator's ground truth.",
+    )
+    from agents.simulator import add_run_arguments
+
+    add_run_arguments(demo, default_speed=True)
+    demo.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     demo.add_argument("--out", default="demo-output", help="folder for logs and the report")
+    demo.add_argument("--port", type=int, help="web port of the first worker (default 6066)")
+    demo.add_argument(
+        "--guard-seconds",
+        type=float,
+        default=1.0,
+        help="keep events this many real seconds from their dossier's deadlines (default 1)",
+    )
+    demo.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="redraw a live table (default: when stdout is a terminal)",
+    )
     demo.set_defaults(func=_cmd_demo)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="publish a simulated province in simulated time; write its ground truth",
+        description="Each event is published when the accelerated clock (DOSSIERFLOW_CLOCK_START,"
+        " DOSSIERFLOW_CLOCK_SPEED) reaches its instant; --events-out writes them instead.",
+    )
+    add_run_arguments(sim, default_speed=False)
+    sim.add_argument(
+        "--truth", default="simulation-truth.jsonl", help="ground-truth file (JSON lines)"
+    )
+    sim.add_argument("--events-out", help="write the events as JSON lines here; publish nothing")
+    sim.add_argument("--guard-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    sim.set_defaults(func=_cmd_simulate)
 
     catalog = sub.add_parser("catalog", help="procedure catalog tools")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)

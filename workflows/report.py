@@ -123,7 +123,7 @@ def province_report(
             classes[state.outcome.completion] += 1
             saved += state.outcome.saved_days
             by_sector.setdefault(state.sector, []).append(state)
-        elif state.status is Status.OPEN and state.committed_due_at < now:
+        elif state.status is Status.OPEN and state.committed_due_at <= now:  # as the watcher
             overdue_by_agency[state.current_agency or "-"] += 1
     sectors = tuple(
         SectorFigures(
