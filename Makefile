@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install kafka-libs lint unit integration test demo clean
+.PHONY: install kafka-libs monitoring-tools lint unit integration test demo clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml
 kafka-libs:
 	scripts/kafka-local fetch
 
+# Prometheus and Alertmanager from Debian's packages (no-op when installed; needs root).
+monitoring-tools:
+	scripts/install-monitoring
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -27,7 +31,7 @@ unit: install
 	$(BIN)/pytest tests/unit -q
 
 # The session fixture starts a real local Kafka (scripts/kafka-local) and stops it.
-integration: install kafka-libs
+integration: install kafka-libs monitoring-tools
 	$(BIN)/pytest tests/integration -q -m integration
 
 test: lint unit integration
