@@ -69,6 +69,15 @@ from workflows.state import DossierState
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
+#: What the demo runs now, with how to kill it at once (used only by the watchdog).
+EMERGENCY: dict[str, Callable[[], None]] = {}
+
+
+def _kill_pid_file(pid_file: Path) -> None:
+    with suppress(OSError, ValueError):
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+
+
 DEFAULT_KAFKA_PORT = 19092
 
 
@@ -139,10 +148,12 @@ def local_kafka(data_dir: Path, port: int) -> Iterator[str]:
         )
     bootstrap = started.stdout.strip().splitlines()[-1]
     say(f"  Kafka ready at {bootstrap}")
+    EMERGENCY["kafka"] = lambda: _kill_pid_file(data_dir / "kafka.pid")
     try:
         yield bootstrap
     finally:
         stop()
+        EMERGENCY.pop("kafka", None)
         say("· Kafka stopped")
 
 
@@ -180,6 +191,7 @@ def worker_processes(
                     start_new_session=True,
                 )
             started.append(WorkerProcess(name, int(env["DOSSIERFLOW_WEB_PORT"]), log_path, proc))
+            EMERGENCY[name] = lambda pid=proc.pid: os.kill(pid, signal.SIGKILL)
             say(f"· started {name} (pid {proc.pid}, log {log_path})")
         yield started
     finally:
@@ -193,6 +205,8 @@ def worker_processes(
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait(10)
+        for w in started:
+            EMERGENCY.pop(w.name, None)
         if started:
             say(f"· {len(started)} worker{'s' if len(started) > 1 else ''} stopped")
 
@@ -567,11 +581,27 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM: stop what was started, in order, then exit 130."""
 
 
+#: How long the orderly clean-up after Ctrl-C may take before the watchdog kills what
+#: the demo started (by pid) and exits: the exception can land inside a Kafka client
+#: call that then never returns.
+CLEANUP_LIMIT_S = 20.0
+
+
+def _watchdog() -> None:
+    time.sleep(CLEANUP_LIMIT_S)
+    print("· the clean stop took too long: killing what the demo started", flush=True)
+    for kill in list(EMERGENCY.values()):
+        with suppress(Exception):
+            kill()
+    os._exit(130)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # Once only: a second Ctrl-C must not cut the clean-up short and leave a worker behind.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("\n· interrupted: stopping everything the demo started ...", flush=True)
+    threading.Thread(target=_watchdog, name="demo-watchdog", daemon=True).start()
     raise Interrupted
 
 
