@@ -28,10 +28,10 @@ from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
 from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
-from agents.router import BatchResult, RawRecord, RouterCore, Tables
+from agents.router import BatchResult, ParkingPolicy, RawRecord, RouterCore, Tables
 from agents.settings import Settings
 from agents.tables import BatchedChangelogTable
-from agents.watcher import Watcher
+from agents.watcher import Watcher, partition_of
 from events import InboundEvent
 from monitoring.metrics import Metrics, create_metrics
 from workflows.alerts import AlertPolicy, DeadlineTick
@@ -137,6 +137,7 @@ def create_app(
     router = RouterCore(
         context,
         Tables(open=tables["open"], closed=tables["closed"], parked=tables["parked"]),
+        ParkingPolicy(wait=timedelta(hours=settings.parked_wait_hours)),
         on_event=on_event,
         ticks_topic=names.ticks,
         alerts=policy,
@@ -199,7 +200,10 @@ def create_app(
             await target.flush_changelog()
         for key, partition in result.touched.items():
             after = result.states.get(key)
-            watcher.reschedule(key, partition, after)
+            if after is None and key in result.parked_until:
+                watcher.index.schedule(key, partition, result.parked_until[key])
+            else:
+                watcher.reschedule(key, partition, after)
             gauges.move(partition, result.before.get(key), after)
         record_batch(metrics, result, records, names.ticks)
         metrics.router_batch_seconds.observe(time.perf_counter() - started)
@@ -216,6 +220,11 @@ def create_app(
         # nobody owned them is due at the first tick (alerted once: the state remembers).
         owned = owned_partitions()
         count = watcher.rebuild(tables["open"], owned)
+        for key, blob in tables["parked"].items():
+            partition = partition_of(key, settings.partitions)
+            if partition in owned and blob:
+                expiry = router.parked_expiry([line for line in blob.split(b"\n") if line])
+                watcher.index.schedule(key, partition, expiry)
         gauges.rebuild(tables["open"], owned)
         log.info("deadline index rebuilt: %d open dossiers watched", count)
 
@@ -223,7 +232,11 @@ def create_app(
         if app.rebalancing or not app.tables.recovery.completed.is_set():
             return 0
         now = clock.now()
-        due = [(k, p) for k, p in watcher.index.pop_due(now) if k in tables["open"]]
+        due = [
+            (k, p)
+            for k, p in watcher.index.pop_due(now)
+            if k in tables["open"] or k in tables["parked"]
+        ]
         try:
             sent = [
                 await app.producer.send(

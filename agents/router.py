@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from agents.records import (
     Coordinates,
@@ -54,10 +54,15 @@ StateTable = MutableMapping[bytes, bytes]
 
 @dataclass(frozen=True)
 class ParkingPolicy:
-    """Events for a dossier not received yet wait here, within bounds (docs/routing.md)."""
+    """Events for a dossier not received yet wait here, within bounds (docs/routing.md).
+
+    They are applied, in occurred_at order, when the receipt arrives; after ``wait`` of
+    working time without it they go to the dead-letter topic (``parked_timeout``).
+    """
 
     per_dossier: int = 32
     total: int = 20_000
+    wait: timedelta = timedelta(hours=16)  # two working days
 
 
 @dataclass
@@ -83,6 +88,8 @@ class BatchResult:
     states: dict[bytes, DossierState | None] = field(default_factory=dict)
     #: each touched open dossier's state before the batch (gauges move by the difference)
     before: dict[bytes, DossierState | None] = field(default_factory=dict)
+    #: dossiers with parked events after the batch, and when those expire
+    parked_until: dict[bytes, datetime] = field(default_factory=dict)
     #: applied events by (type, publishing agency)
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -186,7 +193,9 @@ class RouterCore:
         result.touched[key] = source.partition
         state = self._load(key, cache)
         if state is None:
-            return  # closed (or never known) since the watcher looked: nothing to raise
+            # Closed since the watcher looked, or events parked without their receipt.
+            self._expire_parked(key, tick.detected_at, index, result)
+            return
         new, alerts = apply_tick(state, tick, self.ctx.catalog, self.ctx.calendar, self.alerts)
         if new is not state:
             cache[key] = new
@@ -284,8 +293,9 @@ class RouterCore:
                 result.dead_lettered += isinstance(effect, Rejected)
 
     # --- parking ------------------------------------------------------------------------
-    # A parked entry is one line per early event: "topic<TAB>partition<TAB>offset<TAB>json",
-    # so a parked event that is later refused is dead-lettered with its real coordinates.
+    # A parked entry is one line per early event:
+    # "topic<TAB>partition<TAB>offset<TAB>parked at (epoch s)<TAB>json", so a parked event
+    # later refused or expired is dead-lettered with its real coordinates.
 
     def _parked_lines(self, key: bytes, result: BatchResult) -> list[bytes]:
         pending = result.writes.get("parked", {}).get(key)
@@ -322,11 +332,42 @@ class RouterCore:
             )
             result.dead_lettered += 1
             return
-        if any(parse_event(line.split(b"\t", 3)[3]).event_id == event.event_id for line in lines):
+        if any(_parked(line)[0].event_id == event.event_id for line in lines):
             return  # the same early event delivered twice
-        head = f"{source.topic}\t{source.partition}\t{source.offset}\t".encode()
-        lines.append(head + encode(event))
+        head = f"{source.topic}\t{source.partition}\t{source.offset}\t{now.timestamp():.0f}\t"
+        lines.append(head.encode() + encode(event))
         result.write("parked", key, b"\n".join(lines), index)
+        result.parked_until[key] = self.parked_expiry(lines)
+
+    def parked_expiry(self, lines: Sequence[bytes]) -> datetime:
+        """When the oldest parked event of a dossier has waited ``parking.wait`` (working)."""
+        first = min(_parked(line)[3] for line in lines if line)
+        return self.ctx.calendar.add_working_time(first, self.parking.wait)
+
+    def _expire_parked(self, key: bytes, now: datetime, index: int, result: BatchResult) -> None:
+        lines = [line for line in self._parked_lines(key, result) if line]
+        if not lines:
+            return
+        expiry = self.parked_expiry(lines)
+        if expiry > now:
+            result.parked_until[key] = expiry
+            return
+        hours = self.parking.wait.total_seconds() / 3600
+        for line in lines:
+            event, raw, source, _ = _parked(line)
+            result.outgoing.append(
+                dead_letter(
+                    raw,
+                    source,
+                    ReasonKind.PARKED_TIMEOUT,
+                    f"{event.type}: no dossier.received within {hours:g} working hours",
+                    now,
+                    event_id=event.event_id,
+                    dossier_id=event.dossier_id,
+                )
+            )
+            result.dead_lettered += 1
+        result.write("parked", key, None, index)
 
     def _release_parked(
         self,
@@ -339,15 +380,18 @@ class RouterCore:
         lines = self._parked_lines(key, result)
         if not lines:
             return
-        waiting = []
-        for line in lines:
-            topic, partition, offset, raw = line.split(b"\t", 3)
-            source = Coordinates(topic.decode(), int(partition), int(offset), key)
-            waiting.append((parse_event(raw), raw, source))
+        waiting = [_parked(line)[:3] for line in lines if line]
         waiting.sort(key=lambda item: item[0].occurred_at)
         result.write("parked", key, None, index)
         for event, raw, source in waiting:
             self._apply(key, cache.get(key), event, raw, source, index, now, cache, result)
+
+
+def _parked(line: bytes) -> tuple[InboundEvent, bytes, Coordinates, datetime]:
+    topic, partition, offset, parked_at, raw = line.split(b"\t", 4)
+    event = parse_event(raw)
+    source = Coordinates(topic.decode(), int(partition), int(offset), event.dossier_id.encode())
+    return event, raw, source, datetime.fromtimestamp(int(parked_at), UTC)
 
 
 def assignment_record(effect: Assign) -> Outgoing:

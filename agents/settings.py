@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     clock_speed: float = Field(1.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0, description="deadline watcher period, real seconds")
 
+    # Events that arrive before their dossier's receipt wait this much working time.
+    parked_wait_hours: float = Field(16.0, gt=0, description="working hours (16 = 2 days)")
+
     # Alert levels
     due_soon_fraction: float = Field(0.75, gt=0, lt=1, description="share of allotment used")
     due_soon_days_left: float = Field(1.0, ge=0, description="working days left")

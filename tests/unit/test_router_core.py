@@ -1,0 +1,114 @@
+"""The router's shell logic without Kafka: parking early events, their expiry, dedupe."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from agents.records import Coordinates
+from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
+from events import DossierReceived, InboundEvent, StepCompleted, encode
+from workflows.alerts import DeadlineTick
+from workflows.calendar import VN_TZ, WorkingCalendar
+from workflows.catalog import load_catalog
+from workflows.routing import RoutingContext
+
+MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
+
+
+def core(policy: ParkingPolicy | None = None) -> RouterCore:
+    ctx = RoutingContext(load_catalog(), WorkingCalendar())
+    return RouterCore(ctx, Tables({}, {}, {}), policy or ParkingPolicy(), ticks_topic="ticks")
+
+
+def run(router: RouterCore, items: list[InboundEvent | DeadlineTick], now: datetime) -> dict:
+    records = []
+    for offset, item in enumerate(items):
+        if isinstance(item, DeadlineTick):
+            raw = item.model_dump_json().encode()
+            records.append(RawRecord(raw, Coordinates("ticks", 0, offset, b"k")))
+        else:
+            records.append(RawRecord(encode(item), Coordinates("events", 0, offset, b"k")))
+    result = router.run_batch(records, now)
+    for name, writes in result.writes.items():
+        table = getattr(router.tables, name)
+        for key, (value, _) in writes.items():
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+    return {
+        "dlq": [json.loads(o.value) for o in result.outgoing if o.topic == "dlq"],
+        "assignments": [json.loads(o.value) for o in result.outgoing if o.topic == "assignments"],
+        "parked_until": result.parked_until,
+    }
+
+
+def received(at: datetime) -> DossierReceived:
+    return DossierReceived(
+        event_id="r",
+        dossier_id="D1",
+        occurred_at=at,
+        agency="MOTCUA",
+        procedure="2.001610",
+        channel="online",
+    )
+
+
+def step_done(at: datetime) -> StepCompleted:
+    return StepCompleted(
+        event_id="s", dossier_id="D1", occurred_at=at, agency="MOTCUA", step="receive"
+    )
+
+
+def test_an_early_event_waits_and_is_applied_when_the_receipt_arrives() -> None:
+    router = core()
+    out = run(router, [step_done(MON + timedelta(hours=1))], MON)
+    assert out["dlq"] == [] and out["assignments"] == []
+    # parked at Mon 08:00; 16 working hours later: Wed 08:00
+    assert out["parked_until"][b"D1"] == datetime(2026, 6, 3, 8, tzinfo=VN_TZ)
+    out = run(router, [received(MON)], MON + timedelta(minutes=5))
+    # receipt, then the parked step completion: assigned to receive, then to review
+    assert [a["step"] for a in out["assignments"]] == ["receive", "review"]
+    assert router.tables.parked == {}
+
+
+def test_parked_events_expire_after_the_working_time_wait() -> None:
+    router = core(ParkingPolicy(wait=timedelta(hours=8)))
+    run(router, [step_done(MON)], MON)  # parked Monday 08:00, expires Tuesday 08:00
+    early = run(
+        router,
+        [DeadlineTick(dossier_id="D1", detected_at=MON + timedelta(hours=20))],
+        MON + timedelta(hours=20),
+    )  # Tuesday 04:00: not yet
+    assert early["dlq"] == []
+    assert early["parked_until"][b"D1"] == datetime(2026, 6, 2, 8, tzinfo=VN_TZ)
+    late = run(
+        router,
+        [DeadlineTick(dossier_id="D1", detected_at=MON + timedelta(days=1))],
+        MON + timedelta(days=1),
+    )
+    (letter,) = late["dlq"]
+    assert letter["reason"] == "parked_timeout"
+    assert "8 working hours" in letter["error"]
+    assert (letter["source_topic"], letter["source_offset"]) == ("events", 0)
+    assert router.tables.parked == {}
+
+
+def test_parking_is_bounded_per_dossier() -> None:
+    router = core(ParkingPolicy(per_dossier=2))
+    events = [
+        StepCompleted(
+            event_id=f"s{i}", dossier_id="D1", occurred_at=MON, agency="MOTCUA", step="receive"
+        )
+        for i in range(3)
+    ]
+    out = run(router, events, MON)
+    (letter,) = out["dlq"]
+    assert letter["reason"] == "unknown_dossier" and letter["event_id"] == "s2"
+
+
+def test_the_same_early_event_twice_is_parked_once() -> None:
+    router = core()
+    run(router, [step_done(MON), step_done(MON)], MON)
+    assert router.tables.parked[b"D1"].count(b"\n") == 0  # one line
