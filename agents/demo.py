@@ -69,13 +69,10 @@ from workflows.state import DossierState
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
-#: What the demo runs now, with how to kill it at once (used only by the watchdog).
-EMERGENCY: dict[str, Callable[[], None]] = {}
-
-
-def _kill_pid_file(pid_file: Path) -> None:
-    with suppress(OSError, ValueError):
-        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+#: What the demo runs now, for the stopper thread after Ctrl-C: worker pids by name, and
+#: how to stop Kafka.
+WORKER_PIDS: dict[str, int] = {}
+SHUTDOWN: dict[str, Callable[[], None]] = {}
 
 
 DEFAULT_KAFKA_PORT = 19092
@@ -148,12 +145,12 @@ def local_kafka(data_dir: Path, port: int) -> Iterator[str]:
         )
     bootstrap = started.stdout.strip().splitlines()[-1]
     say(f"  Kafka ready at {bootstrap}")
-    EMERGENCY["kafka"] = lambda: _kill_pid_file(data_dir / "kafka.pid")
+    SHUTDOWN["kafka"] = stop
     try:
         yield bootstrap
     finally:
         stop()
-        EMERGENCY.pop("kafka", None)
+        SHUTDOWN.pop("kafka", None)
         say("· Kafka stopped")
 
 
@@ -191,7 +188,7 @@ def worker_processes(
                     start_new_session=True,
                 )
             started.append(WorkerProcess(name, int(env["DOSSIERFLOW_WEB_PORT"]), log_path, proc))
-            EMERGENCY[name] = lambda pid=proc.pid: os.kill(pid, signal.SIGKILL)
+            WORKER_PIDS[name] = proc.pid
             say(f"· started {name} (pid {proc.pid}, log {log_path})")
         yield started
     finally:
@@ -206,7 +203,7 @@ def worker_processes(
                 w.proc.kill()
                 w.proc.wait(10)
         for w in started:
-            EMERGENCY.pop(w.name, None)
+            WORKER_PIDS.pop(w.name, None)
         if started:
             say(f"· {len(started)} worker{'s' if len(started) > 1 else ''} stopped")
 
@@ -581,18 +578,36 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM: stop what was started, in order, then exit 130."""
 
 
-#: How long the orderly clean-up after Ctrl-C may take before the watchdog kills what
-#: the demo started (by pid) and exits: the exception can land inside a Kafka client
-#: call that then never returns.
-CLEANUP_LIMIT_S = 20.0
+#: How long workers get to stop after Ctrl-C before they are killed (SIGKILL, by pid).
+CLEANUP_LIMIT_S = 15.0
 
 
-def _watchdog() -> None:
-    time.sleep(CLEANUP_LIMIT_S)
-    print("· the clean stop took too long: killing what the demo started", flush=True)
-    for kill in list(EMERGENCY.values()):
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False  # already reaped (by the orderly stop)
+    return done == 0
+
+
+def _stop_everything() -> None:
+    """After Ctrl-C, in its own thread: the main thread may be inside a Kafka client call
+    that swallows the KeyboardInterrupt and keeps trying. Ask the workers to stop, kill
+    the ones that do not in time, stop Kafka, and end the process."""
+    workers = dict(WORKER_PIDS)
+    for pid in workers.values():
+        with suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + CLEANUP_LIMIT_S
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers.values()):
+        time.sleep(0.2)
+    for pid in workers.values():
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for stop in list(SHUTDOWN.values()):
         with suppress(Exception):
-            kill()
+            stop()
+    print("· interrupted: everything the demo started is stopped", flush=True)
     os._exit(130)
 
 
@@ -601,7 +616,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("\n· interrupted: stopping everything the demo started ...", flush=True)
-    threading.Thread(target=_watchdog, name="demo-watchdog", daemon=True).start()
+    threading.Thread(target=_stop_everything, name="demo-stopper", daemon=True).start()
     raise Interrupted
 
 
