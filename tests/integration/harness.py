@@ -211,3 +211,18 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
+
+
+def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of ``topic`` the group has not committed yet (1 while the topic is missing)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+    )
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not tps:
+            return 1
+        end = consumer.end_offsets(tps)
+        return sum(end[tp] - (consumer.committed(tp) or 0) for tp in tps)
+    finally:
+        consumer.close()

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, wait_for, worker_env
-from kafka import KafkaConsumer, TopicPartition
+from harness import Worker, free_port, group_lag, wait_for, worker_env
 
 from agents.context import build_context
 from agents.publisher import Publisher
@@ -24,20 +23,6 @@ from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
-
-
-def lag(bootstrap: str, group: str, topic: str) -> int:
-    consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
-    )
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not tps:
-            return 1
-        end = consumer.end_offsets(tps)
-        return sum(end[tp] - (consumer.committed(tp) or 0) for tp in tps)
-    finally:
-        consumer.close()
 
 
 def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
@@ -78,7 +63,7 @@ def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
                     publisher.publish(event)
                 publisher.flush()
                 wait_for(
-                    lambda: lag(kafka_bootstrap, consumer_group, names.events) == 0,
+                    lambda: group_lag(kafka_bootstrap, consumer_group, names.events) == 0,
                     120,
                     f"wave {wave + 1} consumed",
                     alive=worker.proc,
