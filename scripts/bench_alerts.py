@@ -152,20 +152,9 @@ def run(n: int, ticks: int, step: timedelta, partitions: int) -> dict[str, float
     for _ in range(ticks):
         now += step
         c0 = time.process_time()
-        for key, partition in watcher.index.pop_due(now):
-            state = DossierState.from_bytes(table[key])
-            points = due_points(state, now, ctx.calendar, policy)
-            new, alerts = apply_tick(
-                state,
-                DeadlineTick(dossier_id=key.decode(), detected_at=now),
-                ctx.catalog,
-                ctx.calendar,
-                policy,
-            )
-            lags.extend((now - p.at).total_seconds() for p in points)
-            raised += len(alerts)
-            table[key] = new.to_bytes()
-            watcher.reschedule(key, partition, new)
+        tick_lags, tick_raised = tick(now)
+        lags.extend(tick_lags)
+        raised += tick_raised
         cpu.append(time.process_time() - c0)
     lags.sort()
     return {
