@@ -23,6 +23,7 @@ from faust.types import EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.clock import Clock, ManualClock, clock_from
+from agents.consumer import App
 from agents.context import build_context
 from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
@@ -75,7 +76,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = create_metrics(registry)
     worker_name = settings.worker_name or f"{socket.gethostname()}:{settings.web_port}"
-    app = faust.App(
+    app = App(
         settings.app_id,
         broker=settings.faust_broker,
         store=settings.store,
