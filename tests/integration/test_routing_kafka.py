@@ -891,7 +891,7 @@ def test_a_partition_never_committed_is_routed_by_the_next_owner(fleet: Fleet) -
     During that restore faust fetches the stream partitions and drops what it fetched (a
     race on its live set of active partitions), then rewinds only partitions with a
     committed offset > 0: agents/consumer.py rewinds the others, or the new owner would
-    sit at the end of partitions it never read (the crash test's old flake, 4 of 7 runs).
+    sit at the end of partitions it never read (the crash test's old flake: 9 of 19 runs).
     The race is timing-bound, so this test checks the rewind ran and nothing was lost.
     """
     topic = fleet.names.events
