@@ -746,9 +746,9 @@ def test_two_workers_share_the_load_and_the_survivor_takes_over(fleet: Fleet) ->
 
     # A second workload; worker two is killed as soon as it has routed some of it, while
     # the rest is still to come (its last offsets are most likely not committed yet). The
-    # events that close a dossier (each dossier's last) come after the kill: re-delivering
-    # the dossier.received of a dossier closed meanwhile would hit the bug that
-    # test_duplicate_received_after_the_dossier_closed_changes_nothing shows.
+    # events that close a dossier (each dossier's last) come after the kill, so the
+    # survivor closes every dossier of this workload itself (a re-delivery that meets a
+    # closed dossier is test_duplicate_received_after_the_dossier_closed_changes_nothing).
     second_ids, second = simulated(150, seed=12, id_prefix="HS2")
     before_kill = [e for e in second if e.type not in CLOSING]
     after_kill = [e for e in second if e.type in CLOSING]
@@ -799,8 +799,8 @@ def test_crash_after_table_write_before_commit_does_not_double_apply(fleet: Flee
     # the target's partition and published before it: the target's batch is the crashed
     # worker's last, so no later batch is half done (that would be the other crash window,
     # outputs sent but state not written, where a re-sent assignment is expected).
-    # They stay open: a re-delivered dossier.received of a dossier closed meanwhile hits
-    # the bug test_duplicate_received_after_the_dossier_closed_changes_nothing shows.
+    # They stay open (a re-delivery that meets a closed dossier is the case of
+    # test_duplicate_received_after_the_dossier_closed_changes_nothing).
     home = partition_of(dossier_id)
     generated_ids, generated = simulated(40, seed=5, id_prefix="CR")
     other_ids = [d for d in generated_ids if partition_of(d) == home]
