@@ -15,11 +15,13 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
+from faust.tables.manager import TableManager
 from faust.types import EventT
+from mode.types.signals import BaseSignalT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.clock import Clock, ManualClock, clock_from
@@ -159,7 +161,7 @@ def create_app(
                 logging.shutdown()
                 os._exit(70)
 
-    async def _route_batch(batch: Sequence[EventT]) -> None:
+    async def _route_batch(batch: Sequence[EventT[Any]]) -> None:
         records = [
             RawRecord(
                 e.message.value,
@@ -211,12 +213,21 @@ def create_app(
 
     # --- the deadline watcher -------------------------------------------------------
 
+    def is_recovered() -> bool:
+        """The tables are restored from their changelogs (faust's recovery completed)."""
+        manager = cast(TableManager, app.tables)
+        return manager.recovery.completed.is_set()
+
     def owned_partitions() -> set[int]:
         assignment = app.consumer.assignment() if app.consumer is not None else set()
         return {tp.partition for tp in assignment if tp.topic == names.events}
 
-    @app.on_rebalance_complete.connect
-    async def rebuild_index(sender: Any, **kwargs: Any) -> None:
+    # mypy cannot match an ``async def`` to mode's SignalHandlerT union (mode-streaming 0.7): the
+    # signature below is the one mode calls (``receiver(sender, *args, signal=self, **kw)``).
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def rebuild_index(
+        sender: Any, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
+    ) -> None:
         # After recovery: index this worker's partitions; anything that expired while
         # nobody owned them is due at the first tick (alerted once: the state remembers).
         owned = owned_partitions()
@@ -230,7 +241,7 @@ def create_app(
         log.info("deadline index rebuilt: %d open dossiers watched", count)
 
     async def watch_once() -> int:
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
+        if app.rebalancing or not is_recovered():
             return 0
         now = clock.now()
         due = [
@@ -261,9 +272,10 @@ def create_app(
             return 0
         return len(due)
 
-    @app.timer(interval=settings.tick_seconds)
     async def watch() -> None:
         await watch_once()
+
+    app.timer(interval=settings.tick_seconds)(watch)
 
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()
@@ -285,7 +297,7 @@ def create_app(
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         # Ready once partitions are assigned and the tables recovered from their changelog.
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = is_recovered()
         ready = recovered and not app.rebalancing
         body = {"ready": ready, "recovered": recovered, "rebalancing": bool(app.rebalancing)}
         return web.json(body, status=200 if ready else 503)
@@ -303,7 +315,7 @@ def create_app(
         manual = clock
 
         @app.page("/clock")
-        class ClockView(faust.web.View):  # type: ignore[misc]
+        class ClockView(faust.web.View):
             """The manual clock: GET shows it; POST {"advance_seconds": n} or {"to": iso}
             moves it and runs one watcher pass at once, so tests assert what fired."""
 

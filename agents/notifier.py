@@ -22,7 +22,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import re
 import smtplib
@@ -42,7 +41,16 @@ import aiohttp
 
 from agents.kafka_admin import DELIVERED_RETENTION_MS
 from agents.settings import Settings
-from events import Alert, AlertLevel, AlertScope, ContractError, Recipient, decode, encode
+from events import (
+    Alert,
+    AlertDeliveryFailed,
+    AlertLevel,
+    AlertScope,
+    ContractError,
+    Recipient,
+    decode,
+    encode,
+)
 from workflows.calendar import VN_TZ
 
 log = logging.getLogger(__name__)
@@ -491,39 +499,37 @@ class Notifier:
 
 
 def failure_record(alert: Alert, outcome: Outcome, failed_at: datetime) -> bytes:
-    """The ``dossier-alerts-failed`` value for a delivery that gave up (JSON)."""
+    """The ``dossier-alerts-failed`` value for a delivery that gave up."""
     t = outcome.target
-    record = {
-        "record": "alert_delivery_failed",
-        "schema_version": 1,
-        "alert_id": alert.alert_id,
-        "channel": t.channel.value,
-        "target": t.address,
-        "recipient": t.recipient.name,
-        "attempts": outcome.attempts,
-        "error": outcome.error,
-        "failed_at": failed_at.isoformat(),
-        "alert": json.loads(encode(alert)),
-    }
-    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+    return encode(
+        AlertDeliveryFailed(
+            alert_id=alert.alert_id,
+            channel=t.channel.value,
+            target=t.address,
+            recipient=t.recipient.name,
+            attempts=outcome.attempts,
+            error=outcome.error,
+            failed_at=failed_at,
+            alert=alert,
+        )
+    )
 
 
 def undecodable_record(raw: bytes, error: str, failed_at: datetime) -> bytes:
     """A record on the alerts topic that is not an alert: kept, with the original bytes."""
-    record = {
-        "record": "alert_delivery_failed",
-        "schema_version": 1,
-        "alert_id": None,
-        "channel": None,
-        "target": None,
-        "recipient": None,
-        "attempts": 0,
-        "error": f"not a v1 alert: {error}",
-        "failed_at": failed_at.isoformat(),
-        "alert": None,
-        "original_b64": base64.b64encode(raw).decode("ascii"),
-    }
-    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+    return encode(
+        AlertDeliveryFailed(
+            alert_id=None,
+            channel=None,
+            target=None,
+            recipient=None,
+            attempts=0,
+            error=f"not a v1 alert: {error}",
+            failed_at=failed_at,
+            alert=None,
+            original_b64=base64.b64encode(raw).decode("ascii"),
+        )
+    )
 
 
 # --- one batch, without Kafka -------------------------------------------------------------
@@ -708,14 +714,12 @@ def retry_budget_s(settings: Settings) -> float:
     return policy.attempts * attempt_s + sum(policy.schedule())
 
 
-def iter_failure_records(values: Iterable[bytes]) -> list[dict[str, Any]]:
+def iter_failure_records(values: Iterable[bytes]) -> list[AlertDeliveryFailed]:
     """Parse ``dossier-alerts-failed`` values (for tools and tests); skips foreign records."""
     parsed = []
     for raw in values:
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            parsed.append(decode(AlertDeliveryFailed, raw))
+        except ContractError:
             continue
-        if isinstance(obj, dict) and obj.get("record") == "alert_delivery_failed":
-            parsed.append(obj)
     return parsed

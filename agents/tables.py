@@ -20,10 +20,11 @@ import faust
 from faust.types import TP
 
 
-class BatchedChangelogTable(faust.Table):  # type: ignore[misc]  # faust is untyped
+class BatchedChangelogTable(faust.Table[bytes, bytes]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: list[tuple[int, bytes, bytes | None]] = []
+        # (partition or None for the producer's partitioner, key, value or None to delete)
+        self._pending: list[tuple[int | None, bytes, bytes | None]] = []
 
     def on_key_set(self, key: Any, value: Any) -> None:
         self._pending.append((self.partition_for_key(key), key, value))

@@ -26,7 +26,8 @@ from workflows.state import DossierState
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner puts ``key`` on (Java, kafka-python, aiokafka)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 class DeadlineIndex:

@@ -22,6 +22,7 @@ from events.inbound import (
 )
 from events.outbound import (
     Alert,
+    AlertDeliveryFailed,
     AlertLevel,
     AlertScope,
     Assignment,
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
     "Alert",
+    "AlertDeliveryFailed",
     "AlertLevel",
     "AlertScope",
     "Applicant",

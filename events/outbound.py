@@ -93,6 +93,23 @@ class Alert(_Record):
     recipients: tuple[Recipient, ...] = ()
 
 
+class AlertDeliveryFailed(_Record):
+    """On ``dossier-alerts-failed``: an alert the notifier gave up delivering to one target
+    (``alert`` is the alert, whole), or a record on the alerts topic that is not a v1 alert
+    (``alert`` and the target fields are None; ``original_b64`` keeps its bytes)."""
+
+    record: Literal["alert_delivery_failed"] = "alert_delivery_failed"
+    alert_id: str | None
+    channel: Literal["webhook", "email"] | None
+    target: str | None = Field(description="the webhook URL or e-mail address tried")
+    recipient: str | None
+    attempts: int = Field(ge=0)
+    error: str
+    failed_at: AwareDatetime
+    alert: Alert | None
+    original_b64: str | None = None
+
+
 class DeadLetter(_Record):
     """A record the engine could not or would not apply, kept with where it came from."""
 

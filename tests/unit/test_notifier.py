@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import json
 import smtplib
 import socket
 import ssl
@@ -43,6 +42,7 @@ from agents.notifier import (
     duration_vi,
     email_body,
     is_retryable_status,
+    iter_failure_records,
     retry_budget_s,
     sign,
     subject,
@@ -50,7 +50,16 @@ from agents.notifier import (
     verify_signature,
 )
 from agents.settings import Settings
-from events import Alert, AlertLevel, AlertScope, Recipient, alert_id, encode
+from events import (
+    Alert,
+    AlertDeliveryFailed,
+    AlertLevel,
+    AlertScope,
+    Recipient,
+    alert_id,
+    decode,
+    encode,
+)
 
 SECRET = "s3cret-for-tests"
 VN = timezone(timedelta(hours=7))
@@ -512,24 +521,26 @@ def test_batch_dedupes_records_failures_and_keeps_garbage() -> None:
         (1, down.alert_id.encode()),
     ]
     assert result.handled[1][2] == b"2026-05-06T13:46:00+00:00 delivered=0 failed=1"
-    records = [(k, json.loads(v)) for k, v in result.failed]
+    records = [(k, decode(AlertDeliveryFailed, v)) for k, v in result.failed]
     assert [k for k, _ in records] == [b"k4", b"k5", b"D-2"]
-    failed = records[2][1]
-    assert failed == {
-        "record": "alert_delivery_failed",
-        "schema_version": 1,
-        "alert_id": down.alert_id,
-        "channel": "webhook",
-        "target": f"{base}/down",
-        "recipient": "Hoàng Văn Nam",
-        "attempts": 5,
-        "error": "HTTP 500 Internal Server Error: receiver down",
-        "failed_at": "2026-05-06T13:46:00+00:00",
-        "alert": json.loads(encode(down)),
-    }
+    assert records[2][1] == AlertDeliveryFailed(
+        alert_id=down.alert_id,
+        channel="webhook",
+        target=f"{base}/down",
+        recipient="Hoàng Văn Nam",
+        attempts=5,
+        error="HTTP 500 Internal Server Error: receiver down",
+        failed_at=datetime(2026, 5, 6, 13, 46, tzinfo=UTC),
+        alert=down,
+    )
     garbage = records[0][1]
-    assert garbage["alert_id"] is None and garbage["original_b64"] == "/yBub3QganNvbg=="
-    assert garbage["error"].startswith("not a v1 alert:")
+    assert garbage.alert_id is None and garbage.alert is None and garbage.channel is None
+    assert garbage.original_b64 == "/yBub3QganNvbg=="
+    assert garbage.error.startswith("not a v1 alert:")
+    # What tools read back: both kinds, and nothing else from a shared topic.
+    assert iter_failure_records([v for _, v in result.failed] + [b"{}", b"\xff"]) == [
+        r for _, r in records
+    ]
 
 
 def test_batch_deliveries_run_concurrently() -> None:
