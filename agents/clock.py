@@ -26,7 +26,7 @@ class RealClock:
 
 
 class AcceleratedClock:
-    """``start`` + (real time elapsed since creation) x ``speed``."""
+    """``start`` + (real time elapsed since ``real_start``, default creation) x ``speed``."""
 
     def __init__(self, start: datetime, speed: float, *, real_start: float | None = None) -> None:
         if start.utcoffset() is None:
@@ -38,11 +38,14 @@ class AcceleratedClock:
         self._t0 = time.monotonic() if real_start is None else real_start
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        # Before a future origin the clock shows ``start``: it never runs backwards.
+        elapsed = max(time.monotonic() - self._t0, 0.0)
+        return self.start + timedelta(seconds=elapsed * self.speed)
 
     def real_seconds_until(self, instant: datetime) -> float:
         """How long to wait (real seconds) until the simulated clock shows ``instant``."""
-        return (instant - self.now()).total_seconds() / self.speed
+        not_yet_running = max(self._t0 - time.monotonic(), 0.0)
+        return not_yet_running + (instant - self.now()).total_seconds() / self.speed
 
 
 class ManualClock:
@@ -75,10 +78,22 @@ class ManualClock:
             return self._now
 
 
+def monotonic_at(instant: datetime) -> float:
+    """The ``time.monotonic()`` reading of the wall-clock ``instant`` (past or future).
+
+    Wall time is read once, here; the clocks then run on the monotonic clock, so a wall
+    clock step (NTP) later does not move simulated time."""
+    if instant.utcoffset() is None:
+        raise ValueError("instant must be timezone-aware")
+    return time.monotonic() - (datetime.now(UTC) - instant).total_seconds()
+
+
 def clock_from(settings: Settings) -> Clock:
     start = settings.clock_start or datetime.now(UTC)
     if settings.clock == "accelerated":
-        return AcceleratedClock(start, settings.clock_speed)
+        origin = settings.clock_origin
+        real_start = monotonic_at(origin) if origin is not None else None
+        return AcceleratedClock(start, settings.clock_speed, real_start=real_start)
     if settings.clock == "manual":
         return ManualClock(start)
     return RealClock()

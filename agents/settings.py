@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     clock: Literal["real", "accelerated", "manual"] = "real"
     clock_start: datetime | None = Field(None, description="aware instant; default now")
     clock_speed: float = Field(1.0, gt=0)
+    clock_origin: datetime | None = Field(
+        None,
+        description=(
+            "aware wall-clock instant at which the accelerated clock shows clock_start, so "
+            "workers and the simulator started apart share one clock; default: when the "
+            "process starts its clock"
+        ),
+    )
     tick_seconds: float = Field(1.0, gt=0, description="deadline watcher period, real seconds")
 
     # Events that arrive before their dossier's receipt wait this much working time.
@@ -74,11 +82,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{server!r} is not host:port")
         return value
 
-    @field_validator("clock_start")
+    @field_validator("clock_start", "clock_origin")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.utcoffset() is None:
-            raise ValueError("clock_start needs a UTC offset, e.g. 2026-04-27T07:30:00+07:00")
+            raise ValueError("needs a UTC offset, e.g. 2026-04-27T07:30:00+07:00")
         return value
 
     @property

@@ -23,10 +23,11 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agents.clock import monotonic_at
 from events import InboundEvent, encode
 from workflows.simulation import RunWindow, Workload
 
@@ -295,10 +296,11 @@ class SimulateOptions:
 def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     """``dossierflow simulate``: generate, write the ground truth, publish in simulated time.
 
-    The clock starts at ``DOSSIERFLOW_CLOCK_START`` (default: half an hour before the
-    first opening) when this command starts: workers meant to see the same simulated
-    time run with the same start and speed and must start at the same moment
-    (``dossierflow demo`` shares one origin exactly).
+    The clock shows ``DOSSIERFLOW_CLOCK_START`` (default: half an hour before the first
+    opening) at ``DOSSIERFLOW_CLOCK_ORIGIN`` (default: once the backlog is published) and
+    runs at the speed from there. It prints the three variables; workers started with
+    them, before or after, see the same simulated time (``dossierflow demo`` shares one
+    origin in-process instead).
     """
     from agents.context import build_calendar
     from agents.publisher import Publisher
@@ -342,11 +344,11 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
         with Publisher(settings.bootstrap_servers, topic) as publisher:
             publish_now(publisher, backlog, stats)
             _err(f"published the {len(backlog):,} events before {start.isoformat()} to {topic}")
-            clock.release()
+            origin = settings.clock_origin or datetime.now(UTC)
+            clock.release(monotonic_at(origin))
             _err(
                 f"clock x{speed:g} from {start.isoformat()}: workers on the same clock run with "
-                f"DOSSIERFLOW_CLOCK=accelerated DOSSIERFLOW_CLOCK_START={start.isoformat()} "
-                f"DOSSIERFLOW_CLOCK_SPEED={speed:g}"
+                f"{clock_env(start, speed, origin)}"
             )
             reporter = threading.Thread(
                 target=_report_progress, args=(clock, stats, stop), daemon=True
@@ -360,6 +362,15 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     stop.set()
     _err(f"published {stats.published:,} events to {topic}")
     return 0
+
+
+def clock_env(start: datetime, speed: float, origin: datetime) -> str:
+    """The worker settings that put a worker on this run's accelerated clock."""
+    return (
+        f"DOSSIERFLOW_CLOCK=accelerated DOSSIERFLOW_CLOCK_START={start.isoformat()} "
+        f"DOSSIERFLOW_CLOCK_SPEED={speed:g} "
+        f"DOSSIERFLOW_CLOCK_ORIGIN={origin.astimezone(UTC).isoformat(timespec='milliseconds')}"
+    )
 
 
 def _report_progress(clock: RunClock, stats: SimulatorStats, stop: threading.Event) -> None:

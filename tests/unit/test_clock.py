@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.clock import AcceleratedClock, Clock, ManualClock, RealClock, clock_from
+from agents.clock import (
+    AcceleratedClock,
+    Clock,
+    ManualClock,
+    RealClock,
+    clock_from,
+    monotonic_at,
+)
 from agents.settings import Settings
 
 START = datetime(2026, 4, 27, 7, 30, tzinfo=UTC)
@@ -78,3 +85,42 @@ class TestManualClock(ClockContract):
 def test_settings_choose_the_clock(mode: str, kind: type) -> None:
     settings = Settings(clock=mode, clock_start=START, clock_speed=10)  # type: ignore[arg-type]
     assert isinstance(clock_from(settings), kind)
+
+
+def test_a_shared_origin_puts_processes_started_apart_on_one_clock() -> None:
+    # A worker started 30 real seconds after the origin shows what a worker started at
+    # the origin shows now: start + 30 s x speed, not start.
+    origin = datetime.now(UTC) - timedelta(seconds=30)
+    settings = Settings(clock="accelerated", clock_start=START, clock_speed=60, clock_origin=origin)
+    late, also_late = clock_from(settings), clock_from(settings)
+    shown = late.now() - START
+    assert timedelta(minutes=30) <= shown < timedelta(minutes=31)
+    assert abs(late.now() - also_late.now()) < timedelta(seconds=30)  # < 0.5 real s apart
+
+
+def test_before_a_future_origin_the_clock_shows_its_start() -> None:
+    origin = datetime.now(UTC) + timedelta(hours=1)
+    settings = Settings(clock="accelerated", clock_start=START, clock_speed=60, clock_origin=origin)
+    clock = clock_from(settings)
+    assert clock.now() == START
+    assert isinstance(clock, AcceleratedClock)
+    assert clock.real_seconds_until(START + timedelta(minutes=1)) == pytest.approx(3601, abs=1)
+
+
+def test_without_an_origin_the_clock_starts_when_the_process_makes_it() -> None:
+    settings = Settings(clock="accelerated", clock_start=START, clock_speed=60)
+    assert clock_from(settings).now() - START < timedelta(seconds=30)
+
+
+def test_monotonic_at_maps_wall_instants() -> None:
+    now_mono = time.monotonic()
+    assert monotonic_at(datetime.now(UTC) - timedelta(seconds=5)) == pytest.approx(
+        now_mono - 5, abs=0.2
+    )
+    with pytest.raises(ValueError, match="aware"):
+        monotonic_at(datetime(2026, 1, 1))
+
+
+def test_a_naive_origin_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="clock_origin"):
+        Settings(clock="accelerated", clock_origin=datetime(2026, 1, 1))  # type: ignore[arg-type]
