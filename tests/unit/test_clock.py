@@ -16,6 +16,7 @@ from agents.clock import (
     monotonic_at,
 )
 from agents.settings import Settings
+from agents.simulator import RunClock, clock_env
 
 START = datetime(2026, 4, 27, 7, 30, tzinfo=UTC)
 
@@ -123,4 +124,18 @@ def test_monotonic_at_maps_wall_instants() -> None:
 
 def test_a_naive_origin_is_refused_with_its_name() -> None:
     with pytest.raises(ValueError, match="clock_origin"):
-        Settings(clock="accelerated", clock_origin=datetime(2026, 1, 1))  # type: ignore[arg-type]
+        Settings(clock="accelerated", clock_origin=datetime(2026, 1, 1))
+
+
+def test_the_simulators_clock_line_puts_a_worker_on_its_clock() -> None:
+    # What `dossierflow simulate` prints, read back as a worker's environment.
+    origin = datetime.now(UTC) - timedelta(seconds=10)
+    run = RunClock(START, 600.0)
+    run.release(monotonic_at(origin))
+    env = dict(pair.split("=", 1) for pair in clock_env(START, 600.0, origin).split())
+    settings = Settings.model_validate(
+        {k.removeprefix("DOSSIERFLOW_").lower(): v for k, v in env.items()}
+    )
+    worker = clock_from(settings)
+    assert abs(worker.now() - run.now()) < timedelta(seconds=60)  # < 0.1 real s apart
+    assert run.now() - START >= timedelta(seconds=6000)
