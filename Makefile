@@ -25,7 +25,7 @@ monitoring-tools:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict events workflows agents monitoring
+	$(BIN)/mypy --strict events workflows agents monitoring tests scripts
 
 unit: install
 	$(BIN)/pytest tests/unit -q

@@ -53,9 +53,13 @@ class OpenGauges:
         for bucket in new_late:
             late[bucket] += 1
 
-    def rebuild(self, table: Mapping[bytes, bytes], owned: set[int]) -> None:
+    def reset(self, owned: set[int]) -> None:
+        """Forget every count; the ``owned`` partitions start at zero (then ``move`` each)."""
         self._open = {p: Counter() for p in owned}
         self._overdue = {p: Counter() for p in owned}
+
+    def rebuild(self, table: Mapping[bytes, bytes], owned: set[int]) -> None:
+        self.reset(owned)
         for key, raw in table.items():
             partition = partition_of(key, self.partitions)
             if partition in owned and raw is not None:

@@ -42,7 +42,14 @@ from events import (
     parse_event,
     stable_id,
 )
-from workflows.alerts import AlertPolicy, DeadlineTick, apply_tick
+from workflows.alerts import (
+    AlertPolicy,
+    DeadlineTick,
+    apply_tick,
+    stamp_watch,
+    unstamped,
+    watch_key,
+)
 from workflows.effects import Anomaly, Assign, Effect, Rejected
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
@@ -120,6 +127,7 @@ class RouterCore:
         self.ctx = ctx
         self.ticks_topic = ticks_topic
         self.alerts = alerts if alerts is not None else AlertPolicy()
+        self.watch_key = watch_key(ctx.calendar, self.alerts)
         self.tables = tables
         self.parking = parking
         self._on_event = on_event
@@ -168,6 +176,9 @@ class RouterCore:
                 if key in self.tables.open:
                     result.write("open", key, None, index)
             else:
+                # Stored with its next watch instant, so a restart need not recompute it.
+                state = stamp_watch(state, self.ctx.calendar, self.alerts, self.watch_key)
+                cache[key] = state
                 result.write("open", key, state.to_bytes(), index)
         result.states = {key: cache.get(key) for key in result.touched}
         result.before = {key: self._before.get(key) for key in result.touched}
@@ -260,7 +271,8 @@ class RouterCore:
         if key in cache:
             return cache[key]
         raw = self.tables.open.get(key)
-        state = DossierState.from_bytes(raw) if raw is not None else None
+        # Without its stored watch instant: states derived from it must not inherit it.
+        state = unstamped(DossierState.from_bytes(raw)) if raw is not None else None
         cache[key] = state
         self._before[key] = state
         return state

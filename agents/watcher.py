@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from kafka.partitioner.default import murmur2
 
-from workflows.alerts import AlertPolicy, next_watch_point
+from workflows.alerts import AlertPolicy, next_watch_point, stamped_watch, watch_key
 from workflows.calendar import WorkingCalendar
 from workflows.state import DossierState
 
@@ -101,16 +101,40 @@ class Watcher:
         self.calendar = calendar
         self.policy = policy
         self.partitions = partitions
+        #: Stored watch instants made under this key are used as they are.
+        self.key = watch_key(calendar, policy)
+        #: How many reschedules used a stored instant / had to compute one (for tests, logs).
+        self.stamped = self.computed = 0
 
     def reschedule(self, key: bytes, partition: int, state: DossierState | None) -> None:
-        point = next_watch_point(state, self.calendar, self.policy) if state else None
-        self.index.schedule(key, partition, point.at if point else None)
+        at: datetime | None = None
+        if state is not None:
+            known, at = stamped_watch(state, self.key)
+            if known:
+                self.stamped += 1
+            else:
+                self.computed += 1
+                point = next_watch_point(state, self.calendar, self.policy)
+                at = point.at if point else None
+        self.index.schedule(key, partition, at)
 
-    def rebuild(self, table: Mapping[bytes, bytes], owned: set[int]) -> int:
-        """Index every open dossier of the ``owned`` partitions (after recovery)."""
+    def rebuild(
+        self,
+        table: Mapping[bytes, bytes],
+        owned: set[int],
+        each: Callable[[int, DossierState], None] | None = None,
+    ) -> int:
+        """Index every open dossier of the ``owned`` partitions (after recovery).
+
+        Each state is decoded once; ``each(partition, state)`` lets another view (the
+        gauges) rebuild in the same pass. A state stamped by the router under this
+        watcher's key costs only its decode; any other is recomputed."""
         self.index.clear()
         for key, raw in table.items():
             partition = partition_of(key, self.partitions)
             if partition in owned and raw is not None:
-                self.reschedule(key, partition, DossierState.from_bytes(raw))
+                state = DossierState.from_bytes(raw)
+                self.reschedule(key, partition, state)
+                if each is not None:
+                    each(partition, state)
         return len(self.index)

@@ -21,6 +21,7 @@ deadlines (and gets a new alert id).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,6 +153,41 @@ def next_watch_point(
 ) -> WatchPoint | None:
     """The earliest level still to come (or already passed and not alerted yet)."""
     return min(watch_points(state, cal, policy), default=None)
+
+
+#: Bump when watch_points' rules change: every stored watch instant is then recomputed.
+WATCH_RULES_VERSION = 1
+
+
+def watch_key(cal: WorkingCalendar, policy: AlertPolicy) -> str:
+    """Names what a dossier's next watch instant depends on besides its state: the
+    calendar, the alert policy and these rules. A stored instant is valid under its key."""
+    parts = (WATCH_RULES_VERSION, cal.fingerprint, policy)
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:12]
+
+
+def stamp_watch(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy, key: str
+) -> DossierState:
+    """``state`` with its next watch instant computed and stored (``key``: ``watch_key``)."""
+    point = next_watch_point(state, cal, policy)
+    return state.model_copy(update={"watch_at": point.at if point else None, "watch_key": key})
+
+
+def unstamped(state: DossierState) -> DossierState:
+    """``state`` without a stored watch instant (before ``apply`` derives new states from
+    it: a copy must not carry an instant computed for its predecessor)."""
+    if state.watch_key is None and state.watch_at is None:
+        return state
+    return state.model_copy(update={"watch_at": None, "watch_key": None})
+
+
+def stamped_watch(state: DossierState, key: str) -> tuple[bool, datetime | None]:
+    """(True, the stored instant or None for nothing to watch) when ``state`` was stamped
+    under ``key``; (False, None) when it must be computed (``next_watch_point``)."""
+    if state.watch_key != key:
+        return False, None
+    return True, state.watch_at
 
 
 def due_points(

@@ -38,6 +38,9 @@ Conventions (every one is tested):
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
 import os
 import threading
 from bisect import bisect_left
@@ -388,6 +391,22 @@ class WorkingCalendar:
             self._ensure_years(min(years), max(years))
 
     # -- properties
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Names everything the arithmetic depends on: office hours, overrides, timezone and
+        the ``holidays`` package's data (its installed version). Two calendars with the same
+        fingerprint give the same answers; results stored with one stay valid while it holds."""
+        parts = (
+            tuple(
+                (start.isoformat(), end.isoformat()) for start, end in self._office_hours.periods
+            ),
+            tuple(sorted(d.isoformat() for d in self._overrides.days_off)),
+            tuple(sorted(d.isoformat() for d in self._overrides.working_days)),
+            self._tz.key,
+            importlib.metadata.version("holidays"),
+        )
+        return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:16]
 
     @property
     def office_hours(self) -> OfficeHours:

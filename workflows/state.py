@@ -122,6 +122,13 @@ class DossierState(_Frozen):
     applied: tuple[str, ...] = Field((), alias="ev", description="fingerprints of recent event ids")
     last_event_at: AwareDatetime = Field(alias="last")
     alerted: tuple[str, ...] = Field((), alias="al", description="alerts raised (workflows.alerts)")
+    # A cache stored with the state, never read by ``apply`` and not part of ``public()``:
+    # the next alert watch instant of exactly this state (None: nothing left to watch),
+    # computed under the calendar and alert policy that ``watch_key`` names. A restarted
+    # worker rebuilds its deadline index from it instead of recomputing every dossier
+    # (workflows.alerts.stamp_watch / stamped_watch; docs/alerts.md).
+    watch_at: AwareDatetime | None = Field(None, alias="w")
+    watch_key: str | None = Field(None, alias="wk")
 
     @property
     def rescheduled(self) -> bool:
@@ -159,7 +166,12 @@ class DossierState(_Frozen):
 
     def public(self) -> dict[str, object]:
         """Long field names and ISO 8601 local times, for the status endpoint and people."""
-        return {name: _readable(value) for name, value in self.model_dump().items()}
+        fields = self.model_dump(exclude=_CACHE_FIELDS)
+        return {name: _readable(value) for name, value in fields.items()}
+
+
+#: Fields of DossierState that are caches, not the dossier's state.
+_CACHE_FIELDS = {"watch_at", "watch_key"}
 
 
 def _readable(value: object) -> object:

@@ -54,7 +54,7 @@ class CrashAfterWrite:
         self.dossier_key = event.dossier_id.encode("utf-8")
         # An instance attribute shadows faust's Consumer.commit for the periodic commit
         # timer and every other caller in this process.
-        self.flow.app.consumer.commit = self._commit_or_crash
+        self.flow.app.consumer.commit = self._commit_or_crash  # type: ignore[method-assign]
 
     def attach(self, flow: Dossierflow) -> Dossierflow:
         self.flow = flow

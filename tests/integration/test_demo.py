@@ -216,7 +216,12 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()])
+
+    def read_lines() -> None:
+        for x in proc.stdout or ():
+            lines.put(x)
+
+    reader = threading.Thread(target=read_lines)
     reader.start()
     seen: list[str] = []
     children: list[int] = []

@@ -311,7 +311,8 @@ def http_json(
 def ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
+            status: int = response.status  # urlopen is typed as returning Any
+            return status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
@@ -742,7 +743,7 @@ def test_the_agency_drilldown_shows_what_each_agency_holds(stack: Stack) -> None
 def test_the_sla_dashboard_shows_the_overdue_agencies_and_the_alerts(stack: Stack) -> None:
     prom, expected = stack.prometheus, stack.expected
     by_agency = prom.values(panel("sla", "Overdue dossiers by agency"), "agency")
-    want = Counter()
+    want: Counter[str] = Counter()
     for (agency, scope), n in expected.overdue.items():
         if scope == "dossier":
             want[agency] += n

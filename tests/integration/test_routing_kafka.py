@@ -358,13 +358,15 @@ def committed(bootstrap: str, group: str, topic: str, partition: int) -> int | N
         bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
     )
     try:
-        return consumer.committed(TopicPartition(topic, partition))
+        offset: int | None = consumer.committed(TopicPartition(topic, partition))
+        return offset
     finally:
         consumer.close()
 
 
 def partition_of(dossier_id: str) -> int:
-    return (murmur2(dossier_id.encode("utf-8")) & 0x7FFFFFFF) % PARTITIONS
+    hashed: int = murmur2(dossier_id.encode("utf-8"))
+    return (hashed & 0x7FFFFFFF) % PARTITIONS
 
 
 # --- workers -----------------------------------------------------------------------------
@@ -455,7 +457,8 @@ def wait_status(
         wait_for(check, WAIT_S, f"the status of {dossier_id}")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; last seen: {seen.get('body')}") from None
-    return seen["body"]
+    body: dict[str, Any] = seen["body"]
+    return body
 
 
 def assert_assignments(actual: Sequence[Assignment], expected: dict[str, Assignment]) -> None:
@@ -903,7 +906,11 @@ def test_a_partition_never_committed_is_routed_by_the_next_owner(fleet: Fleet) -
     first = fleet.worker("first", data="shared", BROKER_COMMIT_INTERVAL="600")
     fleet.start(first)
     for dossier_id in dossier_ids:
-        wait_status(first, dossier_id, lambda s, d=dossier_id: s == fold.public(d))
+
+        def is_folded(s: dict[str, Any], d: str = dossier_id) -> bool:
+            return s == fold.public(d)
+
+        wait_status(first, dossier_id, is_folded)
     first.kill9()
     assert all(
         committed(fleet.bootstrap, fleet.group, topic, p) is None for p in range(PARTITIONS)

@@ -84,7 +84,7 @@ class TestManualClock(ClockContract):
     [("real", RealClock), ("accelerated", AcceleratedClock), ("manual", ManualClock)],
 )
 def test_settings_choose_the_clock(mode: str, kind: type) -> None:
-    settings = Settings(clock=mode, clock_start=START, clock_speed=10)  # type: ignore[arg-type]
+    settings = Settings(clock=mode, clock_start=START, clock_speed=10)
     assert isinstance(clock_from(settings), kind)
 
 

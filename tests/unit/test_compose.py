@@ -187,7 +187,8 @@ def test_every_dossierflow_variable_is_a_setting_and_valid(name: str) -> None:
     unknown = set(env) - settings_fields()
     assert not unknown, f"{name}: the worker reads no {sorted(unknown)} (agents/settings.py)"
     # The values must be acceptable too; ${VAR:-default} interpolation becomes the default.
-    values = {
+    # Raw strings for pydantic to coerce, so not the fields' own types.
+    values: dict[str, Any] = {
         key.removeprefix("DOSSIERFLOW_").lower(): re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
         for key, value in env.items()
     }
@@ -197,7 +198,8 @@ def test_every_dossierflow_variable_is_a_setting_and_valid(name: str) -> None:
 def test_dockerfile_env_are_settings() -> None:
     env = {k: v for k, v in dockerfile_env().items() if k.startswith("DOSSIERFLOW_")}
     assert set(env) <= settings_fields()
-    Settings(**{k.removeprefix("DOSSIERFLOW_").lower(): v for k, v in env.items()})
+    values: dict[str, Any] = {k.removeprefix("DOSSIERFLOW_").lower(): v for k, v in env.items()}
+    Settings(**values)
 
 
 def test_topic_creator_and_workers_agree_on_topics_and_broker() -> None:

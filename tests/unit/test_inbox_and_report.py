@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from agents.inbox import current_assignments, render
-from events import Assignment, DossierReceived, ResultReady, StepCompleted, encode
+from events import (
+    Assignment,
+    DossierReceived,
+    InboundEvent,
+    ResultReady,
+    StepCompleted,
+    encode,
+)
 from workflows.calendar import VN_TZ, WorkingCalendar
 from workflows.catalog import load_catalog
 from workflows.report import province_report, render_markdown, render_text
@@ -51,7 +58,7 @@ def test_inbox_shows_each_dossier_where_it_is_now_newest_due_first() -> None:
 
 def lifecycle(ctx: RoutingContext, dossier: str, channel: str, finish_hours: float) -> DossierState:
     """A 2.001610 dossier (3 working days: desk 0.5, STC 1.5 + 0.5, desk 0.5)."""
-    events = [
+    events: list[InboundEvent] = [
         DossierReceived(
             event_id=f"{dossier}-1",
             dossier_id=dossier,

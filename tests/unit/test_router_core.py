@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from agents.records import Coordinates
 from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
@@ -21,7 +23,15 @@ def core(policy: ParkingPolicy | None = None) -> RouterCore:
     return RouterCore(ctx, Tables({}, {}, {}), policy or ParkingPolicy(), ticks_topic="ticks")
 
 
-def run(router: RouterCore, items: list[InboundEvent | DeadlineTick], now: datetime) -> dict:
+class RunOutput(TypedDict):
+    dlq: list[Any]
+    assignments: list[Any]
+    parked_until: dict[bytes, datetime]
+
+
+def run(
+    router: RouterCore, items: Sequence[InboundEvent | DeadlineTick], now: datetime
+) -> RunOutput:
     records = []
     for offset, item in enumerate(items):
         if isinstance(item, DeadlineTick):

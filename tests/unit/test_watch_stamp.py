@@ -1,0 +1,169 @@
+"""The next watch instant stored with each open state, and the restart that trusts it.
+
+The router stamps every open state it writes (workflows.alerts.stamp_watch); a
+watcher with the same calendar and alert policy reuses the stamp instead of
+recomputing the watch points. These tests pin that the stamp always equals a fresh
+computation for the state it is stored with, that a stale stamp is never inherited,
+and that a changed policy or calendar recomputes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from agents.records import Coordinates
+from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
+from agents.watcher import Watcher
+from events import encode
+from workflows.alerts import (
+    AlertPolicy,
+    DeadlineTick,
+    next_watch_point,
+    stamp_watch,
+    stamped_watch,
+    unstamped,
+    watch_key,
+)
+from workflows.calendar import VN_TZ, CalendarOverrides, OfficeHours, WorkingCalendar
+from workflows.catalog import load_catalog
+from workflows.routing import RoutingContext
+from workflows.simulation import interleave, simulate
+from workflows.state import DossierState
+
+CAL = WorkingCalendar()
+POLICY = AlertPolicy()
+START = datetime(2026, 3, 2, 8, tzinfo=VN_TZ)
+
+
+def router() -> RouterCore:
+    ctx = RoutingContext(load_catalog(), CAL)
+    return RouterCore(ctx, Tables({}, {}, {}), ParkingPolicy(), ticks_topic="ticks")
+
+
+def write(
+    core: RouterCore, result_writes: dict[str, dict[bytes, tuple[bytes | None, int]]]
+) -> None:
+    for name, writes in result_writes.items():
+        table = getattr(core.tables, name)
+        for key, (value, _) in writes.items():
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+
+
+def fresh_watch(state: DossierState) -> datetime | None:
+    point = next_watch_point(unstamped(state), CAL, POLICY)
+    return point.at if point else None
+
+
+def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives() -> None:
+    # Whole simulated lifecycles in batches of 7 events, with ticks in between that raise
+    # alerts (which move the next watch point): after every batch, every stored stamp is
+    # exactly what next_watch_point computes for the state stored with it.
+    ctx = RoutingContext(load_catalog(), CAL)
+    events = interleave(simulate(ctx.catalog, CAL, START, 40, seed=3, id_prefix="WS"))
+    core = router()
+    key = watch_key(CAL, POLICY)
+    checked = alerted = 0
+    for offset in range(0, len(events), 7):
+        batch = events[offset : offset + 7]
+        now = batch[-1].occurred_at
+        records = [
+            RawRecord(encode(e), Coordinates("events", 0, offset + i, b"k"))
+            for i, e in enumerate(batch)
+        ]
+        # A tick for each dossier of the batch, later than the events: raises what is due.
+        records += [
+            RawRecord(
+                DeadlineTick(dossier_id=e.dossier_id, detected_at=now + timedelta(days=20))
+                .model_dump_json()
+                .encode(),
+                Coordinates("ticks", 0, offset + i, b"k"),
+            )
+            for i, e in enumerate(batch)
+        ]
+        result = core.run_batch(records, now)
+        write(core, result.writes)
+        for raw in core.tables.open.values():
+            state = DossierState.from_bytes(raw)
+            assert state.watch_key == key
+            assert state.watch_at == fresh_watch(state), state.dossier_id
+            checked += 1
+            alerted += bool(state.alerted)
+        for raw in core.tables.closed.values():
+            assert DossierState.from_bytes(raw).watch_key is None, "a closed state kept a stamp"
+    assert checked > 100
+    assert alerted > 20, "the ticks raised too few alerts to move the watch points"
+
+
+def test_a_loaded_stamp_is_not_inherited_by_the_next_state() -> None:
+    core = router()
+    ctx = RoutingContext(load_catalog(), CAL)
+    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=4, id_prefix="WI"))
+    first = core.run_batch([RawRecord(encode(events[0]), Coordinates("events", 0, 0, b"k"))], START)
+    write(core, first.writes)
+    (raw,) = core.tables.open.values()
+    stored = DossierState.from_bytes(raw)
+    # A stamp that is wrong for this state, as if computed for an older one.
+    bogus = stored.model_copy(update={"watch_at": START - timedelta(days=9)})
+    core.tables.open[stored.dossier_id.encode()] = bogus.to_bytes()
+    second = core.run_batch(
+        [RawRecord(encode(events[1]), Coordinates("events", 0, 1, b"k"))], START
+    )
+    write(core, second.writes)
+    state = DossierState.from_bytes(core.tables.open[stored.dossier_id.encode()])
+    assert state.watch_at == fresh_watch(state) != bogus.watch_at
+
+
+def test_the_watcher_uses_a_stamp_made_under_its_key_and_recomputes_any_other() -> None:
+    core = router()
+    ctx = RoutingContext(load_catalog(), CAL)
+    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=5, id_prefix="WK"))
+    result = core.run_batch(
+        [RawRecord(encode(events[0]), Coordinates("events", 0, 0, b"k"))], START
+    )
+    write(core, result.writes)
+    ((key, raw),) = core.tables.open.items()
+    state = DossierState.from_bytes(raw)
+    marked = state.model_copy(update={"watch_at": START + timedelta(days=1000)})
+
+    same = Watcher(CAL, POLICY, partitions=4)
+    same.reschedule(key, 0, marked)
+    assert (same.stamped, same.computed) == (1, 0)
+    assert same.index.pop_due(START + timedelta(days=999)) == []  # it trusted the stamp
+
+    # Another policy, or another calendar: the stamp is not theirs, they recompute.
+    others = [
+        Watcher(CAL, AlertPolicy(due_soon_fraction=0.9), partitions=4),
+        Watcher(WorkingCalendar(OfficeHours.parse("08:00-12:00,13:00-17:00")), POLICY, 4),
+        Watcher(
+            WorkingCalendar(overrides=CalendarOverrides(days_off=frozenset({START.date()}))),
+            POLICY,
+            4,
+        ),
+    ]
+    for other in others:
+        assert other.key != same.key
+        other.reschedule(key, 0, marked)
+        assert (other.stamped, other.computed) == (0, 1)
+        assert other.index.pop_due(START + timedelta(days=999)) != []
+
+
+def test_stamps_are_a_cache_not_state() -> None:
+    core = router()
+    ctx = RoutingContext(load_catalog(), CAL)
+    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=6, id_prefix="WC"))
+    result = core.run_batch(
+        [RawRecord(encode(events[0]), Coordinates("events", 0, 0, b"k"))], START
+    )
+    write(core, result.writes)
+    (raw,) = core.tables.open.values()
+    stamped = DossierState.from_bytes(raw)
+    assert stamped.watch_key is not None
+    bare = unstamped(stamped)
+    assert stamped.public() == bare.public()
+    assert "watch_at" not in stamped.public() and "watch_key" not in stamped.public()
+    assert stamped_watch(bare, watch_key(CAL, POLICY)) == (False, None)
+    assert stamp_watch(bare, CAL, POLICY, watch_key(CAL, POLICY)) == stamped
+    assert unstamped(bare) is bare
