@@ -264,6 +264,15 @@ def main() -> int:
                 f"  ready again in {restart_s:.1f} s (first start took {startup:.1f} s); "
                 f"RSS {rss_kb(proc.pid) / 1024:.0f} MiB"
             )
+            # The worker's own account of the index rebuild, the part of the restart that
+            # is ours (the rest is faust's recovery: replaying or reopening the tables).
+            rebuilt = [
+                line.split("] ", 2)[-1].strip()
+                for line in (work / "worker.log").read_text(errors="replace").splitlines()
+                if "deadline index rebuilt" in line
+            ]
+            if rebuilt:
+                log(f"  worker: {rebuilt[-1]}")
         stop(proc)
     finally:
         if not args.broker:
