@@ -133,12 +133,12 @@ def ready(port: int) -> bool:
 
 
 def start_worker(
-    env: dict[str, str], logf: Path, port: int
+    env: dict[str, str], logf: Path, port: int, loglevel: str = "warning"
 ) -> tuple[subprocess.Popen[bytes], float]:
     t0 = time.perf_counter()
     with logf.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker", "--loglevel", "warning"],
+            [sys.executable, "-m", "agents.cli", "worker", "--loglevel", loglevel],
             env=env,
             cwd=REPO,
             stdout=out,
@@ -259,7 +259,8 @@ def main() -> int:
         if args.restart:
             stop(proc)
             log("restart: same group, same data dir ...")
-            proc, restart_s = start_worker(env, work / "worker.log", port)
+            # INFO: the restart's own log lines (the rebuild summary) are wanted here.
+            proc, restart_s = start_worker(env, work / "worker.log", port, loglevel="info")
             log(
                 f"  ready again in {restart_s:.1f} s (first start took {startup:.1f} s); "
                 f"RSS {rss_kb(proc.pid) / 1024:.0f} MiB"
