@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from agents.records import Coordinates
 from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
 from agents.watcher import Watcher
-from events import encode
+from events import InboundEvent, encode
 from workflows.alerts import (
     AlertPolicy,
     DeadlineTick,
@@ -50,6 +50,24 @@ def write(
                 table.pop(key, None)
             else:
                 table[key] = value
+
+
+def one_dossier(seed: int) -> tuple[RouterCore, list[InboundEvent], DossierState]:
+    """A router that applied the first event of one simulated lifecycle, the lifecycle,
+    and the state it stored."""
+    core = router()
+    ctx = RoutingContext(load_catalog(), CAL)
+    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=seed, id_prefix=f"W{seed}"))
+    route(core, events[0], 0)
+    (raw,) = core.tables.open.values()
+    return core, events, DossierState.from_bytes(raw)
+
+
+def route(core: RouterCore, event: InboundEvent, offset: int) -> None:
+    result = core.run_batch(
+        [RawRecord(encode(event), Coordinates("events", 0, offset, b"k"))], START
+    )
+    write(core, result.writes)
 
 
 def fresh_watch(state: DossierState) -> datetime | None:
@@ -98,34 +116,18 @@ def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives()
 
 
 def test_a_loaded_stamp_is_not_inherited_by_the_next_state() -> None:
-    core = router()
-    ctx = RoutingContext(load_catalog(), CAL)
-    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=4, id_prefix="WI"))
-    first = core.run_batch([RawRecord(encode(events[0]), Coordinates("events", 0, 0, b"k"))], START)
-    write(core, first.writes)
-    (raw,) = core.tables.open.values()
-    stored = DossierState.from_bytes(raw)
+    core, events, stored = one_dossier(seed=4)
     # A stamp that is wrong for this state, as if computed for an older one.
     bogus = stored.model_copy(update={"watch_at": START - timedelta(days=9)})
     core.tables.open[stored.dossier_id.encode()] = bogus.to_bytes()
-    second = core.run_batch(
-        [RawRecord(encode(events[1]), Coordinates("events", 0, 1, b"k"))], START
-    )
-    write(core, second.writes)
+    route(core, events[1], 1)
     state = DossierState.from_bytes(core.tables.open[stored.dossier_id.encode()])
     assert state.watch_at == fresh_watch(state) != bogus.watch_at
 
 
 def test_the_watcher_uses_a_stamp_made_under_its_key_and_recomputes_any_other() -> None:
-    core = router()
-    ctx = RoutingContext(load_catalog(), CAL)
-    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=5, id_prefix="WK"))
-    result = core.run_batch(
-        [RawRecord(encode(events[0]), Coordinates("events", 0, 0, b"k"))], START
-    )
-    write(core, result.writes)
-    ((key, raw),) = core.tables.open.items()
-    state = DossierState.from_bytes(raw)
+    _, _, state = one_dossier(seed=5)
+    key = state.dossier_id.encode()
     marked = state.model_copy(update={"watch_at": START + timedelta(days=1000)})
 
     same = Watcher(CAL, POLICY, partitions=4)
@@ -151,15 +153,7 @@ def test_the_watcher_uses_a_stamp_made_under_its_key_and_recomputes_any_other() 
 
 
 def test_stamps_are_a_cache_not_state() -> None:
-    core = router()
-    ctx = RoutingContext(load_catalog(), CAL)
-    events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=6, id_prefix="WC"))
-    result = core.run_batch(
-        [RawRecord(encode(events[0]), Coordinates("events", 0, 0, b"k"))], START
-    )
-    write(core, result.writes)
-    (raw,) = core.tables.open.values()
-    stamped = DossierState.from_bytes(raw)
+    _, _, stamped = one_dossier(seed=6)
     assert stamped.watch_key is not None
     bare = unstamped(stamped)
     assert stamped.public() == bare.public()
