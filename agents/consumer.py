@@ -1,6 +1,6 @@
 """faust's app with one consumer fix: a partition without a committed offset is re-read from its start.
 
-The bug (faust-streaming 0.15.3, aiokafka 0.12), found by the crash test: a worker that
+The bug (faust-streaming 0.15.3, aiokafka 0.14.0), found by the crash test: a worker that
 takes over a partition its group never committed (its last owner died before its first
 commit, or a new group on a topic with records) can skip records for good. While a worker
 restores its tables, faust's fetcher calls aiokafka's ``fetched_records`` with faust's *live*
