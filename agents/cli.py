@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agents.settings import Settings
 
@@ -55,20 +56,27 @@ def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The options ``add_run_arguments`` gave both ``simulate`` and ``demo``."""
+    return {
+        "days": args.days,
+        "first_day": args.start,
+        "backlog_days": args.backlog_days,
+        "scale": args.scale,
+        "seed": args.seed,
+        "speed": args.speed,
+        "guard_seconds": args.guard_seconds,
+    }
+
+
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from agents.demo import DemoOptions, main_demo
 
     options = DemoOptions(
-        days=args.days,
-        first_day=args.start,
-        backlog_days=args.backlog_days,
-        scale=args.scale,
-        seed=args.seed,
-        speed=args.speed,
+        **_run_arguments(args),
         workers=args.workers,
         out_dir=Path(args.out),
         port=args.port if args.port is not None else settings.web_port,
-        guard_seconds=args.guard_seconds,
         broker=args.broker,
         live=args.live,
     )
@@ -79,15 +87,9 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from agents.simulator import SimulateOptions, main_simulate
 
     options = SimulateOptions(
-        days=args.days,
-        first_day=args.start,
-        backlog_days=args.backlog_days,
-        scale=args.scale,
-        seed=args.seed,
-        speed=args.speed,
+        **_run_arguments(args),
         truth=Path(args.truth),
         events_out=Path(args.events_out) if args.events_out else None,
-        guard_seconds=args.guard_seconds,
     )
     return main_simulate(settings, options)
 

@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -46,9 +46,9 @@ from agents.context import build_calendar
 from agents.publisher import Publisher
 from agents.settings import Settings
 from agents.simulator import (
-    DEFAULT_FIRST_DAY,
     DEFAULT_SPEED,
     RunClock,
+    RunOptions,
     SimulatorStats,
     publish_in_simulated_time,
     publish_now,
@@ -83,12 +83,7 @@ def say(text: str = "") -> None:
 
 
 @dataclass(frozen=True)
-class DemoOptions:
-    days: int = 10
-    first_day: date = DEFAULT_FIRST_DAY
-    backlog_days: int = 30
-    scale: float = 0.25
-    seed: int = 1
+class DemoOptions(RunOptions):
     speed: float = DEFAULT_SPEED
     workers: int = 1
     out_dir: Path = Path("demo-output")

@@ -279,12 +279,18 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, default_speed: bool) -
 
 
 @dataclass(frozen=True)
-class SimulateOptions:
+class RunOptions:
+    """What a simulated run is (``dossierflow simulate`` and ``dossierflow demo`` share it)."""
+
     days: int = 10
     first_day: date = DEFAULT_FIRST_DAY
     backlog_days: int = 30
     scale: float = 0.25
     seed: int = 1
+
+
+@dataclass(frozen=True)
+class SimulateOptions(RunOptions):
     #: None: the accelerated clock's speed from the settings
     speed: float | None = None
     truth: Path = Path("simulation-truth.jsonl")
