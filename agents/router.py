@@ -106,6 +106,11 @@ class BatchResult:
     def write(self, table: str, key: bytes, value: bytes | None, index: int) -> None:
         self.writes.setdefault(table, {})[key] = (value, index)
 
+    def dead_letter(self, record: Outgoing) -> None:
+        """Send ``record`` to the DLQ and count the event as dead-lettered."""
+        self.outgoing.append(record)
+        self.dead_lettered += 1
+
 
 @dataclass(frozen=True)
 class RawRecord:
@@ -147,15 +152,14 @@ class RouterCore:
             try:
                 event = parse_event(raw)
             except ContractError as exc:
-                result.outgoing.append(contract_dead_letter(raw, record.source, exc, now))
-                result.dead_lettered += 1
+                result.dead_letter(contract_dead_letter(raw, record.source, exc, now))
                 continue
             result.touched[event.dossier_id.encode("utf-8")] = record.source.partition
             try:
                 self._route(event, raw, record.source, index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
                 log.exception("router failed on %s", record.source)
-                result.outgoing.append(
+                result.dead_letter(
                     crash_dead_letter(
                         raw,
                         record.source,
@@ -165,7 +169,6 @@ class RouterCore:
                         dossier_id=event.dossier_id,
                     )
                 )
-                result.dead_lettered += 1
         for key, index in self._last_index.items():
             state = cache[key]
             if state is None:
@@ -331,7 +334,7 @@ class RouterCore:
         elif not lines and len(self.tables.parked) >= self.parking.total:
             why = f"{self.parking.total} dossiers already have parked events"
         if why is not None:
-            result.outgoing.append(
+            result.dead_letter(
                 dead_letter(
                     raw,
                     source,
@@ -342,7 +345,6 @@ class RouterCore:
                     dossier_id=event.dossier_id,
                 )
             )
-            result.dead_lettered += 1
             return
         if any(_parked(line)[0].event_id == event.event_id for line in lines):
             return  # the same early event delivered twice
@@ -367,7 +369,7 @@ class RouterCore:
         hours = self.parking.wait.total_seconds() / 3600
         for line in lines:
             event, raw, source, _ = _parked(line)
-            result.outgoing.append(
+            result.dead_letter(
                 dead_letter(
                     raw,
                     source,
@@ -378,7 +380,6 @@ class RouterCore:
                     dossier_id=event.dossier_id,
                 )
             )
-            result.dead_lettered += 1
         result.write("parked", key, None, index)
 
     def _release_parked(
