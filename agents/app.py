@@ -146,7 +146,7 @@ def create_app(
         alerts=policy,
     )
     watcher = Watcher(context.calendar, policy, settings.partitions)
-    gauges = OpenGauges(metrics, worker_name, settings.partitions)
+    gauges = OpenGauges(metrics, worker_name)
 
     @app.agent(router_input, name="router")
     async def route(stream: Any) -> None:
@@ -232,7 +232,6 @@ def create_app(
         # nobody owned them is due at the first tick (alerted once: the state remembers).
         owned = owned_partitions()
         started = time.perf_counter()
-        watcher.stamped = watcher.computed = 0
         gauges.reset(owned)
         count = watcher.rebuild(
             tables["open"], owned, each=lambda partition, state: gauges.move(partition, None, state)

@@ -11,10 +11,9 @@ workers is the province's truth.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from agents.router import BatchResult, RawRecord
-from agents.watcher import partition_of
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
 from workflows.effects import Assign, Completed
@@ -31,10 +30,9 @@ def contribution(state: DossierState | None) -> tuple[Bucket | None, tuple[Bucke
 
 
 class OpenGauges:
-    def __init__(self, metrics: Metrics, worker: str, partitions: int) -> None:
+    def __init__(self, metrics: Metrics, worker: str) -> None:
         self.metrics = metrics
         self.worker = worker
-        self.partitions = partitions
         self._open: dict[int, Counter[Bucket]] = {}
         self._overdue: dict[int, Counter[Bucket]] = {}
 
@@ -57,14 +55,6 @@ class OpenGauges:
         """Forget every count; the ``owned`` partitions start at zero (then ``move`` each)."""
         self._open = {p: Counter() for p in owned}
         self._overdue = {p: Counter() for p in owned}
-
-    def rebuild(self, table: Mapping[bytes, bytes], owned: set[int]) -> None:
-        self.reset(owned)
-        for key, raw in table.items():
-            partition = partition_of(key, self.partitions)
-            if partition in owned and raw is not None:
-                self.move(partition, None, DossierState.from_bytes(raw))
-        self.export()
 
     def totals(self) -> tuple[Counter[Bucket], Counter[Bucket]]:
         opened: Counter[Bucket] = Counter()

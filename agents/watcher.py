@@ -103,7 +103,7 @@ class Watcher:
         self.partitions = partitions
         #: Stored watch instants made under this key are used as they are.
         self.key = watch_key(calendar, policy)
-        #: How many reschedules used a stored instant / had to compute one (for tests, logs).
+        #: Since the last rebuild: reschedules that used a stored instant / had to compute one.
         self.stamped = self.computed = 0
 
     def reschedule(self, key: bytes, partition: int, state: DossierState | None) -> None:
@@ -130,6 +130,7 @@ class Watcher:
         gauges) rebuild in the same pass. A state stamped by the router under this
         watcher's key costs only its decode; any other is recomputed."""
         self.index.clear()
+        self.stamped = self.computed = 0
         for key, raw in table.items():
             partition = partition_of(key, self.partitions)
             if partition in owned and raw is not None:

@@ -60,7 +60,7 @@ def run(catalog_path: Path | None, dossiers: int, seed: int, workers: int) -> Co
     tables = Tables({}, {}, {})
     core = RouterCore(ctx, tables, ticks_topic="ticks", alerts=policy)
     # Several workers export the gauges with their own worker label: partitions split.
-    gauges = [OpenGauges(metrics, f"worker-{w}", PARTITIONS) for w in range(workers)]
+    gauges = [OpenGauges(metrics, f"worker-{w}") for w in range(workers)]
     watcher = Watcher(ctx.calendar, policy, PARTITIONS)
     records = [
         RawRecord(
