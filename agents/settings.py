@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events import TopicNames
@@ -25,6 +25,30 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="prefix for every topic (tests, tenants)")
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=7)
+
+    # Consumer group membership: how fast a dead worker's partitions move on. A worker
+    # killed with -9 never says goodbye; the broker gives its partitions away (or back to
+    # its restart) only when its session expires. The broker refuses sessions under its
+    # group.min.session.timeout.ms (6 s by default) and over group.max.session.timeout.ms;
+    # faust refuses one over its request timeout (90 s).
+    session_timeout_seconds: float = Field(
+        10.0, ge=6.0, le=90.0, description="a silent member is dead after this"
+    )
+    heartbeat_interval_seconds: float = Field(
+        2.0, gt=0, description="at most a third of session_timeout_seconds"
+    )
+    rebalance_timeout_seconds: float = Field(
+        60.0, ge=1.0, le=300.0, description="how long a rebalance waits for live members to rejoin"
+    )
+    instance_id: str = Field(
+        "",
+        max_length=249,
+        description=(
+            "static group membership (group.instance.id): unique per worker and kept across "
+            "restarts, so a restarted worker takes its partitions back at once instead of "
+            "after the session timeout; empty = dynamic membership"
+        ),
+    )
 
     # Worker
     web_host: str = "127.0.0.1"
@@ -81,6 +105,17 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not host:port")
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Settings:
+        # The broker's own rule is heartbeat < session; a third leaves room for two lost ones.
+        if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
+            raise ValueError(
+                f"heartbeat_interval_seconds={self.heartbeat_interval_seconds} is more than a "
+                f"third of session_timeout_seconds={self.session_timeout_seconds}: a worker "
+                "would be declared dead after one late heartbeat; lower it"
+            )
+        return self
 
     @field_validator("clock_start", "clock_origin")
     @classmethod
