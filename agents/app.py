@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +23,7 @@ from mode.types.signals import BaseSignalT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.clock import Clock, ManualClock, clock_from
-from agents.consumer import App
+from agents.consumer import App, RewindingConsumer, exit_unacked, settle_or_withhold
 from agents.context import build_context
 from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
@@ -48,6 +46,16 @@ log = logging.getLogger(__name__)
 #: objects, acks, the consumer hand-off) dominates a one-at-a-time loop.
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
+
+#: A membership check that cannot reach the coordinator is retried this often before the
+#: batch is given up (unacked, the worker exits 70).
+FENCE_RETRIES = 10
+FENCE_RETRY_S = 0.5
+
+
+class Fenced(RuntimeError):
+    """This worker lost its group membership while it held a batch: it must not write."""
+
 
 EventHook = Callable[[InboundEvent, DossierState | None], None]
 
@@ -155,15 +163,15 @@ def create_app(
     @app.agent(router_input, name="router")
     async def route(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            try:
-                await _route_batch(batch)
-            except Exception:
-                # Outputs or changelog could not be written (broker gone, a bug in the
-                # shell). faust would ack the batch and restart the agent: the events
-                # would be lost. Exit instead; the group re-delivers them to a worker.
-                log.critical("router batch failed after processing; exiting unacked", exc_info=True)
-                logging.shutdown()
-                os._exit(70)
+            # A batch cut short (SIGTERM cancels the agent) is not acked: faust would
+            # commit it in take_events' finally with its state unwritten.
+            async with settle_or_withhold(batch):
+                try:
+                    await _route_batch(batch)
+                except Exception:
+                    # Outputs or changelog could not be written (broker gone, a bug in the
+                    # shell), or this worker lost its partitions while frozen (Fenced).
+                    exit_unacked("router")
 
     async def _route_batch(batch: Sequence[EventT[Any]]) -> None:
         records = [
@@ -192,17 +200,16 @@ def create_app(
         #    whose outputs were lost (see agents/router.py).
         pending = [await _send(out) for out in result.outgoing]
         await asyncio.gather(*pending)
-        # 2. then the tables and their changelog, also confirmed before the batch is acked.
+        # 2. still the owner? A worker frozen past the session timeout must not write a
+        #    stale state after the new owner's (docs/routing.md "Fencing").
+        if result.writes:
+            await _fence()
+        # 3. then the changelog, confirmed by the broker, and only then the local store;
+        #    the batch is acked after this returns.
         for name, writes in result.writes.items():
             target = tables[name]
             for key, (value, index) in writes.items():
-                # The changelog partition is the current event's: set it per record.
-                _current_event.set(weakref.ref(batch[index]))
-                if value is None:
-                    target.pop(key, None)
-                else:
-                    target[key] = value
-        _current_event.set(None)
+                target.stage(key, value, batch[index])
         for target in tables.values():
             await target.flush_changelog()
         for key, partition in result.touched.items():
@@ -291,6 +298,19 @@ def create_app(
         await watch_once()
 
     app.timer(interval=settings.tick_seconds)(watch)
+
+    async def _fence() -> None:
+        consumer = app.consumer
+        if not isinstance(consumer, RewindingConsumer):
+            return
+        why = await consumer.check_membership()
+        for _ in range(FENCE_RETRIES):
+            if why is None or "not confirmed" not in why:
+                break
+            await asyncio.sleep(FENCE_RETRY_S)
+            why = await consumer.check_membership()
+        if why is not None:
+            raise Fenced(f"this worker no longer owns its partitions: {why}")
 
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()

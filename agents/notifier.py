@@ -26,7 +26,6 @@ import logging
 import re
 import smtplib
 import ssl
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -638,8 +637,7 @@ def register_notifier(
     ``on_outcome`` runs for every delivery outcome (metrics).
     """
     # Imported here: faust is heavy, and everything above is usable without it.
-    from faust.streams import _current_event
-
+    from agents.consumer import exit_unacked, settle_or_withhold
     from agents.tables import BatchedChangelogTable
 
     if not settings.webhook_secret.get_secret_value():
@@ -687,8 +685,7 @@ def register_notifier(
         await asyncio.gather(*pending)
         # 2. then the delivered ids; the changelog partition is the alert record's.
         for index, key, mark in result.handled:
-            _current_event.set(weakref.ref(batch[index]))
-            delivered[key] = mark
+            delivered.stage(key, mark, batch[index])
         await delivered.flush_changelog()
         # 3. take_events acks the batch when this returns.
 
@@ -700,7 +697,13 @@ def register_notifier(
         notifier = Notifier(settings, clock=clock)
         try:
             async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-                await handle(batch, notifier)
+                # Unfinished (SIGTERM, a failed write): not acked, delivered again later.
+                async with settle_or_withhold(batch):
+                    try:
+                        await handle(batch, notifier)
+                    except Exception:
+                        # failure records or delivered ids not written (broker gone)
+                        exit_unacked("notifier")
         finally:
             await notifier.close()
 
