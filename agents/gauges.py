@@ -87,7 +87,8 @@ class OpenGauges:
 def record_batch(
     metrics: Metrics, result: BatchResult, records: Sequence[RawRecord], ticks_topic: str
 ) -> None:
-    """Count one router batch: records read, events applied, dead letters, effects, alerts."""
+    """Count one router batch: records read, events applied, dead letters, effects, alerts;
+    set the parked-table gauges to the totals after it."""
     ticks = sum(1 for r in records if r.source.topic == ticks_topic)
     metrics.router_records.labels(kind="ticks").inc(ticks)
     metrics.router_records.labels(kind="events").inc(len(records) - ticks)
@@ -110,3 +111,5 @@ def record_batch(
                 metrics.working_days_overrun.labels(sector=sector).inc(-effect.saved_days)
     for alert in result.alerts:
         metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
+    metrics.parked_dossiers.set(result.parked.dossiers)
+    metrics.parked_bytes.set(result.parked.size)

@@ -6,7 +6,16 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime
 
-from events import ContractError, DeadLetter, ReasonKind, encode
+from events import (
+    Assignment,
+    ContractError,
+    DeadLetter,
+    InboundEvent,
+    ReasonKind,
+    encode,
+    stable_id,
+)
+from workflows.effects import Assign
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,10 @@ class Outgoing:
     reason: str | None = None
 
 
+#: A dead letter is keyed by its source record's key, unless that key is absurdly long.
+DLQ_KEY_MAX_BYTES = 1024
+
+
 def dead_letter(
     raw: bytes,
     source: Coordinates,
@@ -40,20 +53,22 @@ def dead_letter(
     event_id: str | None = None,
     dossier_id: str | None = None,
 ) -> Outgoing:
+    """``raw`` refused for ``reason``: a bounded DLQ record (``DeadLetter.of``) by coordinates."""
     key = source.key
-    letter = DeadLetter(
+    letter = DeadLetter.of(
+        raw,
         reason=reason,
         error=error,
-        original_b64=DeadLetter.wrap(raw),
         source_topic=source.topic,
         source_partition=source.partition,
         source_offset=source.offset,
-        source_key=key.decode("utf-8", "replace") if key is not None else None,
+        source_key=key,
+        dead_lettered_at=now,
         event_id=event_id,
         dossier_id=dossier_id,
-        dead_lettered_at=now,
     )
-    return Outgoing("dlq", key, encode(letter), reason.value)
+    dlq_key = key if key is not None and len(key) <= DLQ_KEY_MAX_BYTES else None
+    return Outgoing("dlq", dlq_key, encode(letter), reason.value)
 
 
 def contract_dead_letter(
@@ -86,3 +101,43 @@ def crash_dead_letter(
         event_id=event_id,
         dossier_id=dossier_id,
     )
+
+
+def key_mismatch(event: InboundEvent, raw: bytes, source: Coordinates, now: datetime) -> Outgoing:
+    """The dead letter for an event whose record key is not its ``dossier_id``."""
+    key = source.key
+    shown = (
+        "missing"
+        if key is None
+        else "empty"
+        if not key
+        else repr(key[:80].decode("utf-8", "replace"))
+    )
+    return dead_letter(
+        raw,
+        source,
+        ReasonKind.KEY_MISMATCH,
+        f"{event.type}: the record's key is {shown}, not its dossier_id {event.dossier_id!r}; "
+        "publish every event with key = dossier_id (UTF-8)",
+        now,
+        event_id=event.event_id,
+        dossier_id=event.dossier_id,
+    )
+
+
+def assignment_record(effect: Assign) -> Outgoing:
+    record = Assignment(
+        assignment_id=stable_id("assign", effect.dossier_id, effect.step, effect.cause_event_id),
+        dossier_id=effect.dossier_id,
+        procedure=effect.procedure,
+        step=effect.step,
+        agency=effect.agency,
+        from_agency=effect.from_agency,
+        assigned_at=effect.assigned_at,
+        step_due_at=effect.step_due_at,
+        dossier_due_at=effect.dossier_due_at,
+        statutory_due_at=effect.statutory_due_at,
+        cause_event_id=effect.cause_event_id,
+        off_route=effect.off_route,
+    )
+    return Outgoing("assignments", effect.dossier_id.encode("utf-8"), encode(record))

@@ -22,25 +22,36 @@ import logging
 from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
+from agents.parking import (
+    Parked,
+    ParkedTotals,
+    ParkingPolicy,
+    entry,
+    full,
+    lines_of,
+    parked_at,
+    read_entry,
+)
 from agents.records import (
     Coordinates,
     Outgoing,
+    assignment_record,
     contract_dead_letter,
     crash_dead_letter,
     dead_letter,
+    key_mismatch,
 )
 from events import (
+    MAX_EVENT_BYTES,
     Alert,
-    Assignment,
     ContractError,
     DossierReceived,
     InboundEvent,
     ReasonKind,
     encode,
     parse_event,
-    stable_id,
 )
 from workflows.alerts import (
     AlertPolicy,
@@ -51,25 +62,14 @@ from workflows.alerts import (
     watch_key,
 )
 from workflows.effects import Anomaly, Assign, Effect, Rejected
-from workflows.routing import RoutingContext, apply
+from workflows.routing import RoutingContext, apply, event_fingerprint
 from workflows.state import DossierState
+
+__all__ = ["BatchResult", "ParkingPolicy", "RawRecord", "RouterCore", "Tables"]
 
 log = logging.getLogger(__name__)
 
 StateTable = MutableMapping[bytes, bytes]
-
-
-@dataclass(frozen=True)
-class ParkingPolicy:
-    """Events for a dossier not received yet wait here, within bounds (docs/routing.md).
-
-    They are applied, in occurred_at order, when the receipt arrives; after ``wait`` of
-    working time without it they go to the dead-letter topic (``parked_timeout``).
-    """
-
-    per_dossier: int = 32
-    total: int = 20_000
-    wait: timedelta = timedelta(hours=16)  # two working days
 
 
 @dataclass
@@ -99,6 +99,8 @@ class BatchResult:
     parked_until: dict[bytes, datetime] = field(default_factory=dict)
     #: applied events by (type, publishing agency)
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: this worker's parked table after the batch: dossiers waiting, bytes (the gauges)
+    parked: ParkedTotals = field(default_factory=ParkedTotals)
 
     applied: int = 0
     dead_lettered: int = 0
@@ -123,21 +125,43 @@ class RouterCore:
         self,
         ctx: RoutingContext,
         tables: Tables,
-        parking: ParkingPolicy = ParkingPolicy(),
+        parking: ParkingPolicy | None = None,
         on_event: Callable[[InboundEvent, DossierState | None], None] | None = None,
         *,
         ticks_topic: str | None = None,
         alerts: AlertPolicy | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.ctx = ctx
         self.ticks_topic = ticks_topic
         self.alerts = alerts if alerts is not None else AlertPolicy()
         self.watch_key = watch_key(ctx.calendar, self.alerts)
         self.tables = tables
-        self.parking = parking
+        self.parking = parking if parking is not None else ParkingPolicy()
+        self.max_event_bytes = max_event_bytes
         self._on_event = on_event
+        # The parked table's running totals; None = unknown, counted from the table when
+        # next needed. A faust table calls back after each rebalance's recovery: its
+        # content changed with its partitions, so the totals are counted again.
+        self._parked_totals: ParkedTotals | None = None
+        on_recover = getattr(tables.parked, "on_recover", None)
+        if on_recover is not None:
+            on_recover(self._forget_parked_totals)
+
+    async def _forget_parked_totals(self) -> None:
+        self._parked_totals = None
 
     def run_batch(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
+        try:
+            result = self._run_batch(records, now)
+        except BaseException:
+            # The shell will not write this batch's tables: totals moved by it are wrong.
+            self._parked_totals = None
+            raise
+        result.parked = ParkedTotals(**vars(self._totals()))
+        return result
+
+    def _run_batch(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
         result = BatchResult()
         # States touched in this batch, decoded once and written once at the end.
         cache: dict[bytes, DossierState | None] = {}
@@ -150,11 +174,17 @@ class RouterCore:
                 self._tick(raw, record.source, index, cache, result)
                 continue
             try:
-                event = parse_event(raw)
+                event = parse_event(raw, self.max_event_bytes)
             except ContractError as exc:
                 result.dead_letter(contract_dead_letter(raw, record.source, exc, now))
                 continue
-            result.touched[event.dossier_id.encode("utf-8")] = record.source.partition
+            key = event.dossier_id.encode("utf-8")
+            if record.source.key != key:
+                # Its state would be written to the changelog partition of another key,
+                # and a restart would restore it from the wrong one (docs/routing.md).
+                result.dead_letter(key_mismatch(event, raw, record.source, now))
+                continue
+            result.touched[key] = record.source.partition
             try:
                 self._route(event, raw, record.source, index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
@@ -308,14 +338,22 @@ class RouterCore:
                 result.dead_lettered += isinstance(effect, Rejected)
 
     # --- parking ------------------------------------------------------------------------
-    # A parked entry is one line per early event:
-    # "topic<TAB>partition<TAB>offset<TAB>parked at (epoch s)<TAB>json", so a parked event
-    # later refused or expired is dead-lettered with its real coordinates.
+    # The stored format, the bounds and the totals are in agents/parking.py.
 
-    def _parked_lines(self, key: bytes, result: BatchResult) -> list[bytes]:
+    def _totals(self) -> ParkedTotals:
+        if self._parked_totals is None:
+            self._parked_totals = ParkedTotals.of(self.tables.parked.items())
+        return self._parked_totals
+
+    def _parked_blob(self, key: bytes, result: BatchResult) -> bytes | None:
         pending = result.writes.get("parked", {}).get(key)
-        blob = pending[0] if pending is not None else self.tables.parked.get(key)
-        return blob.split(b"\n") if blob else []
+        return pending[0] if pending is not None else self.tables.parked.get(key)
+
+    def _write_parked(
+        self, key: bytes, blob: bytes | None, index: int, result: BatchResult
+    ) -> None:
+        self._totals().change(self._parked_blob(key, result), blob)
+        result.write("parked", key, blob, index)
 
     def _park(
         self,
@@ -327,18 +365,20 @@ class RouterCore:
         result: BatchResult,
     ) -> None:
         key = event.dossier_id.encode("utf-8")
-        lines = self._parked_lines(key, result)
-        why = None
-        if len(lines) >= self.parking.per_dossier:
-            why = f"{self.parking.per_dossier} events already wait for this dossier"
-        elif not lines and len(self.tables.parked) >= self.parking.total:
-            why = f"{self.parking.total} dossiers already have parked events"
+        blob = self._parked_blob(key, result)
+        lines = lines_of(blob)
+        fingerprint = event_fingerprint(event.event_id)
+        if any(read_entry(line, key).fingerprint == fingerprint for line in lines):
+            return  # the same early event delivered twice
+        line = entry(fingerprint, raw, source, now)
+        new_blob = blob + b"\n" + line if blob else line
+        why = full(self.parking, self._totals(), len(lines), blob, new_blob)
         if why is not None:
             result.dead_letter(
                 dead_letter(
                     raw,
                     source,
-                    ReasonKind.UNKNOWN_DOSSIER,
+                    ReasonKind.PARKING_FULL,
                     f"{event.type}: no dossier.received yet and parking is full: {why}",
                     now,
                     event_id=event.event_id,
@@ -346,20 +386,38 @@ class RouterCore:
                 )
             )
             return
-        if any(_parked(line)[0].event_id == event.event_id for line in lines):
-            return  # the same early event delivered twice
-        head = f"{source.topic}\t{source.partition}\t{source.offset}\t{now.timestamp():.0f}\t"
-        lines.append(head.encode() + encode(event))
-        result.write("parked", key, b"\n".join(lines), index)
-        result.parked_until[key] = self.parked_expiry(lines)
+        self._write_parked(key, new_blob, index, result)
+        result.parked_until[key] = self.parked_expiry([*lines, line])
 
     def parked_expiry(self, lines: Sequence[bytes]) -> datetime:
-        """When the oldest parked event of a dossier has waited ``parking.wait`` (working)."""
-        first = min(_parked(line)[3] for line in lines if line)
+        """When the oldest parked event of a dossier has waited ``parking.wait`` (working).
+
+        An unreadable line counts as parked long ago: its expiry dead-letters it."""
+        first = min(parked_at(line) for line in lines if line)
         return self.ctx.calendar.add_working_time(first, self.parking.wait)
 
+    def _read_parked(
+        self, key: bytes, now: datetime, result: BatchResult
+    ) -> list[tuple[InboundEvent, Parked]]:
+        """A dossier's parked events; any that cannot be read back are dead-lettered."""
+        waiting = []
+        for line in lines_of(self._parked_blob(key, result)):
+            try:
+                parked = read_entry(line, key)
+            except ValueError as exc:  # a damaged table entry: keep its bytes, say so
+                log.error("%s (dossier %r)", exc, key)
+                where = Coordinates("parked", -1, -1, key)
+                reason = ReasonKind.PROCESSING_ERROR
+                result.dead_letter(dead_letter(line, where, reason, str(exc), now))
+                continue
+            try:
+                waiting.append((parse_event(parked.raw, self.max_event_bytes), parked))
+            except ContractError as exc:  # parked under other limits: still not lost
+                result.dead_letter(contract_dead_letter(parked.raw, parked.source, exc, now))
+        return waiting
+
     def _expire_parked(self, key: bytes, now: datetime, index: int, result: BatchResult) -> None:
-        lines = [line for line in self._parked_lines(key, result) if line]
+        lines = lines_of(self._parked_blob(key, result))
         if not lines:
             return
         expiry = self.parked_expiry(lines)
@@ -367,12 +425,11 @@ class RouterCore:
             result.parked_until[key] = expiry
             return
         hours = self.parking.wait.total_seconds() / 3600
-        for line in lines:
-            event, raw, source, _ = _parked(line)
+        for event, parked in self._read_parked(key, now, result):
             result.dead_letter(
                 dead_letter(
-                    raw,
-                    source,
+                    parked.raw,
+                    parked.source,
                     ReasonKind.PARKED_TIMEOUT,
                     f"{event.type}: no dossier.received within {hours:g} working hours",
                     now,
@@ -380,7 +437,7 @@ class RouterCore:
                     dossier_id=event.dossier_id,
                 )
             )
-        result.write("parked", key, None, index)
+        self._write_parked(key, None, index, result)
 
     def _release_parked(
         self,
@@ -390,36 +447,11 @@ class RouterCore:
         cache: dict[bytes, DossierState | None],
         result: BatchResult,
     ) -> None:
-        lines = self._parked_lines(key, result)
-        if not lines:
-            return
-        waiting = [_parked(line)[:3] for line in lines if line]
+        waiting = self._read_parked(key, now, result)
+        if self._parked_blob(key, result):
+            self._write_parked(key, None, index, result)
         waiting.sort(key=lambda item: item[0].occurred_at)
-        result.write("parked", key, None, index)
-        for event, raw, source in waiting:
-            self._apply(key, cache.get(key), event, raw, source, index, now, cache, result)
-
-
-def _parked(line: bytes) -> tuple[InboundEvent, bytes, Coordinates, datetime]:
-    topic, partition, offset, parked_at, raw = line.split(b"\t", 4)
-    event = parse_event(raw)
-    source = Coordinates(topic.decode(), int(partition), int(offset), event.dossier_id.encode())
-    return event, raw, source, datetime.fromtimestamp(int(parked_at), UTC)
-
-
-def assignment_record(effect: Assign) -> Outgoing:
-    record = Assignment(
-        assignment_id=stable_id("assign", effect.dossier_id, effect.step, effect.cause_event_id),
-        dossier_id=effect.dossier_id,
-        procedure=effect.procedure,
-        step=effect.step,
-        agency=effect.agency,
-        from_agency=effect.from_agency,
-        assigned_at=effect.assigned_at,
-        step_due_at=effect.step_due_at,
-        dossier_due_at=effect.dossier_due_at,
-        statutory_due_at=effect.statutory_due_at,
-        cause_event_id=effect.cause_event_id,
-        off_route=effect.off_route,
-    )
-    return Outgoing("assignments", effect.dossier_id.encode("utf-8"), encode(record))
+        for event, parked in waiting:
+            self._apply(
+                key, cache.get(key), event, parked.raw, parked.source, index, now, cache, result
+            )

@@ -21,6 +21,9 @@ from events.inbound import (
     SupplementRequested,
 )
 from events.outbound import (
+    DEAD_LETTER_MAX_BYTES,
+    EXCERPT_BYTES,
+    WHOLE_ORIGINAL_MAX,
     Alert,
     AlertDeliveryFailed,
     AlertLevel,
@@ -34,9 +37,12 @@ from events.outbound import (
 from events.topics import TopicNames
 
 __all__ = [
+    "DEAD_LETTER_MAX_BYTES",
     "EVENT_TYPES",
+    "EXCERPT_BYTES",
     "MAX_EVENT_BYTES",
     "SCHEMA_VERSION",
+    "WHOLE_ORIGINAL_MAX",
     "Alert",
     "AlertDeliveryFailed",
     "AlertLevel",

@@ -16,16 +16,16 @@ _INBOUND: TypeAdapter[InboundEvent] = TypeAdapter(InboundEvent)
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_event(raw: bytes) -> InboundEvent:
-    """Parse one inbound event from a Kafka record value.
+def parse_event(raw: bytes, max_bytes: int = MAX_EVENT_BYTES) -> InboundEvent:
+    """Parse one inbound event from a Kafka record value of at most ``max_bytes``.
 
     Raises ``ContractError`` whose ``kind`` says which check failed and whose
     problems name the field (dotted path) and what is wrong with it.
     """
-    if len(raw) > MAX_EVENT_BYTES:
+    if len(raw) > max_bytes:
         raise ContractError(
             ReasonKind.TOO_LARGE,
-            [Problem("$", f"payload is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")],
+            [Problem("$", f"payload is {len(raw)} bytes; the limit is {max_bytes}")],
         )
     try:
         # Fast path: one pass in pydantic-core. Anything it refuses is re-checked below,

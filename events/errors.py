@@ -25,6 +25,10 @@ class ReasonKind(StrEnum):
     DOSSIER_CLOSED = "dossier_closed"
     OFF_ROUTE = "off_route"
     PARKED_TIMEOUT = "parked_timeout"
+    # The record or the dossier is outside the bounds that keep a worker alive.
+    KEY_MISMATCH = "key_mismatch"  # Kafka key is not the dossier_id: wrong state partition
+    LIMIT_EXCEEDED = "limit_exceeded"  # the dossier's state would outgrow a bound
+    PARKING_FULL = "parking_full"  # no room to wait for the dossier's receipt
     # Our own code failed; the event is kept, not lost.
     PROCESSING_ERROR = "processing_error"
 

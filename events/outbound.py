@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -110,13 +111,34 @@ class AlertDeliveryFailed(_Record):
     original_b64: str | None = None
 
 
+#: A dead letter keeps the whole original up to this size, else only its first
+#: ``EXCERPT_BYTES``: base64 makes 4 bytes of 3, and the record must stay far below the
+#: producer's and the broker's 1 MB limit whatever it wraps (docs/routing.md, "Bounds").
+WHOLE_ORIGINAL_MAX = 256 * 1024
+EXCERPT_BYTES = 4 * 1024
+#: The error text and the source key shown are cut to these many characters.
+ERROR_MAX_CHARS = 4000
+KEY_MAX_CHARS = 256
+#: What a dead letter built by ``DeadLetter.of`` can take, encoded, at most (with room
+#: to spare: tests/unit/test_dead_letter_bounds.py builds the worst case).
+DEAD_LETTER_MAX_BYTES = 512 * 1024
+
+
 class DeadLetter(_Record):
-    """A record the engine could not or would not apply, kept with where it came from."""
+    """A record the engine could not or would not apply, kept with where it came from.
+
+    Build it with ``of``: that keeps it bounded. ``original_b64`` is the whole original
+    value, or only its first ``EXCERPT_BYTES`` when ``original_truncated``; either way
+    ``original_size`` and ``original_sha256`` describe the whole original.
+    """
 
     record: Literal["dead_letter"] = "dead_letter"
     reason: ReasonKind
     error: str
-    original_b64: str = Field(description="the original record value, base64")
+    original_b64: str = Field(description="the original record value (or its excerpt), base64")
+    original_truncated: bool = False
+    original_size: int | None = Field(None, description="bytes of the whole original value")
+    original_sha256: str | None = Field(None, description="hex SHA-256 of the whole original")
     source_topic: str
     source_partition: int
     source_offset: int
@@ -125,8 +147,49 @@ class DeadLetter(_Record):
     dossier_id: str | None = None
     dead_lettered_at: AwareDatetime
 
+    @classmethod
+    def of(
+        cls,
+        raw: bytes,
+        *,
+        reason: ReasonKind,
+        error: str,
+        source_topic: str,
+        source_partition: int,
+        source_offset: int,
+        source_key: bytes | None,
+        dead_lettered_at: datetime,
+        event_id: str | None = None,
+        dossier_id: str | None = None,
+    ) -> DeadLetter:
+        """A dead letter for ``raw`` that fits the broker however large ``raw`` and the
+        error are: an excerpt past ``WHOLE_ORIGINAL_MAX``, the error and key cut short."""
+        truncated = len(raw) > WHOLE_ORIGINAL_MAX
+        kept = raw[:EXCERPT_BYTES] if truncated else raw
+        if len(error) > ERROR_MAX_CHARS:
+            error = error[: ERROR_MAX_CHARS - 24] + f" ... ({len(error)} chars)"
+        key = source_key.decode("utf-8", "replace") if source_key is not None else None
+        if key is not None and len(key) > KEY_MAX_CHARS:
+            key = key[:KEY_MAX_CHARS]
+        return cls(
+            reason=reason,
+            error=error,
+            original_b64=cls.wrap(kept),
+            original_truncated=truncated,
+            original_size=len(raw),
+            original_sha256=hashlib.sha256(raw).hexdigest(),
+            source_topic=source_topic[:KEY_MAX_CHARS],
+            source_partition=source_partition,
+            source_offset=source_offset,
+            source_key=key,
+            event_id=None if event_id is None else event_id[:KEY_MAX_CHARS],
+            dossier_id=None if dossier_id is None else dossier_id[:KEY_MAX_CHARS],
+            dead_lettered_at=dead_lettered_at,
+        )
+
     @property
     def original(self) -> bytes:
+        """The original value's bytes: all of them unless ``original_truncated``."""
         return base64.b64decode(self.original_b64)
 
     @staticmethod

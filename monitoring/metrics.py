@@ -40,6 +40,8 @@ class Metrics:
     open_dossiers: Gauge
     open_overdue: Gauge
     watched_dossiers: Gauge
+    parked_dossiers: Gauge
+    parked_bytes: Gauge
     registry: CollectorRegistry
 
 
@@ -138,6 +140,18 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             name("watched_dossiers"),
             "Dossiers in this worker's deadline index.",
             ["worker"],
+            registry=registry,
+        ),
+        # No worker label: the router's batch result carries no worker name; Prometheus'
+        # instance label tells workers apart.
+        parked_dossiers=Gauge(
+            name("parked_dossiers"),
+            "Dossiers with events waiting for their receipt in this worker's parked table.",
+            registry=registry,
+        ),
+        parked_bytes=Gauge(
+            name("parked_bytes"),
+            "Bytes the parked events take in this worker's parked table (bounded in total).",
             registry=registry,
         ),
         registry=registry,

@@ -54,6 +54,7 @@ from workflows.effects import (
     Effect,
     Rejected,
 )
+from workflows.limits import StateLimits, state_problem
 from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
 
 __all__ = ["Result", "RoutingContext", "RoutingPolicy", "apply", "event_fingerprint"]
@@ -80,6 +81,7 @@ class RoutingContext:
     catalog: Catalog
     calendar: WorkingCalendar
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    limits: StateLimits = field(default_factory=StateLimits)
 
 
 Result = tuple[DossierState | None, list[Effect]]
@@ -107,15 +109,31 @@ def apply(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) 
     except CalendarRangeError as exc:
         # An instant the working calendar cannot place (before 1976, after 2100).
         new, effects = state, [_reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
+    if new is not None and _grew(state, new) and not _refused(effects):
+        problem = state_problem(new, ctx.limits)
+        if problem is not None:
+            new, effects = state, [_reject(event, ReasonKind.LIMIT_EXCEEDED, problem)]
     if new is None:
         return None, effects
     keep = ctx.policy.remembered_events - 1
     update: dict[str, object] = {
         "applied": (*(new.applied[-keep:] if keep > 0 else ()), fingerprint)
     }
-    if not any(isinstance(effect, Rejected) for effect in effects):
+    if not _refused(effects):
         update["last_event_at"] = max(new.last_event_at, event.occurred_at)
     return new.model_copy(update=update), effects
+
+
+def _grew(state: DossierState | None, new: DossierState) -> bool:
+    """Did the event add to what the state holds (a sheet row, a pause)? Only those are
+    checked against ``ctx.limits``: an event that finishes a dossier is never refused."""
+    if state is None:
+        return True
+    return len(new.sheet) > len(state.sheet) or len(new.pauses) > len(state.pauses)
+
+
+def _refused(effects: Sequence[Effect]) -> bool:
+    return any(isinstance(effect, Rejected) for effect in effects)
 
 
 def event_fingerprint(event_id: str) -> str:

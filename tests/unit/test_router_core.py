@@ -38,7 +38,8 @@ def run(
             raw = item.model_dump_json().encode()
             records.append(RawRecord(raw, Coordinates("ticks", 0, offset, b"k")))
         else:
-            records.append(RawRecord(encode(item), Coordinates("events", 0, offset, b"k")))
+            key = item.dossier_id.encode()
+            records.append(RawRecord(encode(item), Coordinates("events", 0, offset, key)))
     result = router.run_batch(records, now)
     for name, writes in result.writes.items():
         table = getattr(router.tables, name)
@@ -115,7 +116,8 @@ def test_parking_is_bounded_per_dossier() -> None:
     ]
     out = run(router, events, MON)
     (letter,) = out["dlq"]
-    assert letter["reason"] == "unknown_dossier" and letter["event_id"] == "s2"
+    assert letter["reason"] == "parking_full" and letter["event_id"] == "s2"
+    assert "2 events already wait for this dossier" in letter["error"]
 
 
 def test_the_same_early_event_twice_is_parked_once() -> None:

@@ -65,7 +65,8 @@ def one_dossier(seed: int) -> tuple[RouterCore, list[InboundEvent], DossierState
 
 def route(core: RouterCore, event: InboundEvent, offset: int) -> None:
     result = core.run_batch(
-        [RawRecord(encode(event), Coordinates("events", 0, offset, b"k"))], START
+        [RawRecord(encode(event), Coordinates("events", 0, offset, event.dossier_id.encode()))],
+        START,
     )
     write(core, result.writes)
 
@@ -88,7 +89,7 @@ def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives()
         batch = events[offset : offset + 7]
         now = batch[-1].occurred_at
         records = [
-            RawRecord(encode(e), Coordinates("events", 0, offset + i, b"k"))
+            RawRecord(encode(e), Coordinates("events", 0, offset + i, e.dossier_id.encode()))
             for i, e in enumerate(batch)
         ]
         # A tick for each dossier of the batch, later than the events: raises what is due.
