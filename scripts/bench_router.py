@@ -132,6 +132,26 @@ def ready(port: int) -> bool:
         return False
 
 
+def worker_env(
+    bootstrap: str, prefix: str, port: int, data_dir: Path, store: str
+) -> dict[str, str]:
+    """A benchmark worker's environment: group ``<prefix>router``, the clock held still."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
+    env.update(
+        DOSSIERFLOW_BROKER=bootstrap,
+        DOSSIERFLOW_TOPIC_PREFIX=prefix,
+        DOSSIERFLOW_APP_ID=f"{prefix}router",
+        DOSSIERFLOW_WEB_PORT=str(port),
+        DOSSIERFLOW_DATA_DIR=str(data_dir),
+        DOSSIERFLOW_STORE=store,
+        # The workload starts 2026-09-01: hold the worker's clock there, so the router is
+        # measured, not an alert storm for dossiers that are "overdue" by today's date.
+        DOSSIERFLOW_CLOCK="manual",
+        DOSSIERFLOW_CLOCK_START="2026-09-01T07:00:00+07:00",
+    )
+    return env
+
+
 def start_worker(
     env: dict[str, str], logf: Path, port: int, loglevel: str = "warning"
 ) -> tuple[subprocess.Popen[bytes], float]:
@@ -226,19 +246,7 @@ def main() -> int:
         log(f"  {len(records)} in {base_s:.1f} s = {base_rate:,.0f} events/s")
 
         port = 18_000 + os.getpid() % 1000
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
-        env.update(
-            DOSSIERFLOW_BROKER=bootstrap,
-            DOSSIERFLOW_TOPIC_PREFIX=prefix,
-            DOSSIERFLOW_APP_ID=f"{prefix}router",
-            DOSSIERFLOW_WEB_PORT=str(port),
-            DOSSIERFLOW_DATA_DIR=str(work / "worker"),
-            DOSSIERFLOW_STORE=args.store,
-            # The workload starts 2026-09-01: hold the worker's clock there, so the router is
-            # measured, not an alert storm for dossiers that are "overdue" by today's date.
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START="2026-09-01T07:00:00+07:00",
-        )
+        env = worker_env(bootstrap, prefix, port, work / "worker", args.store)
         log(f"router: one dossierflow worker, store {args.store} ...")
         proc, startup = start_worker(env, work / "worker.log", port)
         t0 = time.perf_counter()
