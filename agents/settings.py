@@ -80,6 +80,29 @@ class Settings(BaseSettings):
     # Events that arrive before their dossier's receipt wait this much working time.
     parked_wait_hours: float = Field(16.0, gt=0, description="working hours (16 = 2 days)")
 
+    # Bounds: no record, dossier or flood may stop a worker or grow its memory without
+    # end (docs/routing.md, "Bounds"). What breaks one is dead-lettered, not applied.
+    max_event_bytes: int = Field(
+        64 * 1024, ge=1024, le=512 * 1024, description="larger event records: too_large"
+    )
+    max_sheet_rows: int = Field(100, ge=1, le=10_000, description="process control sheet rows")
+    max_step_visits: int = Field(10, ge=1, le=1000, description="hand-offs into one step")
+    max_pauses: int = Field(20, ge=1, le=1000, description="supplement requests per dossier")
+    max_state_bytes: int = Field(
+        32 * 1024, ge=4096, le=512 * 1024, description="one dossier's encoded state"
+    )
+    parked_per_dossier: int = Field(32, ge=1, le=10_000, description="early events per dossier")
+    parked_per_dossier_bytes: int = Field(
+        128 * 1024,
+        ge=4096,
+        le=512 * 1024,
+        description="stored bytes of one dossier's parked events",
+    )
+    parked_dossiers: int = Field(20_000, ge=1, description="dossiers with parked events")
+    parked_total_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024 * 1024, description="stored bytes of all parked events"
+    )
+
     # Alert levels
     due_soon_fraction: float = Field(0.75, gt=0, lt=1, description="share of allotment used")
     due_soon_days_left: float = Field(1.0, ge=0, description="working days left")
