@@ -40,6 +40,7 @@ class Metrics:
     open_dossiers: Gauge
     open_overdue: Gauge
     watched_dossiers: Gauge
+    consumer_lag: Gauge
     parked_dossiers: Gauge
     parked_bytes: Gauge
     registry: CollectorRegistry
@@ -140,6 +141,15 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             name("watched_dossiers"),
             "Dossiers in this worker's deadline index.",
             ["worker"],
+            registry=registry,
+        ),
+        # Set when /metrics is scraped (end offsets are asked of the broker then); absent
+        # while the broker does not answer, rather than a stale figure.
+        consumer_lag=Gauge(
+            name("consumer_lag"),
+            "Records on a partition this worker consumes not yet committed by its group "
+            "(end offset minus committed offset).",
+            ["worker", "topic", "partition"],
             registry=registry,
         ),
         # No worker label: the router's batch result carries no worker name; Prometheus'
