@@ -77,6 +77,7 @@ DEAD_LETTERS = "dossierflow_dead_letters_total"
 ROUTER_RECORDS = "dossierflow_router_records_total"
 BATCH_SECONDS = "dossierflow_router_batch_seconds"
 WATCHED = "dossierflow_watched_dossiers"
+LAG = "dossierflow_consumer_lag"
 
 ON_TIME = 'completion=~"early|on_time"'
 
@@ -758,6 +759,23 @@ def engine_health() -> Board:
         Query(f"sum by (reason) ({DEAD_LETTERS})", instant=True, table=True),
         unit="short",
         width=8,
+    )
+    b.add(
+        timeseries.Panel,
+        "Consumer lag by topic",
+        "Records not yet committed by the workers' group, end offset minus committed, set "
+        "at each scrape: a backlog drains to 0; a line that only grows is a stuck worker.",
+        Query(f"sum by (topic) ({LAG})", "{{topic}}"),
+        unit="short",
+        width=12,
+    )
+    b.add(
+        timeseries.Panel,
+        "Consumer lag by worker",
+        "The same by worker: after a restart the restarted worker's lag falls as it catches up.",
+        Query(f"sum by (worker) ({LAG})", "{{worker}}"),
+        unit="short",
+        width=12,
     )
 
     b.row("Alert delivery and deadline index")
