@@ -78,3 +78,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings()
     assert (settings.session_timeout_seconds, settings.heartbeat_interval_seconds) == (8, 1)
     assert settings.instance_id == "host-1"
+
+
+def test_faust_environment_variables_do_not_override_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # faust would let these win over create_app's arguments, behind Settings' back.
+    monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "33")
+    monkeypatch.setenv("CONSUMER_GROUP_INSTANCE_ID", "from-faust-env")
+    kwargs = consumer_kwargs(Settings(), monkeypatch)
+    assert kwargs["session_timeout_ms"] == 10_000
+    assert kwargs["group_instance_id"] is None
