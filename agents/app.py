@@ -27,6 +27,7 @@ from agents.consumer import App, RewindingConsumer, exit_unacked, settle_or_with
 from agents.context import build_context
 from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
+from agents.lag import export_consumer_lag
 from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, ParkingPolicy, RawRecord, RouterCore, Tables
@@ -47,9 +48,10 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
 
-#: A membership check that cannot reach the coordinator is retried this often before the
-#: batch is given up (unacked, the worker exits 70).
-FENCE_RETRIES = 10
+#: A membership check that cannot reach the coordinator (a broker restarting) is retried
+#: this often before the batch is given up (unacked, the worker exits 70). Nothing is
+#: written while it waits, so waiting is safe: it only delays the batch.
+FENCE_RETRIES = 120
 FENCE_RETRY_S = 0.5
 
 
@@ -107,6 +109,9 @@ def create_app(
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",
+        # faust reads its settings from the environment too (BROKER_SESSION_TIMEOUT,
+        # WEB_PORT, ...) and those win over the arguments above: Settings is the one source.
+        env={},
     )
     names = settings.topics
     topics = {
@@ -202,8 +207,7 @@ def create_app(
         await asyncio.gather(*pending)
         # 2. still the owner? A worker frozen past the session timeout must not write a
         #    stale state after the new owner's (docs/routing.md "Fencing").
-        if result.writes:
-            await _fence()
+        generation = await _fence() if result.writes else None
         # 3. then the changelog, confirmed by the broker, and only then the local store;
         #    the batch is acked after this returns.
         for name, writes in result.writes.items():
@@ -211,7 +215,7 @@ def create_app(
             for key, (value, index) in writes.items():
                 target.stage(key, value, batch[index])
         for target in tables.values():
-            await target.flush_changelog()
+            await target.flush_changelog(generation)
         for key, partition in result.touched.items():
             after = result.states.get(key)
             if after is None and key in result.parked_until:
@@ -299,10 +303,12 @@ def create_app(
 
     app.timer(interval=settings.tick_seconds)(watch)
 
-    async def _fence() -> None:
+    async def _fence() -> int | None:
+        """The generation this worker still owns its partitions in; raises Fenced if none."""
         consumer = app.consumer
         if not isinstance(consumer, RewindingConsumer):
-            return
+            return None
+        generation = app.consumer_generation_id
         why = await consumer.check_membership()
         for _ in range(FENCE_RETRIES):
             if why is None or "not confirmed" not in why:
@@ -311,6 +317,7 @@ def create_app(
             why = await consumer.check_membership()
         if why is not None:
             raise Fenced(f"this worker no longer owns its partitions: {why}")
+        return generation
 
     async def _send(out: Outgoing) -> Any:
         name = topics[out.topic].get_topic_name()
@@ -326,6 +333,9 @@ def create_app(
     async def metrics_view(web: Any, request: Any) -> Any:
         gauges.export()
         metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
+        # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
+        consumed = (names.events, names.ticks, names.alerts)
+        await export_consumer_lag(app.consumer, consumed, metrics, worker_name)
         # aiohttp wants the charset apart from the media type.
         return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
