@@ -1,7 +1,7 @@
 """Parking: events that arrive before their dossier's receipt wait in the ``parked`` table.
 
-The router (``agents.router``) decides when to park, release and expire; this module
-holds the bounds, the stored format and the running totals.
+``ParkingLot`` parks, releases and expires them for the router (``agents.router``),
+within ``ParkingPolicy``'s bounds, and keeps the running totals the gauges show.
 
 A dossier's parked blob is one line per early event, lines joined by ``\\n``::
 
@@ -20,17 +20,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from agents.records import Coordinates
-from events import ContractError, parse_event
+from agents.records import Coordinates, contract_dead_letter, dead_letter
+from events import MAX_EVENT_BYTES, ContractError, InboundEvent, ReasonKind, parse_event
+from workflows.calendar import WorkingCalendar
 from workflows.routing import event_fingerprint
+
+if TYPE_CHECKING:
+    from agents.router import BatchResult
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Parked",
     "ParkedTotals",
+    "ParkingLot",
     "ParkingPolicy",
     "entry",
     "full",
@@ -40,6 +49,8 @@ __all__ = [
 ]
 
 _V2 = b"#2"
+#: The expiry of a parked blob with a damaged line: the first tick deals with it.
+_AT_ONCE = datetime(1976, 1, 2, tzinfo=UTC)
 _NO_KEY = b"-"
 
 
@@ -142,13 +153,12 @@ def _old_fingerprint(raw: bytes) -> str | None:
         return None
 
 
-def parked_at(line: bytes) -> datetime:
-    """When the line's event was parked; an unreadable line counts as parked long ago
-    (so its expiry comes at once and dead-letters it)."""
+def parked_at(line: bytes) -> datetime | None:
+    """When the line's event was parked; None for an unreadable line."""
     try:
         return read_entry(line, b"").parked_at
     except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
+        return None
 
 
 def lines_of(blob: bytes | None) -> list[bytes]:
@@ -180,3 +190,160 @@ class ParkedTotals:
         """A dossier's blob goes from ``old`` to ``new`` (None or empty = no entry)."""
         self.dossiers += bool(new) - bool(old)
         self.size += len(new or b"") - len(old or b"")
+
+
+class ParkingLot:
+    """The router's parked table: what waits, within the policy's bounds.
+
+    Every method takes the batch's ``result``: writes go there (the shell makes them
+    after the batch's outputs are delivered), as do dead letters and expiry instants.
+    """
+
+    def __init__(
+        self,
+        table: MutableMapping[bytes, bytes],
+        policy: ParkingPolicy,
+        calendar: WorkingCalendar,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+    ) -> None:
+        self.table = table
+        self.policy = policy
+        self.calendar = calendar
+        self.max_event_bytes = max_event_bytes
+        # The running totals; None = unknown, counted from the table when next needed. A
+        # faust table calls back after each rebalance's recovery: its content changed
+        # with its partitions, so the totals are counted again.
+        self._totals: ParkedTotals | None = None
+        on_recover = getattr(table, "on_recover", None)
+        if on_recover is not None:
+            on_recover(self._forget_async)
+
+    async def _forget_async(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """The totals are unknown (a rebalance, or a batch whose writes will not be made)."""
+        self._totals = None
+
+    def totals(self) -> ParkedTotals:
+        if self._totals is None:
+            self._totals = ParkedTotals.of(self.table.items())
+        return self._totals
+
+    def blob(self, key: bytes, result: BatchResult) -> bytes | None:
+        pending = result.writes.get("parked", {}).get(key)
+        return pending[0] if pending is not None else self.table.get(key)
+
+    def _write(self, key: bytes, blob: bytes | None, index: int, result: BatchResult) -> None:
+        self.totals().change(self.blob(key, result), blob)
+        result.write("parked", key, blob, index)
+
+    def park(
+        self,
+        event: InboundEvent,
+        raw: bytes,
+        source: Coordinates,
+        index: int,
+        now: datetime,
+        result: BatchResult,
+    ) -> None:
+        """Keep ``raw`` until its dossier's receipt, or dead-letter it if that breaks a bound."""
+        key = event.dossier_id.encode("utf-8")
+        blob = self.blob(key, result)
+        lines = lines_of(blob)
+        fingerprint = event_fingerprint(event.event_id)
+        if any(read_entry(line, key).fingerprint == fingerprint for line in lines):
+            return  # the same early event delivered twice
+        line = entry(fingerprint, raw, source, now)
+        new_blob = blob + b"\n" + line if blob else line
+        why = full(self.policy, self.totals(), len(lines), blob, new_blob)
+        if why is not None:
+            result.dead_letter(
+                dead_letter(
+                    raw,
+                    source,
+                    ReasonKind.PARKING_FULL,
+                    f"{event.type}: no dossier.received yet and parking is full: {why}",
+                    now,
+                    event_id=event.event_id,
+                    dossier_id=event.dossier_id,
+                )
+            )
+            return
+        self._write(key, new_blob, index, result)
+        result.parked_until[key] = self.expiry([*lines, line])
+
+    def expiry(self, lines: Sequence[bytes]) -> datetime:
+        """When the oldest parked event of a dossier has waited ``policy.wait`` (working).
+
+        With an unreadable line: at once, so that its expiry dead-letters it."""
+        times = [parked_at(line) for line in lines if line]
+        if None in times or not times:
+            return _AT_ONCE
+        first = min(t for t in times if t is not None)
+        return self.calendar.add_working_time(first, self.policy.wait)
+
+    def _read(
+        self, key: bytes, now: datetime, result: BatchResult
+    ) -> list[tuple[InboundEvent, Parked]]:
+        """A dossier's parked events; any that cannot be read back are dead-lettered."""
+        waiting = []
+        for line in lines_of(self.blob(key, result)):
+            try:
+                parked = read_entry(line, key)
+            except ValueError as exc:  # a damaged table entry: keep its bytes, say so
+                log.error("%s (dossier %r)", exc, key)
+                where = Coordinates("parked", -1, -1, key)
+                reason = ReasonKind.PROCESSING_ERROR
+                result.dead_letter(dead_letter(line, where, reason, str(exc), now))
+                continue
+            try:
+                waiting.append((parse_event(parked.raw, self.max_event_bytes), parked))
+            except ContractError as exc:  # parked under other limits: still not lost
+                result.dead_letter(contract_dead_letter(parked.raw, parked.source, exc, now))
+        return waiting
+
+    def expire(self, key: bytes, now: datetime, index: int, result: BatchResult) -> None:
+        """A tick for a dossier with no state: dead-letter its parked events if they waited
+        long enough (``parked_timeout``), else say when they will have."""
+        lines = lines_of(self.blob(key, result))
+        if not lines:
+            return
+        if None in map(parked_at, lines):
+            # Damaged lines are dead-lettered now (by _read); the others wait on.
+            waiting = self._read(key, now, result)
+            lines = [
+                entry(event_fingerprint(e.event_id), p.raw, p.source, p.parked_at)
+                for e, p in waiting
+            ]
+            self._write(key, b"\n".join(lines) or None, index, result)
+            if not lines:
+                return
+        expiry = self.expiry(lines)
+        if expiry > now:
+            result.parked_until[key] = expiry
+            return
+        hours = self.policy.wait.total_seconds() / 3600
+        for event, parked in self._read(key, now, result):
+            result.dead_letter(
+                dead_letter(
+                    parked.raw,
+                    parked.source,
+                    ReasonKind.PARKED_TIMEOUT,
+                    f"{event.type}: no dossier.received within {hours:g} working hours",
+                    now,
+                    event_id=event.event_id,
+                    dossier_id=event.dossier_id,
+                )
+            )
+        self._write(key, None, index, result)
+
+    def take(
+        self, key: bytes, now: datetime, index: int, result: BatchResult
+    ) -> list[tuple[InboundEvent, Parked]]:
+        """The receipt came: a dossier's parked events, in ``occurred_at`` order, unparked."""
+        waiting = self._read(key, now, result)
+        if self.blob(key, result):
+            self._write(key, None, index, result)
+        waiting.sort(key=lambda item: item[0].occurred_at)
+        return waiting

@@ -24,16 +24,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agents.parking import (
-    Parked,
-    ParkedTotals,
-    ParkingPolicy,
-    entry,
-    full,
-    lines_of,
-    parked_at,
-    read_entry,
-)
+from agents.parking import ParkedTotals, ParkingLot, ParkingPolicy
 from agents.records import (
     Coordinates,
     Outgoing,
@@ -49,7 +40,6 @@ from events import (
     ContractError,
     DossierReceived,
     InboundEvent,
-    ReasonKind,
     encode,
     parse_event,
 )
@@ -62,7 +52,7 @@ from workflows.alerts import (
     watch_key,
 )
 from workflows.effects import Anomaly, Assign, Effect, Rejected
-from workflows.routing import RoutingContext, apply, event_fingerprint
+from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
 
 __all__ = ["BatchResult", "ParkingPolicy", "RawRecord", "RouterCore", "Tables"]
@@ -139,26 +129,17 @@ class RouterCore:
         self.tables = tables
         self.parking = parking if parking is not None else ParkingPolicy()
         self.max_event_bytes = max_event_bytes
+        self.parked = ParkingLot(tables.parked, self.parking, ctx.calendar, max_event_bytes)
         self._on_event = on_event
-        # The parked table's running totals; None = unknown, counted from the table when
-        # next needed. A faust table calls back after each rebalance's recovery: its
-        # content changed with its partitions, so the totals are counted again.
-        self._parked_totals: ParkedTotals | None = None
-        on_recover = getattr(tables.parked, "on_recover", None)
-        if on_recover is not None:
-            on_recover(self._forget_parked_totals)
-
-    async def _forget_parked_totals(self) -> None:
-        self._parked_totals = None
 
     def run_batch(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
         try:
             result = self._run_batch(records, now)
         except BaseException:
             # The shell will not write this batch's tables: totals moved by it are wrong.
-            self._parked_totals = None
+            self.parked.forget()
             raise
-        result.parked = ParkedTotals(**vars(self._totals()))
+        result.parked = ParkedTotals(**vars(self.parked.totals()))
         return result
 
     def _run_batch(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
@@ -238,7 +219,7 @@ class RouterCore:
         state = self._load(key, cache)
         if state is None:
             # Closed since the watcher looked, or events parked without their receipt.
-            self._expire_parked(key, tick.detected_at, index, result)
+            self.parked.expire(key, tick.detected_at, index, result)
             return
         new, alerts = apply_tick(state, tick, self.ctx.catalog, self.ctx.calendar, self.alerts)
         if new is not state:
@@ -270,7 +251,7 @@ class RouterCore:
                 state = DossierState.from_bytes(closed)
                 cache[key] = state
             elif not isinstance(event, DossierReceived):
-                self._park(event, raw, source, index, now, result)
+                self.parked.park(event, raw, source, index, now, result)
                 return
         new = self._apply(key, state, event, raw, source, index, now, cache, result)
         if isinstance(event, DossierReceived) and new is not None:
@@ -337,107 +318,11 @@ class RouterCore:
                 )
                 result.dead_lettered += isinstance(effect, Rejected)
 
-    # --- parking ------------------------------------------------------------------------
-    # The stored format, the bounds and the totals are in agents/parking.py.
-
-    def _totals(self) -> ParkedTotals:
-        if self._parked_totals is None:
-            self._parked_totals = ParkedTotals.of(self.tables.parked.items())
-        return self._parked_totals
-
-    def _parked_blob(self, key: bytes, result: BatchResult) -> bytes | None:
-        pending = result.writes.get("parked", {}).get(key)
-        return pending[0] if pending is not None else self.tables.parked.get(key)
-
-    def _write_parked(
-        self, key: bytes, blob: bytes | None, index: int, result: BatchResult
-    ) -> None:
-        self._totals().change(self._parked_blob(key, result), blob)
-        result.write("parked", key, blob, index)
-
-    def _park(
-        self,
-        event: InboundEvent,
-        raw: bytes,
-        source: Coordinates,
-        index: int,
-        now: datetime,
-        result: BatchResult,
-    ) -> None:
-        key = event.dossier_id.encode("utf-8")
-        blob = self._parked_blob(key, result)
-        lines = lines_of(blob)
-        fingerprint = event_fingerprint(event.event_id)
-        if any(read_entry(line, key).fingerprint == fingerprint for line in lines):
-            return  # the same early event delivered twice
-        line = entry(fingerprint, raw, source, now)
-        new_blob = blob + b"\n" + line if blob else line
-        why = full(self.parking, self._totals(), len(lines), blob, new_blob)
-        if why is not None:
-            result.dead_letter(
-                dead_letter(
-                    raw,
-                    source,
-                    ReasonKind.PARKING_FULL,
-                    f"{event.type}: no dossier.received yet and parking is full: {why}",
-                    now,
-                    event_id=event.event_id,
-                    dossier_id=event.dossier_id,
-                )
-            )
-            return
-        self._write_parked(key, new_blob, index, result)
-        result.parked_until[key] = self.parked_expiry([*lines, line])
+    # --- parking (agents/parking.py) ---------------------------------------------------
 
     def parked_expiry(self, lines: Sequence[bytes]) -> datetime:
-        """When the oldest parked event of a dossier has waited ``parking.wait`` (working).
-
-        An unreadable line counts as parked long ago: its expiry dead-letters it."""
-        first = min(parked_at(line) for line in lines if line)
-        return self.ctx.calendar.add_working_time(first, self.parking.wait)
-
-    def _read_parked(
-        self, key: bytes, now: datetime, result: BatchResult
-    ) -> list[tuple[InboundEvent, Parked]]:
-        """A dossier's parked events; any that cannot be read back are dead-lettered."""
-        waiting = []
-        for line in lines_of(self._parked_blob(key, result)):
-            try:
-                parked = read_entry(line, key)
-            except ValueError as exc:  # a damaged table entry: keep its bytes, say so
-                log.error("%s (dossier %r)", exc, key)
-                where = Coordinates("parked", -1, -1, key)
-                reason = ReasonKind.PROCESSING_ERROR
-                result.dead_letter(dead_letter(line, where, reason, str(exc), now))
-                continue
-            try:
-                waiting.append((parse_event(parked.raw, self.max_event_bytes), parked))
-            except ContractError as exc:  # parked under other limits: still not lost
-                result.dead_letter(contract_dead_letter(parked.raw, parked.source, exc, now))
-        return waiting
-
-    def _expire_parked(self, key: bytes, now: datetime, index: int, result: BatchResult) -> None:
-        lines = lines_of(self._parked_blob(key, result))
-        if not lines:
-            return
-        expiry = self.parked_expiry(lines)
-        if expiry > now:
-            result.parked_until[key] = expiry
-            return
-        hours = self.parking.wait.total_seconds() / 3600
-        for event, parked in self._read_parked(key, now, result):
-            result.dead_letter(
-                dead_letter(
-                    parked.raw,
-                    parked.source,
-                    ReasonKind.PARKED_TIMEOUT,
-                    f"{event.type}: no dossier.received within {hours:g} working hours",
-                    now,
-                    event_id=event.event_id,
-                    dossier_id=event.dossier_id,
-                )
-            )
-        self._write_parked(key, None, index, result)
+        """When a dossier's parked events (its blob's lines) expire."""
+        return self.parked.expiry(lines)
 
     def _release_parked(
         self,
@@ -447,11 +332,7 @@ class RouterCore:
         cache: dict[bytes, DossierState | None],
         result: BatchResult,
     ) -> None:
-        waiting = self._read_parked(key, now, result)
-        if self._parked_blob(key, result):
-            self._write_parked(key, None, index, result)
-        waiting.sort(key=lambda item: item[0].occurred_at)
-        for event, parked in waiting:
+        for event, parked in self.parked.take(key, now, index, result):
             self._apply(
                 key, cache.get(key), event, parked.raw, parked.source, index, now, cache, result
             )

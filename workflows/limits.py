@@ -27,7 +27,9 @@ class StateLimits:
     step_visits: int = 10
     #: supplement requests (the second already counts the dossier late)
     pauses: int = 20
-    #: the encoded state (``DossierState.to_bytes``); a typical one is ~1.3 KB
+    #: the encoded state (``DossierState.to_bytes``); a typical one is ~1.3 KB. Checked
+    #: when a row or a pause is added; what other events add on top is small and bounded
+    #: (remembered event ids, at most 48 x 14 bytes; the outcome; alert marks).
     state_bytes: int = 32 * 1024
 
 

@@ -109,19 +109,35 @@ def apply(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) 
     except CalendarRangeError as exc:
         # An instant the working calendar cannot place (before 1976, after 2100).
         new, effects = state, [_reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
-    if new is not None and _grew(state, new) and not _refused(effects):
-        problem = state_problem(new, ctx.limits)
-        if problem is not None:
-            new, effects = state, [_reject(event, ReasonKind.LIMIT_EXCEEDED, problem)]
     if new is None:
         return None, effects
+    remembered = _remember(new, event, fingerprint, effects, ctx)
+    if _grew(state, new) and not _refused(effects):
+        # Judged as it would be stored, the event's fingerprint included.
+        problem = state_problem(remembered, ctx.limits)
+        if problem is not None:
+            effects = [_reject(event, ReasonKind.LIMIT_EXCEEDED, problem)]
+            if state is None:
+                return None, effects
+            remembered = _remember(state, event, fingerprint, effects, ctx)
+    return remembered, effects
+
+
+def _remember(
+    new: DossierState,
+    event: InboundEvent,
+    fingerprint: str,
+    effects: Sequence[Effect],
+    ctx: RoutingContext,
+) -> DossierState:
+    """``new`` with the event's fingerprint remembered (and its instant, if applied)."""
     keep = ctx.policy.remembered_events - 1
     update: dict[str, object] = {
         "applied": (*(new.applied[-keep:] if keep > 0 else ()), fingerprint)
     }
     if not _refused(effects):
         update["last_event_at"] = max(new.last_event_at, event.occurred_at)
-    return new.model_copy(update=update), effects
+    return new.model_copy(update=update)
 
 
 def _grew(state: DossierState | None, new: DossierState) -> bool:
