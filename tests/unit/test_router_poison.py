@@ -171,9 +171,7 @@ def test_the_record_size_limit_is_the_routers_setting() -> None:
         (b"A ", "'A '"),  # and so does whitespace
     ],
 )
-def test_a_record_keyed_other_than_its_dossier_id_is_refused(
-    key: bytes | None, shown: str
-) -> None:
+def test_a_record_keyed_other_than_its_dossier_id_is_refused(key: bytes | None, shown: str) -> None:
     core = router()
     raw = encode(received("A"))
     result = run(core, [record(raw, 7, key)])
