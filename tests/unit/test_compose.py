@@ -227,6 +227,27 @@ def test_workers_start_after_the_topics_exist() -> None:
     assert services()["topics"].get("restart") == "no"
 
 
+def test_workers_are_restarted_when_they_exit_70() -> None:
+    # A worker exits 70 rather than ack what it could not write (README "Exit 70"): only a
+    # restart policy brings it back. "no" (compose's default) would leave it down.
+    assert services()["worker"].get("restart") in {"unless-stopped", "always", "on-failure"}
+    # Long enough for SIGTERM to leave the batch unacked and the group before a SIGKILL.
+    grace = services()["worker"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) >= 10
+
+
+def test_the_systemd_unit_restarts_the_worker_on_failure() -> None:
+    unit = (REPO / "docs" / "deploy" / "dossierflow-worker@.service").read_text(encoding="utf-8")
+    lines = {
+        key: value
+        for key, _, value in (line.partition("=") for line in unit.splitlines())
+        if key and not key.startswith("#")
+    }
+    assert lines["Restart"] == "on-failure"
+    assert lines["StartLimitIntervalSec"] == "0"  # never gives up while the broker is away
+    assert lines["ExecStart"].endswith("dossierflow worker")
+
+
 # --- ports -------------------------------------------------------------------------------
 
 
