@@ -61,18 +61,37 @@ class Worker:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready_timeout: float = 90.0) -> Worker:
+        self.launch()
+        self.wait_ready(ready_timeout)
+        return self
+
+    def launch(self, note: str = "") -> Worker:
+        """Start the process without waiting for it (a supervisor's restart); ``note`` goes
+        to the log first, so the lines of each run of one worker can be told apart."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-        )
+        with self.log_path.open("ab") as log:
+            if note:
+                log.write(f"=== test: {note} ===\n".encode())
+                log.flush()
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> float:
+        """Until ``/health`` says ready; returns the seconds waited."""
+        started = time.monotonic()
         wait_for(
             lambda: self.health() is True,
-            ready_timeout,
+            timeout,
             f"worker ready ({self.log_path})",
             alive=self.proc,
         )
-        return self
+        return time.monotonic() - started
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def health(self) -> bool | None:
         try:
@@ -88,20 +107,34 @@ class Worker:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; the exit code (-9: it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.thaw()  # a frozen process would not act on SIGTERM
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+        return self.proc.returncode
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets and its group membership, but does nothing."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -226,3 +259,79 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int:
         return sum(end[tp] - (consumer.committed(tp) or 0) for tp in tps)
     finally:
         consumer.close()
+
+
+KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports the kernel just handed out (free-ish, as ``free_port``)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass
+class LocalBroker:
+    """A broker of the test's own (``scripts/kafka-local``), to kill and restart in place.
+
+    The ports and the data dir stay the same across restarts, so clients reconnect to the
+    same address and the broker recovers its own logs. Never the session's shared broker.
+    """
+
+    data_dir: Path
+    port: int = 0
+    controller_port: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self.port, self.controller_port = free_ports(2)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(KAFKA_LOCAL), *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(self, timeout: float = 300.0) -> float:
+        """Start (or restart on the same data dir and ports); the seconds until it answered."""
+        started = time.monotonic()
+        ports = ("--port", str(self.port), "--controller-port", str(self.controller_port))
+        done = self._run("start", *ports, timeout=timeout)
+        if done.returncode != 0:
+            raise AssertionError(f"scripts/kafka-local start failed:\n{done.stderr[-3000:]}")
+        return time.monotonic() - started
+
+    def pid(self) -> int | None:
+        """The broker JVM's pid as kafka-local recorded it, while that process runs."""
+        try:
+            pid = int((self.data_dir / "kafka.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def kill9(self) -> int:
+        """SIGKILL the broker JVM (by its recorded pid) and wait until it is gone."""
+        pid = self.pid()
+        assert pid is not None, f"no running broker recorded in {self.data_dir}"
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 30, f"broker pid {pid} to die")
+        return pid
+
+    def stop(self) -> None:
+        if self.pid() is not None:
+            self._run("stop", timeout=60)
