@@ -11,7 +11,9 @@ and time ``/health`` ready and the group's committed offset reaching the topic's
 A restart is measured only after a worker with the same membership settings was killed:
 how long the broker waits depends on the dead member's session (dynamic membership) or
 instance id (static). ``--baseline`` also measures faust's default 60 s session (before
-issue 19). Worker logs are kept in a temporary folder, printed at the start.
+issue 19). ``--takeover`` also runs two workers and kills one: the time until the
+survivor is ready and owns every partition, and until it caught up. Worker logs are kept
+in a temporary folder, printed at the start.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from scripts.bench_router import (  # noqa: E402
     log,
     make_events,
     produce,
+    ready,
     start_worker,
     worker_env,
 )
@@ -64,7 +68,18 @@ class Row:
     open_dossiers: int
     membership: str
     ready_s: float
-    caught_up_s: float
+    #: None: the group had not committed every record after ``CATCH_UP_TIMEOUT_S``.
+    caught_up_s: float | None
+    #: Receipts published but not open in the worker's state (its open-dossiers gauge).
+    missing: int
+
+
+#: A restart that has not caught up on a backlog of a few hundred records by then is stuck.
+CATCH_UP_TIMEOUT_S = 180
+
+
+def seconds(value: float | None) -> str:
+    return "stuck" if value is None else f"{value:.1f} s"
 
 
 def kill9(proc: subprocess.Popen[bytes]) -> None:
@@ -79,11 +94,42 @@ def wait_caught_up(
     total: int,
     proc: subprocess.Popen[bytes],
     log_path: Path,
-) -> None:
-    while committed(bootstrap, group, topic) < total:
+) -> bool:
+    """Whether the group committed ``total`` records within ``CATCH_UP_TIMEOUT_S``."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    while (done := committed(bootstrap, group, topic)) < total:
         if proc.poll() is not None:
             raise SystemExit(f"worker exited {proc.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            log(f"  STUCK: {done} of {total} records committed after {CATCH_UP_TIMEOUT_S} s")
+            return False
         time.sleep(0.2)
+    return True
+
+
+def open_in_state(port: int) -> int:
+    """The worker's own count of open dossiers (sum of ``dossierflow_open_dossiers``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("dossierflow_open_dossiers{")
+        )
+    )
+
+
+def missing_receipts(port: int, published: int) -> int:
+    """Receipts published but not open in the worker (every receipt opens a dossier)."""
+    # The gauges move per batch: give the last one a moment.
+    for _ in range(20):
+        missing = published - open_in_state(port)
+        if missing == 0:
+            return 0
+        time.sleep(0.25)
+    log(f"  LOST: {missing} published receipts are not open in the worker's state")
+    return missing
 
 
 def run_store(
@@ -113,7 +159,8 @@ def run_store(
     proc, startup = start_worker({**base_env, **first.env}, log_path, port, loglevel="info")
     log(f"  first start ready in {startup:.1f} s; routing the receipts ...")
     t0 = time.perf_counter()
-    wait_caught_up(bootstrap, group, topic, published, proc, log_path)
+    if not wait_caught_up(bootstrap, group, topic, published, proc, log_path):
+        raise SystemExit(f"the first worker did not commit every receipt; see {log_path}")
     log(f"  {published:,} committed in {time.perf_counter() - t0:.1f} s")
     rows = []
     previous = first
@@ -125,20 +172,92 @@ def run_store(
         proc, ready_s = start_worker(
             {**base_env, **membership.env}, log_path, port, loglevel="info"
         )
-        wait_caught_up(bootstrap, group, topic, published, proc, log_path)
-        caught_up_s = time.perf_counter() - t0
+        caught_up = wait_caught_up(bootstrap, group, topic, published, proc, log_path)
+        caught_up_s = time.perf_counter() - t0 if caught_up else None
+        missing = missing_receipts(port, published)
         measured = previous == membership
         log(
             f"  kill -9, {backlog} new receipts, restart ({membership.label}"
             f"{'' if measured else '; after a worker with other settings: not measured'}): "
-            f"ready {ready_s:.1f} s, caught up {caught_up_s:.1f} s"
+            f"ready {ready_s:.1f} s, caught up {seconds(caught_up_s)}, missing {missing}"
         )
         if measured:
-            rows.append(Row(store, published - backlog, membership.label, ready_s, caught_up_s))
+            rows.append(
+                Row(store, published - backlog, membership.label, ready_s, caught_up_s, missing)
+            )
         previous = membership
     proc.terminate()
     proc.wait(60)
     return rows
+
+
+def owns_all_partitions(port: int, topic: str, partitions: int) -> bool:
+    """The worker is ready and its lag gauge lists every partition of ``topic``."""
+    if not ready(port):
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return False
+    owned = [
+        line
+        for line in text.splitlines()
+        if line.startswith("dossierflow_consumer_lag{") and f'topic="{topic}"' in line
+    ]
+    return len(owned) == partitions
+
+
+def run_takeover(
+    bootstrap: str, store: str, n_open: int, backlog: int, work: Path, seed: int
+) -> Row:
+    """Two workers; kill -9 one; time until the survivor owns everything and caught up."""
+    prefix = f"bench-takeover-{int(time.time())}-"
+    settings = Settings(broker=bootstrap, topic_prefix=prefix, partitions=4)
+    ensure_topics(settings)
+    topic, group = settings.topics.events, f"{prefix}router"
+    records = make_events(n_open + backlog, seed, open_only=True)
+    log(f"[{store} {n_open:,} open, takeover] publishing {n_open:,} receipts ...")
+    produce(bootstrap, topic, records[:n_open])
+    log_path = work / f"{prefix}workers.log"
+    port = 18_000 + os.getpid() % 1000
+    procs = []
+    for n in (0, 1):
+        env = worker_env(bootstrap, prefix, port + n, work / f"data-{prefix}{n}", store)
+        env.update(DYNAMIC.env)
+        procs.append(start_worker(env, log_path, port + n, loglevel="info")[0])
+    if not wait_caught_up(bootstrap, group, topic, n_open, procs[1], log_path):
+        raise SystemExit(f"the workers did not commit every receipt; see {log_path}")
+    # Both must own partitions, or the kill below would take nothing away.
+    deadline = time.monotonic() + 60
+    while owns_all_partitions(port + 1, topic, settings.partitions):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the second worker kept every partition; see {log_path}")
+        time.sleep(0.5)
+    log(f"  {n_open:,} committed by two workers; kill -9 one, {backlog} new receipts ...")
+    t0 = time.perf_counter()
+    kill9(procs[0])
+    produce(bootstrap, topic, records[n_open:])
+    while not owns_all_partitions(port + 1, topic, settings.partitions):
+        time.sleep(0.1)
+    ready_s = time.perf_counter() - t0
+    caught_up = wait_caught_up(bootstrap, group, topic, n_open + backlog, procs[1], log_path)
+    caught_up_s = time.perf_counter() - t0 if caught_up else None
+    missing = missing_receipts(port + 1, n_open + backlog)
+    log(
+        f"  survivor owns every partition {ready_s:.1f} s after the kill, "
+        f"caught up {seconds(caught_up_s)}, missing {missing}"
+    )
+    procs[1].terminate()
+    procs[1].wait(60)
+    return Row(
+        store,
+        n_open,
+        "takeover by the other worker (dynamic, session 10 s)",
+        ready_s,
+        caught_up_s,
+        missing,
+    )
 
 
 def main() -> int:
@@ -155,6 +274,9 @@ def main() -> int:
     )
     ap.add_argument("--backlog", type=int, default=200, help="receipts published while down")
     ap.add_argument("--baseline", action="store_true", help="also faust's default 60 s session")
+    ap.add_argument(
+        "--takeover", action="store_true", help="also two workers, one killed: the survivor's"
+    )
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 
@@ -167,14 +289,17 @@ def main() -> int:
     for n_open in args.open:
         for store in args.stores:
             rows += run_store(bootstrap, store, n_open, memberships, args.backlog, work, args.seed)
+            if args.takeover:
+                rows.append(run_takeover(bootstrap, store, n_open, args.backlog, work, args.seed))
     log("")
-    log("restart after kill -9 (times from the restarted process's start)")
-    log("| store | open dossiers | membership | s to ready | s to caught up |")
-    log("|---|---:|---|---:|---:|")
+    log("restart after kill -9: times from the restarted process's start; for a takeover, from")
+    log("the kill to the survivor ready and owning every partition (its lag gauge lists them)")
+    log("| store | open dossiers | membership | s to ready | s to caught up | missing |")
+    log("|---|---:|---|---:|---:|---:|")
     for r in rows:
         log(
             f"| `{r.store}` | {r.open_dossiers:,} | {r.membership} "
-            f"| {r.ready_s:.1f} | {r.caught_up_s:.1f} |"
+            f"| {r.ready_s:.1f} | {seconds(r.caught_up_s).removesuffix(' s')} | {r.missing} |"
         )
     return 0
 
