@@ -251,6 +251,10 @@ class ParkingLot:
         key = event.dossier_id.encode("utf-8")
         blob = self.blob(key, result)
         lines = lines_of(blob)
+        if lines:
+            # Whatever becomes of this event, the dossier stays watched for its expiry
+            # (the shell unschedules a touched dossier with no state and no expiry).
+            result.parked_until[key] = self.expiry(lines)
         fingerprint = event_fingerprint(event.event_id)
         if any(read_entry(line, key).fingerprint == fingerprint for line in lines):
             return  # the same early event delivered twice

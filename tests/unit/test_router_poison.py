@@ -377,3 +377,15 @@ def test_a_parked_entry_keeps_any_bytes_apart_from_the_line_structure() -> None:
     run(core, [record(raw, 0, b"A")])
     (line,) = lines_of(core.tables.parked[b"A"])
     assert base64.b64decode(line.split(b"\t")[-1]) == raw
+
+
+def test_a_dossier_whose_parking_is_full_stays_watched_for_its_expiry() -> None:
+    # Found on the broker: a batch of only refused early events left the dossier
+    # without an expiry, the shell unscheduled it, and its parked events never expired.
+    core = router(ParkingPolicy(per_dossier=1, wait=timedelta(hours=8)))
+    first = run(core, [event_record(done("A", event_id="1"), 0)])
+    later = run(core, [event_record(done("A", event_id="2"), 1)])  # refused: full
+    again = run(core, [event_record(done("A", event_id="1"), 0)])  # a re-delivery
+    assert [d.reason for d in letters(later)] == ["parking_full"]
+    expiry = first.parked_until[b"A"]
+    assert later.parked_until == {b"A": expiry} and again.parked_until == {b"A": expiry}
