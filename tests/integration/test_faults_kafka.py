@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from test_routing_kafka import (
 
 from events import InboundEvent, ReasonKind, encode, parse_event
 from workflows.routing import event_fingerprint
+from workflows.state import DossierState
 
 #: The simulated workload starts here (``simulated``); the workers' manual clock stays there.
 CLOCK_START = at("2026-03-02 08:00")
@@ -224,6 +225,16 @@ def publish_acked(bootstrap: str, topic: str, events: Sequence[InboundEvent]) ->
     publisher = PacedPublisher(bootstrap, topic, events, seconds=0.0)
     publisher.start()
     publisher.finish()
+
+
+def poll_until(check: Callable[[], object], timeout: float, interval: float = 0.5) -> bool:
+    """Whether ``check()`` held within ``timeout`` (``wait_for`` without the assertion)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def since(start: float) -> str:
@@ -426,12 +437,44 @@ def verify(run: FaultRun, events: Sequence[InboundEvent], views: Sequence[Worker
     )
 
 
+def problems_of(*verdicts: Verdict | None) -> list[str]:
+    return [p for v in verdicts if v is not None for p in v.problems]
+
+
+def changelog_story(run: FaultRun, dossier_ids: Sequence[str]) -> list[str]:
+    """Each state the open and closed tables' changelogs hold for ``dossier_ids``, in the
+    order the broker stamped them: a stale write after a newer one shows as a step back."""
+    wanted = {d.encode("utf-8") for d in dossier_ids}
+    writes: dict[str, list[tuple[int, str]]] = {d: [] for d in dossier_ids}
+    for table in ("open", "closed"):
+        changelog = f"{run.group}-{run.names.events}-{table}-changelog"
+        for record in read_to_end(run.bootstrap, changelog):
+            if record.key not in wanted:
+                continue
+            if record.value is None:
+                what = f"{table}: deleted"
+            else:
+                state = DossierState.from_bytes(record.value)
+                what = f"{table}: {state.status.value} {state.current_step} ({len(state.applied)} events)"
+            writes[record.key.decode("utf-8")].append((record.timestamp, what))
+    return [
+        f"changelog of {d}: " + " -> ".join(what for _, what in sorted(writes[d]))
+        for d in dossier_ids
+    ]
+
+
 def log_facts(workers: Sequence[Worker]) -> list[str]:
     """What the workers' logs say about the consumer (for the failure message)."""
     facts = []
     for worker in workers:
         lines = worker.log().splitlines()
-        wanted = ("Seek uncommitted", "Crashed reason=", "exiting unacked", "Traceback")
+        wanted = (
+            "Seek uncommitted",
+            "No event received for active tp",  # a recovery that does not progress
+            "Crashed reason=",
+            "exiting unacked",
+            "Traceback",
+        )
         counts = {w: sum(w in line for line in lines) for w in wanted}
         facts.append(f"log {worker.log_path}: {counts}")
     return facts
@@ -446,30 +489,43 @@ KILLS = 5
 @STORES
 @pytest.mark.timeout(420)
 def test_kill9_at_random_instants_loses_nothing(fleet: Fleet, store: str) -> None:
-    """300 dossiers published over ~50 s; the worker is SIGKILLed five times at random
+    """300 dossiers published over ~60 s; the worker is SIGKILLed five times at random
     instants (publishing, routing, recovering) and restarted at once, as a supervisor would.
     """
     run = FaultRun(fleet, store)
     rng = random.Random(19_01)
     _, events = simulated(300, seed=19, id_prefix="K9")
     worker = run.worker("worker")
+    launched = time.monotonic()
     run.restart(worker, "first start")
-    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=50)
+    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=60)
     publisher.start()
     began = time.monotonic()
     for kill in range(1, KILLS + 1):
-        launched = time.monotonic()
-        # Measured from the launch: a short one lands while the worker joins or recovers.
-        uptime = rng.uniform(3.0, 20.0)
-        ready = watch_health(worker, uptime, since=launched)
+        # Drawn up front, so the schedule does not depend on timing: a quarter of the kills
+        # land while the worker joins or recovers, the others while it routes (the backlog
+        # the outage left and the live flow), at a random instant after it is ready.
+        in_startup, startup_s, routing_s = (
+            rng.random() < 0.25,
+            rng.uniform(1, 9),
+            rng.uniform(0.2, 6),
+        )
+        if in_startup:
+            ready = watch_health(worker, launched + startup_s - time.monotonic(), since=launched)
+        else:
+            worker.wait_ready(READY_BOUND_S)
+            ready = time.monotonic() - launched
+            time.sleep(routing_s)
         lag = run.lag()
+        uptime = time.monotonic() - launched
         worker.kill9()
         when = f"ready after {ready:.1f} s" if ready is not None else "not ready yet"
         run.notes.append(
             f"kill {kill} at +{time.monotonic() - began:.1f} s, {uptime:.1f} s after its launch "
-            f"({when}); "
-            f"{len(publisher.acked)} of {len(events)} acked, lag {lag}"
+            f"({when}); {len(publisher.acked)} of {len(events)} acked, lag {lag}"
         )
+        if ready is not None and kill > 1:
+            run.timings.append(f"restart after kill {kill - 1}: ready in {ready:.1f} s")
         launched = time.monotonic()
         worker.launch(note=f"restart after kill {kill}")
     worker.wait_ready(READY_BOUND_S)
@@ -526,16 +582,17 @@ def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> 
     fleet.assert_no_agent_crash()
 
 
-# --- 3. an idle worker restarted onto a backlog, four times --------------------------------
+# --- 3. an idle worker restarted onto a backlog, again and again ---------------------------
 
 
-BACKLOGS = 4
+BACKLOGS = 6
 
 
 @STORES
 @pytest.mark.timeout(360)
 def test_restart_onto_a_backlog_repeatedly_loses_nothing(fleet: Fleet, store: str) -> None:
-    """Everything processed; SIGTERM; publish a backlog; restart — four times.
+    """Everything processed; SIGTERM; publish a backlog; restart — six times (the loss is
+    intermittent: more rounds, more chances to see it, at ~10 s a round).
 
     The backlogs continue dossiers begun before, so every partition has a committed offset
     > 0 when the restarted worker meets its backlog (where the suite saw records skipped).
@@ -619,20 +676,28 @@ def test_a_frozen_worker_that_resumes_does_not_regress_any_dossier(
     time.sleep(rng.uniform(3.0, 8.0))
     zombie.freeze()
     frozen = time.monotonic()
-    freeze_for = SESSION_TIMEOUT_S + 10.0
     run.notes.append(
         f"zombie frozen with {len(publisher.acked)} of {len(events) - head} of the flow acked"
     )
+    # Frozen past its session timeout, and until the survivor took its partitions over
+    # (within a bound: a takeover that never completes is reported, not waited for).
     everything = {survivor.url: [0, 1, 2, 3]}
-    wait_for(
+    took_over = poll_until(
         lambda: ownership(survivor, changelog) == everything and survivor.health() is True,
-        freeze_for + READY_BOUND_S,
-        "the survivor to own every partition",
-        alive=survivor.proc,
+        SESSION_TIMEOUT_S + READY_BOUND_S,
     )
-    run.timings.append(f"survivor owned every partition {time.monotonic() - frozen:.1f} s after")
-    time.sleep(max(0.0, frozen + freeze_for - time.monotonic()))
+    taken = time.monotonic() - frozen
+    time.sleep(max(0.0, frozen + SESSION_TIMEOUT_S + 10.0 - time.monotonic()))
     zombie.thaw()
+    failures: list[str] = []
+    if took_over:
+        run.timings.append(f"survivor owned every partition, ready, {taken:.1f} s after the freeze")
+    else:
+        failures.append(
+            f"[takeover] the survivor did not own every partition and say ready within "
+            f"{taken:.0f} s of the freeze: ownership {ownership(survivor, changelog)}, "
+            f"health {survivor.get('/health')}"
+        )
     run.notes.append(f"zombie resumed after {time.monotonic() - frozen:.1f} s frozen")
     publisher.finish()
     run.wait_caught_up(survivor, CATCH_UP_BOUND_S)
@@ -643,25 +708,39 @@ def test_a_frozen_worker_that_resumes_does_not_regress_any_dossier(
         views = [ownership(w, changelog) for w in alive]
         return all(w.health() for w in alive) and all(v == views[0] for v in views)
 
-    wait_for(settled, READY_BOUND_S, "the group to settle after the resume")
+    if not poll_until(settled, READY_BOUND_S):
+        failures.append(
+            "[settle] the group did not settle after the resume: "
+            + ", ".join(f"{w.url} health {w.get('/health')}" for w in (survivor, zombie))
+        )
     time.sleep(3.0)  # the zombie's in-flight batch, if it had one, is written by now
     run.wait_caught_up(survivor, CATCH_UP_BOUND_S)
     run.notes.append(
         f"after the resume: zombie {'running' if zombie.running else 'exited'}, "
         f"ownership {ownership(survivor, changelog)}"
     )
-    live = verify(run, events, [w for w in (survivor, zombie) if w.running])
+    views = [w for w in (survivor, zombie) if w.running and w.health()]
+    live = verify(run, events, views) if views else None
+    if live is None:
+        failures.append("[live] no worker ready to ask after the resume: live check skipped")
 
     zombie_exit = zombie.stop()
     survivor.stop()
     run.notes.append(f"zombie stopped (exit {zombie_exit}); survivor restarted alone")
     run.restart(survivor, "survivor restarted alone", caught_up=True)
     restored = verify(run, events, [survivor])
+    wrong = sorted(
+        {p.split()[1].rstrip(":") for p in problems_of(live, restored) if p.startswith("[state]")}
+    )
+    run.notes.extend(changelog_story(run, wrong[:10]))
     run.report("a frozen worker resumes")
-    print(f"  live: {live.headline}\n  after the restart: {restored.headline}")
+    live_headline = live.headline if live is not None else "not checked"
+    print(f"  live: {live_headline}\n  after the restart: {restored.headline}")
     # "[kind] (when) ...": the headline counts problems by their bracketed kind.
-    problems = [p.replace("] ", "] (live) ", 1) for p in live.problems] + [
-        p.replace("] ", "] (after the restart) ", 1) for p in restored.problems
+    problems = [
+        *failures,
+        *[p.replace("] ", "] (live) ", 1) for p in (live.problems if live else [])],
+        *[p.replace("] ", "] (after the restart) ", 1) for p in restored.problems],
     ]
     Verdict(
         restored.dossiers,
@@ -669,7 +748,7 @@ def test_a_frozen_worker_that_resumes_does_not_regress_any_dossier(
         restored.expected_assignments,
         restored.sent_assignments,
         problems,
-    ).fail_unless_clean([f"live: {live.headline}", *run.notes, *log_facts([survivor, zombie])])
+    ).fail_unless_clean([f"live: {live_headline}", *run.notes, *log_facts([survivor, zombie])])
 
 
 # --- 5. the broker is killed and restarted -------------------------------------------------
