@@ -28,9 +28,10 @@ from agents.context import build_context
 from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
 from agents.lag import export_consumer_lag
+from agents.limits import parking_policy
 from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
-from agents.router import BatchResult, ParkingPolicy, RawRecord, RouterCore, Tables
+from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings
 from agents.tables import BatchedChangelogTable
 from agents.watcher import Watcher, partition_of
@@ -157,10 +158,11 @@ def create_app(
     router = RouterCore(
         context,
         Tables(open=tables["open"], closed=tables["closed"], parked=tables["parked"]),
-        ParkingPolicy(wait=timedelta(hours=settings.parked_wait_hours)),
+        parking_policy(settings),
         on_event=on_event,
         ticks_topic=names.ticks,
         alerts=policy,
+        max_event_bytes=settings.max_event_bytes,
     )
     watcher = Watcher(context.calendar, policy, settings.partitions)
     gauges = OpenGauges(metrics, worker_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.limits import state_limits
 from agents.settings import Settings
 from workflows.calendar import CalendarOverrides, OfficeHours, WorkingCalendar
 from workflows.catalog import load_catalog
@@ -19,5 +20,7 @@ def build_calendar(settings: Settings) -> WorkingCalendar:
 
 def build_context(settings: Settings) -> RoutingContext:
     return RoutingContext(
-        catalog=load_catalog(settings.catalog_path), calendar=build_calendar(settings)
+        catalog=load_catalog(settings.catalog_path),
+        calendar=build_calendar(settings),
+        limits=state_limits(settings),
     )
