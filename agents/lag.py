@@ -1,10 +1,17 @@
 """Consumer lag of the partitions this worker consumes, for ``dossierflow_consumer_lag``.
 
-Lag is a partition's end offset (the broker's, asked at each scrape) minus the offset this
-worker committed for it: the records that a crash now would deliver again, and the
-backlog a restarted worker has to catch up on. A partition the group never committed
-counts from its earliest offset (the app's ``consumer_auto_offset_reset`` is
-``earliest``, and the consumer fix rewinds such partitions to their beginning).
+Lag is a partition's end offset minus the offset this worker committed for it: the
+records that a crash now would deliver again, and the backlog a restarted worker has to
+catch up on. A partition the group never committed counts from its earliest offset (the
+app's ``consumer_auto_offset_reset`` is ``earliest``, and the consumer fix rewinds such
+partitions to their beginning).
+
+The end offset is the highwater of the consumer's last fetch of the partition (each fetch
+response carries it; a fetched partition's is at most a fetch wait, 1.5 s, old), read
+without a broker round trip. Asking the broker goes through faust's consumer thread and
+waits for its current fetch: 1.5 s a request, 3 s a scrape when measured. The broker is
+asked only for what the consumer does not know: the end of a partition not fetched since
+its assignment, and the earliest offset of a non-empty partition never committed.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ class OffsetSource(Protocol):
     """The parts of faust's consumer the lag needs."""
 
     def assignment(self) -> set[TP]: ...
+
+    def highwater(self, tp: TP) -> int | None: ...
 
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]: ...
 
@@ -61,14 +70,23 @@ def committed_offsets(consumer: Any) -> Mapping[TP, int | None]:
     return committed
 
 
+def known_highwater(consumer: OffsetSource, tp: TP) -> int | None:
+    try:
+        return consumer.highwater(tp)
+    except AssertionError:  # aiokafka: no longer assigned (a rebalance meanwhile)
+        return None
+
+
 async def consumer_lags(consumer: OffsetSource, topics: Collection[str]) -> dict[TP, int]:
-    """Lag of each assigned partition of ``topics`` (one or two broker requests)."""
+    """Lag of each assigned partition of ``topics``; the broker is asked only for gaps."""
     owned = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
-    if not owned:
-        return {}
-    end = await asyncio.wait_for(consumer.highwaters(*owned), OFFSETS_TIMEOUT_S)
+    end: dict[TP, int | None] = {tp: known_highwater(consumer, tp) for tp in owned}
+    unknown = [tp for tp, high in end.items() if high is None]
+    if unknown:
+        end.update(await asyncio.wait_for(consumer.highwaters(*unknown), OFFSETS_TIMEOUT_S))
     committed = committed_offsets(consumer)
-    fresh = [tp for tp in owned if committed.get(tp) is None]
+    # An empty partition never committed has lag 0 whatever its earliest offset.
+    fresh = [tp for tp in owned if committed.get(tp) is None and end.get(tp)]
     earliest: Mapping[TP, int] = {}
     if fresh:
         earliest = await asyncio.wait_for(consumer.earliest_offsets(*fresh), OFFSETS_TIMEOUT_S)

@@ -45,7 +45,11 @@ def test_partition_lags(
 
 
 class FakeConsumer:
-    """faust's consumer as the lag reads it: assignment, offsets, its committed map."""
+    """faust's consumer as the lag reads it: assignment, offsets, its committed map.
+
+    ``end`` is the broker's; ``fetched`` the partitions whose highwater the consumer knows
+    from a fetch (all of them unless told); ``asked`` records each broker request.
+    """
 
     def __init__(
         self,
@@ -53,25 +57,31 @@ class FakeConsumer:
         end: dict[TP, int],
         committed: dict[TP, int | None],
         earliest: dict[TP, int] | None = None,
+        fetched: set[TP] | None = None,
         fail: bool = False,
     ) -> None:
         self.assigned = assigned
         self.end = end
         self._committed_offset = committed
         self.earliest = earliest or {}
+        self.fetched = set(end) if fetched is None else fetched
         self.fail = fail
-        self.asked: list[tuple[TP, ...]] = []
+        self.asked: list[tuple[str, tuple[TP, ...]]] = []
 
     def assignment(self) -> set[TP]:
         return self.assigned
 
+    def highwater(self, tp: TP) -> int | None:
+        return self.end[tp] if tp in self.fetched else None
+
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
-        self.asked.append(partitions)
+        self.asked.append(("end", partitions))
         if self.fail:
             raise ConnectionError("broker gone")
         return {tp: self.end[tp] for tp in partitions}
 
     async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
+        self.asked.append(("earliest", partitions))
         return {tp: self.earliest.get(tp, 0) for tp in partitions}
 
 
@@ -93,14 +103,29 @@ def test_owned_stream_partitions_are_exported_changelogs_are_not() -> None:
         {EVENTS_0, TICKS_0, CHANGELOG_0},
         {EVENTS_0: 50, TICKS_0: 7, CHANGELOG_0: 900},
         {EVENTS_0: 40, TICKS_0: None},
+        fetched={EVENTS_0},
     )
     export(consumer, metrics)
     assert lag_samples(metrics) == {
         ("w1", "dossier-events", "0"): 10,
         ("w1", "dossier-deadline-ticks", "0"): 7,
     }
-    # Changelog partitions are restored, not consumed by the group: never asked about.
-    assert all(CHANGELOG_0 not in asked for asked in consumer.asked)
+    # Only what the consumer does not know is asked: the ticks partition's end (never
+    # fetched) and its earliest offset (never committed). Changelog partitions are
+    # restored, not consumed by the group: never asked about.
+    assert consumer.asked == [("end", (TICKS_0,)), ("earliest", (TICKS_0,))]
+
+
+def test_a_scrape_of_fetched_committed_partitions_asks_the_broker_nothing() -> None:
+    # Asking goes through faust's consumer thread and waits for its fetch (1.5 s each).
+    metrics = create_metrics(CollectorRegistry())
+    consumer = FakeConsumer({EVENTS_0, TICKS_0}, {EVENTS_0: 9, TICKS_0: 0}, {EVENTS_0: 4})
+    export(consumer, metrics)
+    assert consumer.asked == []  # the empty, never committed ticks partition: lag 0
+    assert lag_samples(metrics) == {
+        ("w1", "dossier-events", "0"): 5,
+        ("w1", "dossier-deadline-ticks", "0"): 0,
+    }
 
 
 def test_a_partition_moved_away_loses_its_series() -> None:
@@ -113,7 +138,9 @@ def test_a_partition_moved_away_loses_its_series() -> None:
 def test_offsets_unavailable_export_nothing_rather_than_a_stale_figure() -> None:
     metrics = create_metrics(CollectorRegistry())
     export(FakeConsumer({EVENTS_0}, {EVENTS_0: 5}, {EVENTS_0: 1}), metrics)
-    export(FakeConsumer({EVENTS_0}, {EVENTS_0: 5}, {EVENTS_0: 1}, fail=True), metrics)
+    export(
+        FakeConsumer({EVENTS_0}, {EVENTS_0: 5}, {EVENTS_0: 1}, fetched=set(), fail=True), metrics
+    )
     assert lag_samples(metrics) == {}
 
 
