@@ -55,10 +55,10 @@ CLOCK_START = at("2026-03-02 08:00")
 SESSION_TIMEOUT_S = float(FAST_FAILOVER["BROKER_SESSION_TIMEOUT"])
 #: Generous bounds, not targets: a restart to ready, and a restart to caught up.
 READY_BOUND_S = 90.0
-CATCH_UP_BOUND_S = 90.0
+CATCH_UP_BOUND_S = 60.0
 #: A group whose committed offsets do not move for this long after its worker is ready is
 #: stuck (records skipped and never committed): the test stops waiting and shows what is.
-STALL_S = 30.0
+STALL_S = 20.0
 STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 #: How many problems a failure message lists (all are counted).
 SHOWN = 40
@@ -90,14 +90,21 @@ class FaultRun:
     def lag(self) -> int:
         return group_lag(self.bootstrap, self.group, self.names.events)
 
-    def restart(self, worker: Worker, what: str, *, caught_up: bool = False) -> float:
+    def restart(
+        self,
+        worker: Worker,
+        what: str,
+        *,
+        caught_up: bool = False,
+        within: float = CATCH_UP_BOUND_S,
+    ) -> float:
         """Launch ``worker`` and wait until it is ready (and has caught up); logs the times."""
         started = time.monotonic()
         worker.launch(note=what)
         ready = worker.wait_ready(READY_BOUND_S)
         line = f"{what}: ready in {ready:.1f} s"
         if caught_up:
-            done = self.wait_caught_up(worker, CATCH_UP_BOUND_S)
+            done = self.wait_caught_up(worker, within)
             line += (
                 f", caught up in {time.monotonic() - started:.1f} s"
                 if done is not None
@@ -458,7 +465,7 @@ def changelog_story(run: FaultRun, dossier_ids: Sequence[str]) -> list[str]:
                 what = f"{table}: {state.status.value} {state.current_step} ({len(state.applied)} events)"
             writes[record.key.decode("utf-8")].append((record.timestamp, what))
     return [
-        f"changelog of {d}: " + " -> ".join(what for _, what in sorted(writes[d]))
+        f"changelog of {d}: " + (" -> ".join(what for _, what in sorted(writes[d])) or "no write")
         for d in dossier_ids
     ]
 
@@ -585,13 +592,13 @@ def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> 
 # --- 3. an idle worker restarted onto a backlog, again and again ---------------------------
 
 
-BACKLOGS = 6
+BACKLOGS = 5
 
 
 @STORES
 @pytest.mark.timeout(360)
 def test_restart_onto_a_backlog_repeatedly_loses_nothing(fleet: Fleet, store: str) -> None:
-    """Everything processed; SIGTERM; publish a backlog; restart — six times (the loss is
+    """Everything processed; SIGTERM; publish a backlog; restart — five times (the loss is
     intermittent: more rounds, more chances to see it, at ~10 s a round).
 
     The backlogs continue dossiers begun before, so every partition has a committed offset
@@ -618,7 +625,11 @@ def test_restart_onto_a_backlog_repeatedly_loses_nothing(fleet: Fleet, store: st
         assert code != -9, "the worker did not stop on SIGTERM within 60 s"
         publish_acked(run.bootstrap, run.names.events, rounds[n])
         published += rounds[n]
-        run.restart(worker, f"restart {n} onto {len(rounds[n])} events", caught_up=True)
+        # ~370 events take ~7 s from the launch here; a round that is not done in 30 s is
+        # stuck (it shows in the check), and waiting longer only makes a failure slower.
+        run.restart(
+            worker, f"restart {n} onto {len(rounds[n])} events", caught_up=True, within=30.0
+        )
         verdict = verify(run, published, [worker])
         history.append(
             f"round {n} (SIGTERM with lag {idle}, exit {code}; {len(rounds[n])} events of "
