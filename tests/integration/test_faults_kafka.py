@@ -478,6 +478,7 @@ def log_facts(workers: Sequence[Worker]) -> list[str]:
         wanted = (
             "Seek uncommitted",
             "No event received for active tp",  # a recovery that does not progress
+            "not handed out",  # the consumer's own account of records it fetched and dropped
             "Crashed reason=",
             "exiting unacked",
             "Traceback",
