@@ -1,26 +1,34 @@
 """faust's app with the consumer fixes that keep every fetched record: nothing is skipped.
 
 faust-streaming 0.15.3 with aiokafka 0.14.0 loses records on a routine restart or
-rebalance in two ways, both fixed here (docs/routing.md "Re-delivery" has the invariant):
+rebalance; each hole below was seen losing records and is closed here (docs/routing.md
+"Re-delivery" has the invariant and the order of confirmations):
 
 1. **Fetched, then dropped.** faust's ``Consumer.getmany`` asks aiokafka for records with
    faust's *live* set of active partitions; recovery and flow control change that set while
-   the call waits, and faust then silently drops the records of partitions that are "not
-   active" any more (also every record left when the flow stops or the generation changes
-   mid-batch). aiokafka's position has moved past them, so the next records of that
-   partition arrive with a jump; faust's ``_drain_messages`` takes the jump for a real gap
-   (compaction, transaction markers) and marks it acked, and the next commit moves past
-   records that were never processed: lost for good. :meth:`RewindingConsumer.getmany`
-   hands out the same records but remembers, per partition, the first one it did not hand
-   out, and seeks that partition back there (logged with the count and the offsets).
-2. **Never committed.** aiokafka's ``seek_to_committed`` only seeks to a committed offset
+   the call waits, and faust silently dropped the records of partitions no longer active
+   (also every record left when the flow stopped or the generation changed mid-batch).
+   aiokafka's position had moved past them. :meth:`RewindingConsumer.getmany` hands out the
+   same records but seeks each partition back to the first record it did not hand out.
+2. **Jumps taken for gaps.** faust's fetch loop took any jump in offsets (as 1 made) for a
+   real gap and marked it acked, the record after the jump included, before it was
+   processed. Real gaps (transaction markers, compaction, retention) are now recorded from
+   the fetch position (:meth:`RewindingConsumer._note_fetched`), nothing else.
+3. **Skipped, then acked.** faust's stream *acks* a message it skips (one that reached it
+   while the flow was suspended for a rebalance, or from an older generation): its offset
+   was committed unprocessed. Only messages an agent finished (:class:`settle_or_withhold`)
+   are acked now; the others are settled unacked and read again from the committed offset.
+4. **A head check off by one.** faust's commit took a run of acked offsets that started one
+   past the committed offset (or anywhere, with nothing committed): the one record left
+   behind by 1 or 3 was committed over. :meth:`RewindingConsumer._new_offset` commits only a
+   run that starts at the committed offset (the log start when nothing is committed).
+5. **Never committed.** aiokafka's ``seek_to_committed`` only seeks to a committed offset
    > 0; after faust's seek, every assigned *stream* partition whose committed offset is
    missing or 0 is sought to its beginning (changelogs are left to recovery).
+6. **Acked in a finally.** ``take_events`` acks a batch in a ``finally``, also when a SIGTERM
+   cancels the agent in the middle of it; :class:`settle_or_withhold` withholds those acks.
 
 A record handed out twice is applied once: the router remembers each dossier's event ids.
-The acks of a batch the router did not finish are withheld (:func:`withhold_acks`): faust's
-``take_events`` acks a batch in a ``finally``, also when a SIGTERM cancels the agent in the
-middle of it, and the stop then commits offsets of events whose state was never written.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, NoReturn
+from weakref import WeakSet
 
 import faust
 from aiokafka import errors as kafka_errors
@@ -38,6 +47,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, EventT, Message
 from faust.types.transports import TransportT
 from faust.types.tuples import ack_lock
+from faust.utils.functional import consecutive_numbers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,42 @@ DROP_LOG = "Fetched records not handed out; seeking the partition back to the fi
 
 class RewindingConsumer(aiokafka_driver.Consumer):
     """faust's aiokafka consumer that never skips a fetched record (see the module docstring)."""
+
+    def on_init(self) -> None:
+        super().on_init()
+        # Messages an agent of ours finished (settle_or_withhold): the only ones acked.
+        self._finished: WeakSet[Message] = WeakSet()
+        self._skipped = 0
+        # first offset of each stream partition read from its beginning (never committed)
+        self._log_start: dict[TP, int] = {}
+        # stream partition -> the offset its next fetched record should have (after a seek,
+        # one past the last handed out): a later one means those offsets do not exist.
+        self._expected: dict[TP, int] = {}
+
+    def finish(self, events: Iterable[EventT[Any]]) -> None:
+        """The agent has written everything these events caused: they may be acked."""
+        for event in events:
+            self._finished.add(event.message)
+
+    def ack(self, message: Message) -> bool:
+        if message in self._finished:
+            self._finished.discard(message)
+            return super().ack(message)
+        # faust acks what its stream *skips* (a message that reached the stream while the
+        # flow was suspended for a rebalance, or from an older generation): its offset
+        # would then be committed although no agent processed it. Settle it unacked.
+        with ack_lock:
+            message.acked = True
+        self._unacked_messages.discard(message)
+        self._skipped += 1
+        self.log.info(
+            "Not acking %s offset %d: faust skipped it unprocessed (%d so far); "
+            "it is read again from the committed offset",
+            message.tp,
+            message.offset,
+            self._skipped,
+        )
+        return False
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         # faust's Consumer.getmany, with every record it would drop counted and rewound.
@@ -89,12 +135,35 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     delivered.add(tp)
+                    self._note_fetched(tp, record.offset)
                     yield tp, self._to_message(tp, record)
                     continue
                 skip(tp, record.offset)
         finally:
             if undelivered and not self.should_stop:
                 await self._rewind(undelivered)
+
+    def _note_fetched(self, tp: TP, offset: int) -> None:
+        expected = self._expected.get(tp)
+        if expected is not None and offset > expected and not self._is_changelog_tp(tp):
+            # The fetch position was at `expected` and the broker answered with a later
+            # record: the offsets between hold nothing to process (transaction markers,
+            # compaction, retention). They count as done, or the head check would wait
+            # for them for ever.
+            self.log.info(
+                "Offsets %d..%d of %s hold no records: counted as done", expected, offset - 1, tp
+            )
+            self._gap[tp].addi(expected, offset)
+            self._gap[tp].merge_overlaps()
+        self._expected[tp] = offset + 1
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        await super().seek_wait(partitions)
+        self._expected.update(partitions)
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        await super()._seek(partition, offset)
+        self._expected[partition] = offset
 
     async def _rewind(self, undelivered: Mapping[TP, tuple[int, int]]) -> None:
         assigned = self.assignment()
@@ -111,10 +180,38 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         if targets:
             await self.seek_wait(targets)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        # faust's, with its head check corrected: faust commits a consecutive run of acked
+        # offsets even when the offset right at the committed position (or, with nothing
+        # committed, any offset before the run) was never acked -- exactly the record a
+        # rewind or a skipped message leaves behind. Here the run must start at the head.
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        max_offset = max(acked)
+        gaps = self._gap[tp]
+        if gaps:  # real gaps (transaction markers, compaction) count as acked, as in faust
+            covered = sorted(gaps.overlap(0, max_offset), key=lambda x: x.begin)
+            if covered:
+                filled = [n for entry in covered for n in range(entry.begin, entry.end)]
+                acked.extend(filled)
+                gaps.chop(0, max(filled[-1], max_offset + 1))
+        acked.sort()
+        head = self._committed_offset[tp]
+        if head is None:
+            head = self._log_start.get(tp)
+        if head is not None and acked[0] > head:
+            return None  # the record at the head is not done yet
+        run = next(consecutive_numbers(acked))
+        acked[: len(run)] = []
+        self._acked_index[tp].difference_update(run)
+        return int(run[-1]) + 1
+
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        # A jump in offsets is taken as acked (faust): say so, it must only ever be a real gap.
-        self.log.info("Offset gap in %s: %d..%d taken as acked", tp, offset_from, offset_to)
-        await super()._add_gap(tp, offset_from, offset_to)
+        # faust marks a jump in fetched offsets as acked *including the record after it*,
+        # before that record is processed, and also marks jumps its own drops caused.
+        # Real gaps are recorded by _note_fetched instead, from the fetch position.
+        return None
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
@@ -122,6 +219,12 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         if fresh:
             self.log.info("%s: %r", REWIND_LOG, sorted(fresh))
             await self._thread.seek_to_beginning(*aiokafka_driver.ensure_aiokafka_TPset(fresh))
+            starts = await self.earliest_offsets(*fresh)
+            self._log_start.update({tp: offset for tp, offset in starts.items() if offset >= 0})
+        for tp, offset in committed.items():
+            start = offset if offset else self._log_start.get(tp)
+            if start is not None and not self._is_changelog_tp(tp):
+                self._expected[tp] = start
         return committed
 
     async def check_membership(self) -> str | None:
@@ -194,6 +297,10 @@ class settle_or_withhold:
         if exc_type is not None:
             withhold_acks(self.events)
             log.warning("batch of %d events not finished: not acked", len(self.events))
+        elif self.events:
+            consumer = self.events[0].app.consumer
+            if isinstance(consumer, RewindingConsumer):
+                consumer.finish(self.events)
         return False
 
 

@@ -1,0 +1,107 @@
+"""What the consumer commits: only offsets an agent finished, in one run from the head."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+
+from agents.app import create_app
+from agents.consumer import RewindingConsumer, withhold_acks
+from agents.settings import Settings
+
+EVENTS = "dossier-events"
+TP0 = TP(EVENTS, 0)
+
+
+@pytest.fixture
+def consumer() -> Iterator[RewindingConsumer]:
+    flow = create_app(Settings(topic_prefix=""))
+    built = flow.app.consumer
+    assert isinstance(built, RewindingConsumer)
+    yield built
+
+
+def message(offset: int, partition: int = 0) -> ConsumerMessage:
+    return ConsumerMessage(
+        EVENTS, partition, offset, 0.0, 0, None, b"k", b"v", None, tp=TP(EVENTS, partition)
+    )
+
+
+class FakeEvent:
+    """What settle_or_withhold and withhold_acks read of a faust event."""
+
+    def __init__(self, msg: ConsumerMessage, app: Any) -> None:
+        self.message = msg
+        self.app = app
+
+
+@pytest.mark.parametrize(
+    ("committed", "log_start", "acked", "gaps", "expected"),
+    [
+        # the run starts at the committed offset: committed up to its end
+        (100, None, [100, 101, 102], [], 103),
+        # offset 100 (the head) was never acked: nothing moves (faust committed 103 here)
+        (100, None, [101, 102], [], None),
+        # nothing committed, read from the log start 0: the head is 0
+        (None, 0, [1, 2], [], None),
+        (None, 0, [0, 1, 2, 4], [], 3),
+        # offset 100 holds no record (a transaction marker): it counts as done
+        (100, None, [101, 102], [(100, 101)], 103),
+        # nothing committed and no known start: faust's own rule (the first run)
+        (None, None, [5, 6], [], 7),
+    ],
+)
+def test_the_commit_starts_at_the_head(
+    consumer: RewindingConsumer,
+    committed: int | None,
+    log_start: int | None,
+    acked: list[int],
+    gaps: list[tuple[int, int]],
+    expected: int | None,
+) -> None:
+    consumer._committed_offset[TP0] = committed
+    if log_start is not None:
+        consumer._log_start[TP0] = log_start
+    consumer._acked[TP0] = list(acked)
+    for begin, end in gaps:
+        consumer._gap[TP0].addi(begin, end)
+    assert consumer._new_offset(TP0) == expected
+
+
+def test_only_finished_messages_are_acked(
+    consumer: RewindingConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the app is not started: say the events topic is acked, as its agent makes it
+    monkeypatch.setattr(consumer.app.topics, "acks_enabled_for", lambda topic: True)
+    consumer._committed_offset[TP0] = 10
+    done, skipped = message(10), message(11)
+    consumer.finish([FakeEvent(done, None)])  # type: ignore[list-item]
+    assert consumer.ack(done) is True
+    # faust acks a message its stream skipped (flow suspended, older generation)
+    assert consumer.ack(skipped) is False
+    assert skipped.acked  # settled: a stop or rebalance does not wait for it
+    assert list(consumer._acked[TP0]) == [10]
+    assert consumer._new_offset(TP0) == 11  # the skipped one is read again, not committed
+
+
+def test_a_withheld_batch_is_never_acked(consumer: RewindingConsumer) -> None:
+    consumer._committed_offset[TP0] = 0
+    batch = [FakeEvent(message(n), None) for n in (0, 1, 2)]
+    withhold_acks(batch)  # type: ignore[arg-type]
+    for event in batch:
+        assert consumer.ack(event.message) is False
+    assert not consumer._acked[TP0]
+
+
+def test_real_gaps_come_from_the_fetch_position(consumer: RewindingConsumer) -> None:
+    consumer._expected[TP0] = 100
+    consumer._note_fetched(TP0, 100)
+    consumer._note_fetched(TP0, 103)  # 101 and 102 do not exist (the broker skipped them)
+    assert sorted((i.begin, i.end) for i in consumer._gap[TP0]) == [(101, 103)]
+    consumer._committed_offset[TP0] = 100
+    consumer._acked[TP0] = [100, 103]
+    assert consumer._new_offset(TP0) == 104
