@@ -23,7 +23,14 @@ from mode.types.signals import BaseSignalT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.clock import Clock, ManualClock, clock_from
-from agents.consumer import App, RewindingConsumer, exit_unacked, settle_or_withhold
+from agents.consumer import (
+    App,
+    OffsetGuard,
+    RewindingConsumer,
+    exit_unacked,
+    settle_or_withhold,
+    withhold_acks,
+)
 from agents.context import build_context
 from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
@@ -167,9 +174,20 @@ def create_app(
     watcher = Watcher(context.calendar, policy, settings.partitions)
     gauges = OpenGauges(metrics, worker_name)
 
+    guard = OffsetGuard()
+
     @app.agent(router_input, name="router")
     async def route(stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            consumer = app.consumer
+            if isinstance(consumer, RewindingConsumer):
+                # In offset order, none skipped (agents/consumer.py OffsetGuard).
+                batch, others, seeks = guard.admit(batch, consumer)
+                withhold_acks(others)
+                if seeks:
+                    await consumer.seek_back(seeks, guard)
+                if not batch:
+                    continue
             # A batch cut short (SIGTERM cancels the agent) is not acked: faust would
             # commit it in take_events' finally with its state unwritten.
             async with settle_or_withhold(batch):
@@ -179,6 +197,7 @@ def create_app(
                     # Outputs or changelog could not be written (broker gone, a bug in the
                     # shell), or this worker lost its partitions while frozen (Fenced).
                     exit_unacked("router")
+            guard.advance(batch)
 
     async def _route_batch(batch: Sequence[EventT[Any]]) -> None:
         records = [
@@ -248,6 +267,7 @@ def create_app(
         # After recovery: index this worker's partitions; anything that expired while
         # nobody owned them is due at the first tick (alerted once: the state remembers).
         owned = owned_partitions()
+        guard.reset()
         started = time.perf_counter()
         gauges.reset(owned)
         count = watcher.rebuild(

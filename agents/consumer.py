@@ -12,8 +12,10 @@ rebalance; each hole below was seen losing records and is closed here (docs/rout
    same records but seeks each partition back to the first record it did not hand out.
 2. **Jumps taken for gaps.** faust's fetch loop took any jump in offsets (as 1 made) for a
    real gap and marked it acked, the record after the jump included, before it was
-   processed. Real gaps (transaction markers, compaction, retention) are now recorded from
-   the fetch position (:meth:`RewindingConsumer._note_fetched`), nothing else.
+   processed. No jump is taken for done any more (:meth:`RewindingConsumer._note_fetched`
+   logs it): a real gap (transaction markers, compaction) holds the commit back until a
+   restart, which is re-delivery, never loss. Publishers must not write ``dossier-events``
+   in transactions.
 3. **Skipped, then acked.** faust's stream *acks* a message it skips (one that reached it
    while the flow was suspended for a rebalance, or from an older generation): its offset
    was committed unprocessed. Only messages an agent finished (:class:`settle_or_withhold`)
@@ -25,7 +27,12 @@ rebalance; each hole below was seen losing records and is closed here (docs/rout
 5. **Never committed.** aiokafka's ``seek_to_committed`` only seeks to a committed offset
    > 0; after faust's seek, every assigned *stream* partition whose committed offset is
    missing or 0 is sought to its beginning (changelogs are left to recovery).
-6. **Acked in a finally.** ``take_events`` acks a batch in a ``finally``, also when a SIGTERM
+6. **Re-read, then dropped.** faust's fetch loop drops a record below its "read offset", which
+   it sets after each delivery; a seek back to the committed offset while a delivery waited
+   (a rebalance) was overwritten by it, and the re-read records were dropped while the ones
+   after them were processed: out of order, refused ``illegal_transition``. The read offset
+   now follows the records handed out.
+7. **Acked in a finally.** ``take_events`` acks a batch in a ``finally``, also when a SIGTERM
    cancels the agent in the middle of it; :class:`settle_or_withhold` withholds those acks.
 
 A record handed out twice is applied once: the router remembers each dossier's event ids.
@@ -70,6 +77,22 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         # stream partition -> the offset its next fetched record should have (after a seek,
         # one past the last handed out): a later one means those offsets do not exist.
         self._expected: dict[TP, int] = {}
+        # partition -> how many seeks it has had: a fetch that spans a seek is stale
+        self._seeks: dict[TP, int] = {}
+
+    def head(self, tp: TP) -> int | None:
+        """The first offset of ``tp`` not committed (the log start when none is), if known."""
+        committed = self._committed_offset.get(tp)
+        return committed if committed is not None else self._log_start.get(tp)
+
+    async def seek_back(self, seeks: Mapping[TP, int], guard: OffsetGuard) -> None:
+        """Seek the still-assigned partitions of ``seeks`` back; tell ``guard`` the epochs."""
+        assigned = self.assignment()
+        targets = {tp: offset for tp, offset in seeks.items() if tp in assigned}
+        if targets:
+            await self.seek_wait(targets)
+            for tp, offset in targets.items():
+                guard.rewound(tp, offset, self._seeks.get(tp, 0))
 
     def finish(self, events: Iterable[EventT[Any]]) -> None:
         """The agent has written everything these events caused: they may be acked."""
@@ -136,7 +159,15 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     delivered.add(tp)
                     self._note_fetched(tp, record.offset)
-                    yield tp, self._to_message(tp, record)
+                    # faust's fetch loop drops a record below its read offset, which it
+                    # sets *after* delivering a record: a seek back during a delivery
+                    # (a rebalance) was overwritten, and the re-read records were dropped.
+                    # Every record handed out here is the next in fetch order: deliver it.
+                    self._read_offset[tp] = record.offset
+                    message = self._to_message(tp, record)
+                    # which seek this record's fetch followed (OffsetGuard tells real gaps)
+                    message.fetch_epoch = self._seeks.get(tp, 0)  # type: ignore[attr-defined]
+                    yield tp, message
                     continue
                 skip(tp, record.offset)
         finally:
@@ -146,23 +177,28 @@ class RewindingConsumer(aiokafka_driver.Consumer):
     def _note_fetched(self, tp: TP, offset: int) -> None:
         expected = self._expected.get(tp)
         if expected is not None and offset > expected and not self._is_changelog_tp(tp):
-            # The fetch position was at `expected` and the broker answered with a later
-            # record: the offsets between hold nothing to process (transaction markers,
-            # compaction, retention). They count as done, or the head check would wait
-            # for them for ever.
-            self.log.info(
-                "Offsets %d..%d of %s hold no records: counted as done", expected, offset - 1, tp
-            )
-            self._gap[tp].addi(expected, offset)
-            self._gap[tp].merge_overlaps()
+            # A jump in fetched offsets. It may be a real gap (transaction markers,
+            # compaction), but it was also seen where records did exist and arrived later:
+            # never count it as done. The commit waits at the first offset not processed,
+            # the lag gauge shows it, and a restart reads from there again.
+            self.log.debug("Offsets %d..%d of %s skipped by the fetch", expected, offset - 1, tp)
         self._expected[tp] = offset + 1
 
+    def _count_seeks(self, tps: Iterable[TP]) -> None:
+        for tp in tps:
+            self._seeks[tp] = self._seeks.get(tp, 0) + 1
+
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        # counted before and after: a fetch that started before or during the seek is stale
+        self._count_seeks(partitions)
         await super().seek_wait(partitions)
+        self._count_seeks(partitions)
         self._expected.update(partitions)
 
     async def _seek(self, partition: TP, offset: int) -> None:
+        self._count_seeks([partition])
         await super()._seek(partition, offset)
+        self._count_seeks([partition])
         self._expected[partition] = offset
 
     async def _rewind(self, undelivered: Mapping[TP, tuple[int, int]]) -> None:
@@ -214,11 +250,15 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         return None
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
+        assigned = self.assignment()
+        self._count_seeks(assigned)
         committed = await super().seek_to_committed()
+        self._count_seeks(assigned)
         fresh = uncommitted_stream_partitions(committed, self._is_changelog_tp)
         if fresh:
             self.log.info("%s: %r", REWIND_LOG, sorted(fresh))
             await self._thread.seek_to_beginning(*aiokafka_driver.ensure_aiokafka_TPset(fresh))
+            self._count_seeks(fresh)
             starts = await self.earliest_offsets(*fresh)
             self._log_start.update({tp: offset for tp, offset in starts.items() if offset >= 0})
         for tp, offset in committed.items():
@@ -302,6 +342,84 @@ class settle_or_withhold:
             if isinstance(consumer, RewindingConsumer):
                 consumer.finish(self.events)
         return False
+
+
+class OffsetGuard:
+    """The router's own check that it applies each partition's records in order, none skipped.
+
+    Whatever faust's fetch path does, a record whose offset is past the next one the router
+    must apply means records were not delivered: that partition's records are held back
+    (not applied, not acked) and the partition is sought back to the missing offset. When
+    the first record fetched after that seek is again past it, the offsets between hold no
+    records (transaction markers, compaction, retention) and the guard moves on. Records
+    below the next offset were applied before (a re-delivery) and are passed over.
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[TP, int] = {}
+        # partition -> (offset sought back to, the seek count after that seek)
+        self._rewound: dict[TP, tuple[int, int]] = {}
+        self.holes = 0
+
+    def reset(self) -> None:
+        """After a rebalance: each partition starts again at its committed offset."""
+        self._next.clear()
+        self._rewound.clear()
+
+    def admit(
+        self, events: Iterable[EventT[Any]], consumer: RewindingConsumer
+    ) -> tuple[list[EventT[Any]], list[EventT[Any]], dict[TP, int]]:
+        """Split a batch into (events to apply, events held back or passed over, seeks)."""
+        admitted: list[EventT[Any]] = []
+        others: list[EventT[Any]] = []
+        seeks: dict[TP, int] = {}
+        expected: dict[TP, int] = {}
+        for event in events:
+            message = event.message
+            tp, offset = message.tp, message.offset
+            if tp in seeks:
+                others.append(event)
+                continue
+            at = expected.get(tp, self._next.get(tp))
+            if at is None:
+                at = consumer.head(tp)
+            if at is None or offset == at:
+                admitted.append(event)
+                expected[tp] = offset + 1
+            elif offset < at:
+                others.append(event)  # applied before: a re-delivery
+            else:
+                rewound = self._rewound.get(tp)
+                epoch = getattr(message, "fetch_epoch", 0)
+                if rewound is not None and rewound[0] == at and epoch >= rewound[1]:
+                    log.info("Offsets %d..%d of %s hold no records", at, offset - 1, tp)
+                    admitted.append(event)
+                    expected[tp] = offset + 1
+                else:
+                    self.holes += 1
+                    log.warning(
+                        "Offsets %d..%d of %s were not delivered before offset %d: "
+                        "holding it back and reading the partition again from %d",
+                        at,
+                        offset - 1,
+                        tp,
+                        offset,
+                        at,
+                    )
+                    seeks[tp] = at
+                    others.append(event)
+        return admitted, others, seeks
+
+    def advance(self, admitted: Iterable[EventT[Any]]) -> None:
+        """The admitted events are applied and their writes confirmed."""
+        for event in admitted:
+            tp, offset = event.message.tp, event.message.offset
+            if offset + 1 > self._next.get(tp, -1):
+                self._next[tp] = offset + 1
+            self._rewound.pop(tp, None)
+
+    def rewound(self, tp: TP, offset: int, epoch: int) -> None:
+        self._rewound[tp] = (offset, epoch)
 
 
 def uncommitted_stream_partitions(

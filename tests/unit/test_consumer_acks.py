@@ -10,7 +10,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from agents.app import create_app
-from agents.consumer import RewindingConsumer, withhold_acks
+from agents.consumer import OffsetGuard, RewindingConsumer, withhold_acks
 from agents.settings import Settings
 
 EVENTS = "dossier-events"
@@ -97,11 +97,60 @@ def test_a_withheld_batch_is_never_acked(consumer: RewindingConsumer) -> None:
     assert not consumer._acked[TP0]
 
 
-def test_real_gaps_come_from_the_fetch_position(consumer: RewindingConsumer) -> None:
+def test_a_jump_in_fetched_offsets_is_never_taken_for_done(consumer: RewindingConsumer) -> None:
     consumer._expected[TP0] = 100
     consumer._note_fetched(TP0, 100)
-    consumer._note_fetched(TP0, 103)  # 101 and 102 do not exist (the broker skipped them)
-    assert sorted((i.begin, i.end) for i in consumer._gap[TP0]) == [(101, 103)]
+    consumer._note_fetched(TP0, 103)  # 101, 102 not fetched: maybe gone, maybe coming later
+    assert not consumer._gap[TP0]
     consumer._committed_offset[TP0] = 100
     consumer._acked[TP0] = [100, 103]
-    assert consumer._new_offset(TP0) == 104
+    assert consumer._new_offset(TP0) == 101  # the commit waits at 101
+
+
+def batch_of(*offsets: int, epoch: int = 0) -> list[Any]:
+    events = []
+    for offset in offsets:
+        msg = message(offset)
+        msg.fetch_epoch = epoch  # type: ignore[attr-defined]
+        events.append(FakeEvent(msg, None))
+    return events
+
+
+def offsets_of(events: list[Any]) -> list[int]:
+    return [event.message.offset for event in events]
+
+
+def test_the_guard_applies_in_order_from_the_committed_offset(consumer: RewindingConsumer) -> None:
+    guard = OffsetGuard()
+    consumer._committed_offset[TP0] = 10
+    admitted, others, seeks = guard.admit(batch_of(10, 11, 12), consumer)
+    assert (offsets_of(admitted), others, seeks) == ([10, 11, 12], [], {})
+    guard.advance(admitted)
+    # a re-delivery of applied records is passed over, the next one applied
+    admitted, others, seeks = guard.admit(batch_of(11, 12, 13), consumer)
+    assert (offsets_of(admitted), offsets_of(others), seeks) == ([13], [11, 12], {})
+
+
+def test_a_hole_holds_the_partition_back_and_reads_it_again(consumer: RewindingConsumer) -> None:
+    guard = OffsetGuard()
+    consumer._committed_offset[TP0] = 10
+    # 10 and 11 were never delivered (the faults this guards against)
+    admitted, others, seeks = guard.admit(batch_of(12, 13), consumer)
+    assert (admitted, offsets_of(others), seeks) == ([], [12, 13], {TP0: 10})
+    guard.rewound(TP0, 10, epoch=5)
+    # a record fetched before the seek back is still held back
+    assert guard.admit(batch_of(13, epoch=4), consumer)[2] == {TP0: 10}
+    guard.rewound(TP0, 10, epoch=7)
+    # after it, the records come again from 10
+    admitted, _, seeks = guard.admit(batch_of(10, 11, 12, epoch=7), consumer)
+    assert (offsets_of(admitted), seeks) == ([10, 11, 12], {})
+
+
+def test_offsets_with_no_records_are_passed_after_one_read(consumer: RewindingConsumer) -> None:
+    guard = OffsetGuard()
+    consumer._committed_offset[TP0] = 10
+    assert guard.admit(batch_of(11), consumer)[2] == {TP0: 10}
+    guard.rewound(TP0, 10, epoch=3)
+    # fetched after the seek to 10 and still 11: offset 10 holds no record (a marker)
+    admitted, others, seeks = guard.admit(batch_of(11, 12, epoch=3), consumer)
+    assert (offsets_of(admitted), others, seeks) == ([11, 12], [], {})
