@@ -121,6 +121,9 @@ class RewindingConsumer(aiokafka_driver.Consumer):
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         # faust's Consumer.getmany, with every record it would drop counted and rewound.
+        # The seek counts before the fetch: a record is stamped with the last seek its
+        # fetch certainly followed (a seek made while the fetch waited does not count).
+        epochs = dict(self._seeks)
         records, active_partitions = await self._wait_next_records(timeout)
         if not records:
             return
@@ -166,7 +169,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                     self._read_offset[tp] = record.offset
                     message = self._to_message(tp, record)
                     # which seek this record's fetch followed (OffsetGuard tells real gaps)
-                    message.fetch_epoch = self._seeks.get(tp, 0)  # type: ignore[attr-defined]
+                    message.fetch_epoch = epochs.get(tp, 0)  # type: ignore[attr-defined]
                     yield tp, message
                     continue
                 skip(tp, record.offset)
