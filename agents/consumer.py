@@ -48,7 +48,7 @@ from weakref import WeakSet
 
 import faust
 from aiokafka import errors as kafka_errors
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.protocol.group import HeartbeatRequest
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, EventT, Message
@@ -90,7 +90,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         assigned = self.assignment()
         targets = {tp: offset for tp, offset in seeks.items() if tp in assigned}
         if targets:
-            await self.seek_wait(targets)
+            await self.seek_to(targets)
             for tp, offset in targets.items():
                 guard.rewound(tp, offset, self._seeks.get(tp, 0))
 
@@ -187,6 +187,29 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             self.log.debug("Offsets %d..%d of %s skipped by the fetch", expected, offset - 1, tp)
         self._expected[tp] = offset + 1
 
+    async def seek_to(self, targets: Mapping[TP, int]) -> None:
+        """Move the fetch positions of ``targets`` without waiting for them to resolve.
+
+        faust's ``seek_wait`` waits for each position, which on a partition paused for
+        recovery can take the whole request timeout (90 s) while the fetch loop, which
+        called it, delivers nothing.
+        """
+        consumer = self._thread._ensure_consumer()
+
+        async def seek() -> None:
+            for tp, offset in targets.items():
+                try:
+                    consumer.seek(tp, offset)
+                except IllegalStateError:  # revoked meanwhile: its next owner reads it
+                    log.info("Not seeking %s: no longer assigned", tp)
+
+        self._count_seeks(targets)
+        await self._thread.call_thread(seek)
+        self._count_seeks(targets)
+        for tp, offset in targets.items():
+            self._read_offset[tp] = offset
+            self._expected[tp] = offset
+
     def _count_seeks(self, tps: Iterable[TP]) -> None:
         for tp in tps:
             self._seeks[tp] = self._seeks.get(tp, 0) + 1
@@ -217,7 +240,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                 "" if tp in targets else " (no longer assigned: its next owner reads them)",
             )
         if targets:
-            await self.seek_wait(targets)
+            await self.seek_to(targets)
 
     def _new_offset(self, tp: TP) -> int | None:
         # faust's, with its head check corrected: faust commits a consecutive run of acked
