@@ -128,7 +128,6 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         if not records:
             return
         undelivered: dict[TP, tuple[int, int]] = {}  # tp -> (first offset, count)
-        delivered: set[TP] = set()
 
         def skip(tp: TP, offset: int) -> None:
             first, count = undelivered.get(tp, (offset, 0))
@@ -160,7 +159,6 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                         skip(tp, record.offset)
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                    delivered.add(tp)
                     self._note_fetched(tp, record.offset)
                     # faust's fetch loop drops a record below its read offset, which it
                     # sets *after* delivering a record: a seek back during a delivery
