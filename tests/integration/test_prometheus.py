@@ -339,9 +339,12 @@ def prometheus_config(
 
 
 def alertmanager_config(webhook_url: str) -> dict[str, Any]:
-    """The real routes, the webhook pointed here, and no 30 s wait before the first send."""
+    """The real routes, the webhook pointed here, and no 30 s wait before the first send
+    (nor 5 min before a send that failed is tried again: the flush after it, on a slow
+    machine, must come inside the test's wait)."""
     config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_YML.read_text(encoding="utf-8"))
     config["route"]["group_wait"] = "1s"
+    config["route"]["group_interval"] = "2s"
     for receiver in config["receivers"]:
         for hook in receiver["webhook_configs"]:
             hook["url"] = webhook_url
@@ -454,6 +457,7 @@ class Stack:
     prometheus_config: Path
     alertmanager_url: str
     alertmanager_config: Path
+    alertmanager: Process
     hook: Hook
     worker: Worker
     expected: Expected
@@ -482,6 +486,7 @@ def stack(
                 f"--storage.path={base / 'alertmanager-data'}",
                 f"--web.listen-address=127.0.0.1:{am_port}",
                 "--cluster.listen-address=",  # no gossip port: one instance, loopback only
+                "--log.level=debug",  # each notification attempt, read when a send is missing
             ],
             base / "alertmanager.log",
         )
@@ -543,6 +548,7 @@ def stack(
             prometheus_config=prom_config,
             alertmanager_url=am_url,
             alertmanager_config=am_config,
+            alertmanager=alertmanager,
             hook=hook,
             worker=worker,
             expected=expected,
@@ -815,12 +821,22 @@ def test_every_rule_evaluates_and_the_statutory_breach_reaches_the_webhook(stack
         if states.get("DossierflowStatutoryBreaches") != "firing":
             return f"Prometheus alerts: {states}"
         routed = {
-            a["labels"]["alertname"] for a in http_json(f"{stack.alertmanager_url}/api/v2/alerts")
+            a["labels"]["alertname"]: (a["status"]["state"], [r["name"] for r in a["receivers"]])
+            for a in http_json(f"{stack.alertmanager_url}/api/v2/alerts")
         }
         if "DossierflowStatutoryBreaches" not in routed:
             return f"Alertmanager has {routed or 'nothing'}"
         if "DossierflowStatutoryBreaches" not in stack.hook.alert_names():
-            return f"webhook got {stack.hook.alert_names() or 'nothing'}"
+            # What Alertmanager said about its sends, so a failure here can be read.
+            sends = [
+                line
+                for line in stack.alertmanager.log().splitlines()
+                if "otif" in line or "level=error" in line or "level=warn" in line
+            ]
+            return (
+                f"webhook got {stack.hook.alert_names() or 'nothing'}; Alertmanager has "
+                f"{routed}; its log on sends: {sends[-8:]}"
+            )
         return None
 
     eventually(firing, what="the statutory-breach alert at the webhook")
