@@ -40,6 +40,7 @@ from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings
+from agents.stall import StallWatch
 from agents.tables import BatchedChangelogTable
 from agents.watcher import Watcher, partition_of
 from events import InboundEvent
@@ -324,6 +325,23 @@ def create_app(
         await watch_once()
 
     app.timer(interval=settings.tick_seconds)(watch)
+
+    stall_watch: StallWatch | None = None
+
+    async def watch_stalls() -> None:
+        nonlocal stall_watch
+        consumer = app.consumer
+        if not isinstance(consumer, RewindingConsumer):
+            return
+        if app.rebalancing or not is_recovered() or not consumer.flow_active:
+            if stall_watch is not None:
+                stall_watch.reset()
+            return
+        if stall_watch is None:
+            stall_watch = StallWatch(consumer, lambda tp: tp.topic in (names.events, names.ticks))
+        await stall_watch.check(guard.next_offsets)
+
+    app.timer(interval=2.0)(watch_stalls)
 
     async def _fence() -> int | None:
         """The generation this worker still owns its partitions in; raises Fenced if none."""
