@@ -110,7 +110,7 @@ def create_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
-        consumer_group_instance_id=settings.instance_id or None,
+        consumer_group_instance_id=settings.group_instance_id,
         web_enabled=True,
         web_host=settings.web_host,
         web_port=settings.web_port,
