@@ -51,6 +51,9 @@ from workflows.state import DossierState
 
 log = logging.getLogger(__name__)
 
+#: How old ``dossierflow_consumer_lag`` may be: it is measured this often, not per scrape.
+LAG_REFRESH_S = 2.0
+
 #: Most records one agent iteration takes, and how long it waits to fill a batch.
 #: Batching is what makes the router fast: faust's per-record overhead (Event
 #: objects, acks, the consumer hand-off) dominates a one-at-a-time loop.
@@ -369,13 +372,20 @@ def create_app(
 
     register_notifier(app, settings, topics, on_outcome=count_delivery, clock=clock.now)
 
+    # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
+    consumed = (names.events, names.ticks, names.alerts)
+
+    async def refresh_lag() -> None:
+        # On a timer, not in the scrape: asking the broker for an end offset waits for the
+        # consumer thread's current fetch (up to seconds), longer than a scrape may take.
+        await export_consumer_lag(app.consumer, consumed, metrics, worker_name)
+
+    app.timer(interval=LAG_REFRESH_S)(refresh_lag)
+
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         gauges.export()
         metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
-        # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
-        consumed = (names.events, names.ticks, names.alerts)
-        await export_consumer_lag(app.consumer, consumed, metrics, worker_name)
         # aiohttp wants the charset apart from the media type.
         return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
