@@ -40,6 +40,7 @@ from agents.notifier import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings
+from agents.stall import StallWatch
 from agents.tables import BatchedChangelogTable
 from agents.watcher import Watcher, partition_of
 from events import InboundEvent
@@ -49,6 +50,9 @@ from workflows.routing import RoutingContext
 from workflows.state import DossierState
 
 log = logging.getLogger(__name__)
+
+#: How old ``dossierflow_consumer_lag`` may be: it is measured this often, not per scrape.
+LAG_REFRESH_S = 2.0
 
 #: Most records one agent iteration takes, and how long it waits to fill a batch.
 #: Batching is what makes the router fast: faust's per-record overhead (Event
@@ -109,7 +113,7 @@ def create_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
-        consumer_group_instance_id=settings.instance_id or None,
+        consumer_group_instance_id=settings.group_instance_id,
         web_enabled=True,
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -325,6 +329,23 @@ def create_app(
 
     app.timer(interval=settings.tick_seconds)(watch)
 
+    stall_watch: StallWatch | None = None
+
+    async def watch_stalls() -> None:
+        nonlocal stall_watch
+        consumer = app.consumer
+        if not isinstance(consumer, RewindingConsumer):
+            return
+        if app.rebalancing or not is_recovered() or not consumer.flow_active:
+            if stall_watch is not None:
+                stall_watch.reset()
+            return
+        if stall_watch is None:
+            stall_watch = StallWatch(consumer, lambda tp: tp.topic in (names.events, names.ticks))
+        await stall_watch.check(guard.next_offsets)
+
+    app.timer(interval=2.0)(watch_stalls)
+
     async def _fence() -> int | None:
         """The generation this worker still owns its partitions in; raises Fenced if none."""
         consumer = app.consumer
@@ -351,13 +372,20 @@ def create_app(
 
     register_notifier(app, settings, topics, on_outcome=count_delivery, clock=clock.now)
 
+    # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
+    consumed = (names.events, names.ticks, names.alerts)
+
+    async def refresh_lag() -> None:
+        # On a timer, not in the scrape: asking the broker for an end offset waits for the
+        # consumer thread's current fetch (up to seconds), longer than a scrape may take.
+        await export_consumer_lag(app.consumer, consumed, metrics, worker_name)
+
+    app.timer(interval=LAG_REFRESH_S)(refresh_lag)
+
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         gauges.export()
         metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
-        # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
-        consumed = (names.events, names.ticks, names.alerts)
-        await export_consumer_lag(app.consumer, consumed, metrics, worker_name)
         # aiohttp wants the charset apart from the media type.
         return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 

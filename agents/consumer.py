@@ -34,15 +34,23 @@ rebalance; each hole below was seen losing records and is closed here (docs/rout
    now follows the records handed out.
 7. **Acked in a finally.** ``take_events`` acks a batch in a ``finally``, also when a SIGTERM
    cancels the agent in the middle of it; :class:`settle_or_withhold` withholds those acks.
+8. **Delivered, then cleared.** faust's flow control *clears every stream buffer* when it
+   resumes (at the end of each recovery, after the stream partitions were resumed and
+   sought): records fetched and delivered in between were thrown away unprocessed, the
+   fetch position already past them. A partition whose lost records were its last ones
+   stalled until the next restart. :class:`RequeueingFlowControl` seeks each partition
+   back to the first record it clears.
 
 A record handed out twice is applied once: the router remembers each dossier's event ids.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from functools import cached_property
 from typing import Any, NoReturn
 from weakref import WeakSet
 
@@ -55,6 +63,7 @@ from faust.types import TP, EventT, Message
 from faust.types.transports import TransportT
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
+from mode.utils.queues import FlowControlEvent
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,8 @@ log = logging.getLogger(__name__)
 REWIND_LOG = "Seek uncommitted stream partitions to their beginning"
 #: Logged (WARNING) for every partition whose fetched records were not handed out.
 DROP_LOG = "Fetched records not handed out; seeking the partition back to the first of them"
+#: Logged (INFO) for every partition whose delivered records faust's flow control cleared.
+CLEAR_LOG = "Delivered records cleared from a stream buffer; seeking the partition back"
 
 
 class RewindingConsumer(aiokafka_driver.Consumer):
@@ -184,6 +195,25 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             # the lag gauge shows it, and a restart reads from there again.
             self.log.debug("Offsets %d..%d of %s skipped by the fetch", expected, offset - 1, tp)
         self._expected[tp] = offset + 1
+
+    async def requeue(self, cleared: Mapping[TP, int]) -> None:
+        """Records from these offsets on were cleared from a stream buffer: read them again."""
+        assigned = self.assignment()
+        targets = {
+            tp: offset
+            for tp, offset in cleared.items()
+            if tp in assigned and not self._is_changelog_tp(tp)
+        }
+        for tp, offset in sorted(cleared.items()):
+            self.log.info(
+                "%s: %s from offset %d%s",
+                CLEAR_LOG,
+                tp,
+                offset,
+                "" if tp in targets else " (not a stream partition of this worker now)",
+            )
+        if targets:
+            await self.seek_to(targets)
 
     async def seek_to(self, targets: Mapping[TP, int]) -> None:
         """Move the fetch positions of ``targets`` without waiting for them to resolve.
@@ -385,6 +415,11 @@ class OffsetGuard:
         self._rewound: dict[TP, tuple[int, int]] = {}
         self.holes = 0
 
+    @property
+    def next_offsets(self) -> Mapping[TP, int]:
+        """Per partition, the offset after the last record applied in order."""
+        return self._next
+
     def reset(self) -> None:
         """After a rebalance: each partition starts again at its committed offset."""
         self._next.clear()
@@ -453,6 +488,46 @@ def uncommitted_stream_partitions(
     return {tp for tp, offset in committed.items() if not offset and not is_changelog(tp)}
 
 
+class RequeueingFlowControl(FlowControlEvent):
+    """faust's flow control, but what it clears from the stream buffers is read again.
+
+    faust clears every buffer when the flow resumes, records delivered after the last
+    seek included (hole 8 in the module docstring). Each cleared message is settled
+    unacked (never committed, not waited for) and its partition sought back to the
+    first offset cleared; a record delivered again is applied once (the router's
+    OffsetGuard passes over what it already applied).
+    """
+
+    def __init__(self, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+        self._requeues: set[asyncio.Future[None]] = set()
+
+    def clear(self) -> None:
+        cleared: dict[TP, int] = {}
+        settled: list[Message] = []
+        for queue in list(self._queues):
+            for item in list(getattr(queue, "_queue", ())):
+                message = getattr(item, "message", None)
+                if not isinstance(message, Message):
+                    continue
+                settled.append(message)
+                tp, offset = message.tp, message.offset
+                cleared[tp] = min(offset, cleared.get(tp, offset))
+        super().clear()
+        consumer = getattr(self.app, "_consumer", None)
+        if not settled or not isinstance(consumer, RewindingConsumer):
+            return
+        with ack_lock:
+            for message in settled:
+                message.acked = True
+                consumer._unacked_messages.discard(message)
+        # clear() runs inside faust's rebalance code, on the event loop, not awaited
+        task = asyncio.ensure_future(consumer.requeue(cleared))
+        self._requeues.add(task)
+        task.add_done_callback(self._requeues.discard)
+
+
 class Transport(aiokafka_driver.Transport):
     Consumer = RewindingConsumer
 
@@ -462,3 +537,7 @@ class App(faust.App):
 
     def _new_transport(self) -> TransportT:
         return Transport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return RequeueingFlowControl(self, loop=self.loop)

@@ -6,6 +6,7 @@ an environment variable ``DOSSIERFLOW_<FIELD>`` (e.g. ``DOSSIERFLOW_BROKER``).
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events import TopicNames
+
+#: ``instance_id`` default: derived from what already tells one worker slot from another.
+AUTO_INSTANCE_ID = "auto"
 
 
 class Settings(BaseSettings):
@@ -41,19 +45,22 @@ class Settings(BaseSettings):
         60.0, ge=1.0, le=300.0, description="how long a rebalance waits for live members to rejoin"
     )
     instance_id: str = Field(
-        "",
+        AUTO_INSTANCE_ID,
         max_length=249,
         description=(
             "static group membership (group.instance.id): unique per worker and kept across "
             "restarts, so a restarted worker takes its partitions back at once instead of "
-            "after the session timeout; empty = dynamic membership"
+            "after the session timeout; 'auto' = app id, host name and web port; "
+            "empty = dynamic membership"
         ),
     )
 
     # Worker
     web_host: str = "127.0.0.1"
-    web_port: int = Field(6066, ge=0, le=65535)
-    worker_name: str = Field("", description="label for this worker in metrics; default host-pid")
+    web_port: int = Field(6066, ge=1, le=65535)
+    worker_name: str = Field(
+        "", description="label for this worker in metrics; default host:web_port"
+    )
     store: Literal["memory://", "rocksdb://"] = "memory://"
     data_dir: Path = Path(".dossierflow-data")
 
@@ -146,6 +153,17 @@ class Settings(BaseSettings):
         if value is not None and value.utcoffset() is None:
             raise ValueError("needs a UTC offset, e.g. 2026-04-27T07:30:00+07:00")
         return value
+
+    @property
+    def group_instance_id(self) -> str | None:
+        """The consumer's group.instance.id: None is dynamic membership.
+
+        'auto' gives each worker slot (a host and a web port: two live workers cannot
+        share them) a stable id, so a restarted worker gets its partitions back at once.
+        """
+        if self.instance_id != AUTO_INSTANCE_ID:
+            return self.instance_id or None
+        return f"{self.app_id}-{socket.gethostname()}-{self.web_port}"[:249]
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from agents.app import create_app
-from agents.consumer import OffsetGuard, RewindingConsumer, withhold_acks
+from agents.consumer import OffsetGuard, RequeueingFlowControl, RewindingConsumer, withhold_acks
 from agents.settings import Settings
 
 EVENTS = "dossier-events"
@@ -154,3 +155,59 @@ def test_offsets_with_no_records_are_passed_after_one_read(consumer: RewindingCo
     # fetched after the seek to 10 and still 11: offset 10 holds no record (a marker)
     admitted, others, seeks = guard.admit(batch_of(11, 12, epoch=3), consumer)
     assert (offsets_of(admitted), others, seeks) == ([11, 12], [], {})
+
+
+def test_what_the_flow_control_clears_is_read_again(
+    consumer: RewindingConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faust clears every stream buffer when its flow resumes (the end of each recovery):
+    records delivered after the last seek were lost there, the fetch position past them.
+    Now each cleared message is settled unacked and its partition sought back."""
+    asyncio.run(_cleared_then_read_again(consumer, monkeypatch))
+
+
+async def _cleared_then_read_again(
+    consumer: RewindingConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = consumer.app
+    flow = app.flow_control
+    assert isinstance(flow, RequeueingFlowControl)
+    # the router's stream buffer, as faust builds it (managed by the app's flow control)
+    queue = app.FlowControlQueue(maxsize=16, clear_on_resume=True)
+    buffered = [message(offset, partition) for partition, offset in [(0, 7), (0, 8), (1, 3)]]
+    for msg in buffered:
+        queue.put_nowait(FakeEvent(msg, app))
+        consumer._unacked_messages.add(msg)
+    requeued: list[dict[TP, int]] = []
+
+    async def requeue(cleared: dict[TP, int]) -> None:
+        requeued.append(dict(cleared))
+
+    monkeypatch.setattr(consumer, "requeue", requeue)
+    flow.resume()
+    assert queue.qsize() == 0  # faust's clear still happens
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert requeued == [{TP0: 7, TP(EVENTS, 1): 3}]
+    # settled, never acked: not committed, and a stop does not wait for them
+    assert all(msg.acked for msg in buffered)
+    assert not consumer._unacked_messages & set(buffered)
+    assert all(not consumer._acked[msg.tp] for msg in buffered)
+    # nothing buffered, nothing to read again
+    flow.resume()
+    await asyncio.sleep(0)
+    assert len(requeued) == 1
+
+
+def test_requeue_seeks_only_the_stream_partitions_still_assigned(
+    consumer: RewindingConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sought: list[dict[TP, int]] = []
+
+    async def seek_to(targets: dict[TP, int]) -> None:
+        sought.append(dict(targets))
+
+    monkeypatch.setattr(consumer, "assignment", lambda: {TP0})
+    monkeypatch.setattr(consumer, "seek_to", seek_to)
+    asyncio.run(consumer.requeue({TP0: 7, TP(EVENTS, 1): 3}))
+    assert sought == [{TP0: 7}]

@@ -7,6 +7,7 @@ driver passes, so a faust upgrade that renames or drops one fails here, not in p
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import aiokafka
@@ -37,8 +38,27 @@ def test_defaults_detect_a_dead_worker_in_ten_seconds(monkeypatch: pytest.Monkey
     assert kwargs["session_timeout_ms"] == 10_000
     assert kwargs["heartbeat_interval_ms"] == 2_000
     assert kwargs["rebalance_timeout_ms"] == 60_000
-    # Empty instance id: dynamic membership (a graceful stop leaves the group at once).
-    assert kwargs["group_instance_id"] is None
+    # Static membership by default, one id per worker slot (host and web port): a worker
+    # restarted after a kill -9 gets its partitions back without waiting for its session.
+    assert kwargs["group_instance_id"] == f"dossierflow-{socket.gethostname()}-6066"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # two workers on one host differ by their web port
+        ({"web_port": 6067}, f"dossierflow-{socket.gethostname()}-6067"),
+        # empty: dynamic membership (a graceful stop leaves the group at once)
+        ({"instance_id": ""}, None),
+        # given: used as it is
+        ({"instance_id": "slot-3"}, "slot-3"),
+    ],
+)
+def test_the_instance_id_is_one_per_worker_slot_or_none(
+    fields: dict[str, Any], expected: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings(**fields).group_instance_id == expected
+    assert consumer_kwargs(Settings(**fields), monkeypatch)["group_instance_id"] == expected
 
 
 def test_settings_reach_the_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,4 +108,4 @@ def test_faust_environment_variables_do_not_override_the_settings(
     monkeypatch.setenv("CONSUMER_GROUP_INSTANCE_ID", "from-faust-env")
     kwargs = consumer_kwargs(Settings(), monkeypatch)
     assert kwargs["session_timeout_ms"] == 10_000
-    assert kwargs["group_instance_id"] is None
+    assert kwargs["group_instance_id"] == Settings().group_instance_id != "from-faust-env"
