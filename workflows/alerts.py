@@ -190,11 +190,17 @@ def stamped_watch(state: DossierState, key: str) -> tuple[bool, datetime | None]
     return True, state.watch_at
 
 
+def is_overdue(due: datetime, now: datetime) -> bool:
+    """The one overdue rule: a deadline is missed AT its due instant (a tick at ``due``
+    raises the alert), so the watcher, the report and the charts agree at the boundary."""
+    return due <= now
+
+
 def due_points(
     state: DossierState, now: datetime, cal: WorkingCalendar, policy: AlertPolicy
 ) -> list[WatchPoint]:
     """Every level reached by ``now`` and not alerted: what a tick at ``now`` raises."""
-    return sorted(p for p in watch_points(state, cal, policy) if p.at <= now)
+    return sorted(p for p in watch_points(state, cal, policy) if is_overdue(p.at, now))
 
 
 def apply_tick(
