@@ -44,8 +44,10 @@ from agents.stall import StallWatch
 from agents.tables import BatchedChangelogTable
 from agents.watcher import Watcher, partition_of
 from events import InboundEvent
+from events.internal import DeadlineTick
+from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE
 from monitoring.metrics import Metrics, create_metrics
-from workflows.alerts import AlertPolicy, DeadlineTick
+from workflows.alerts import AlertPolicy
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
 
@@ -151,15 +153,15 @@ def create_app(
         return created
 
     tables = {
-        "open": table("open"),
-        "closed": table(
-            "closed",
+        OPEN_TABLE: table(OPEN_TABLE),
+        CLOSED_TABLE: table(
+            CLOSED_TABLE,
             extra_topic_configs={
                 "cleanup.policy": "compact,delete",
                 "retention.ms": str(CLOSED_RETENTION_MS),
             },
         ),
-        "parked": table("parked"),
+        PARKED_TABLE: table(PARKED_TABLE),
     }
     context = ctx if ctx is not None else build_context(settings)
     policy = AlertPolicy(
@@ -168,7 +170,7 @@ def create_app(
     )
     router = RouterCore(
         context,
-        Tables(open=tables["open"], closed=tables["closed"], parked=tables["parked"]),
+        Tables(open=tables[OPEN_TABLE], closed=tables[CLOSED_TABLE], parked=tables[PARKED_TABLE]),
         parking_policy(settings),
         on_event=on_event,
         ticks_topic=names.ticks,
@@ -275,9 +277,11 @@ def create_app(
         started = time.perf_counter()
         gauges.reset(owned)
         count = watcher.rebuild(
-            tables["open"], owned, each=lambda partition, state: gauges.move(partition, None, state)
+            tables[OPEN_TABLE],
+            owned,
+            each=lambda partition, state: gauges.move(partition, None, state),
         )
-        for key, blob in tables["parked"].items():
+        for key, blob in tables[PARKED_TABLE].items():
             partition = partition_of(key, settings.partitions)
             if partition in owned and blob:
                 expiry = router.parked_expiry([line for line in blob.split(b"\n") if line])
@@ -299,7 +303,7 @@ def create_app(
         due = [
             (k, p)
             for k, p in watcher.index.pop_due(now)
-            if k in tables["open"] or k in tables["parked"]
+            if k in tables[OPEN_TABLE] or k in tables[PARKED_TABLE]
         ]
         try:
             sent = [
@@ -398,10 +402,10 @@ def create_app(
         return web.json(body, status=200 if ready else 503)
 
     @app.page("/dossiers/{dossier_id}")
-    @app.table_route(table=tables["open"], match_info="dossier_id")
+    @app.table_route(table=tables[OPEN_TABLE], match_info="dossier_id")
     async def dossier(web: Any, request: Any, dossier_id: str) -> Any:
         key = dossier_id.encode("utf-8")
-        raw = tables["open"].get(key) or tables["closed"].get(key)
+        raw = tables[OPEN_TABLE].get(key) or tables[CLOSED_TABLE].get(key)
         if raw is None:
             return web.json({"error": f"unknown dossier {dossier_id!r}"}, status=404)
         return web.json(DossierState.from_bytes(raw).public())

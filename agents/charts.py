@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from workflows.alerts import is_overdue
 from workflows.deadlines import Completion
 from workflows.report import ProvinceReport
 from workflows.state import DossierState, Status
@@ -35,7 +36,7 @@ def overdue_by_agency(states: Sequence[DossierState], now: datetime) -> dict[str
     held: Counter[str] = Counter()
     late_steps: Counter[str] = Counter()
     for s in states:
-        if s.status is Status.OPEN and s.committed_due_at < now:
+        if s.status is Status.OPEN and is_overdue(s.committed_due_at, now):
             held[s.current_agency or "-"] += 1
         for row in s.sheet:
             if row.result is Completion.LATE:

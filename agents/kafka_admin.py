@@ -9,6 +9,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from agents.settings import Settings
+from events.topics import CLOSED_TABLE, DELIVERED_TABLE, OPEN_TABLE, PARKED_TABLE, changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,12 @@ def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """The changelogs of the worker's tables, named as faust names them, with their configs."""
     names = settings.topics
     tables = {
-        f"{names.events}-open": _compact(),
-        f"{names.events}-closed": _compact(CLOSED_RETENTION_MS),
-        f"{names.events}-parked": _compact(),
-        f"{names.alerts}-delivered": _compact(DELIVERED_RETENTION_MS),
+        f"{names.events}-{OPEN_TABLE}": _compact(),
+        f"{names.events}-{CLOSED_TABLE}": _compact(CLOSED_RETENTION_MS),
+        f"{names.events}-{PARKED_TABLE}": _compact(),
+        f"{names.alerts}-{DELIVERED_TABLE}": _compact(DELIVERED_RETENTION_MS),
     }
-    return {f"{settings.app_id}-{table}-changelog": c for table, c in tables.items()}
+    return {changelog_topic(settings.app_id, table): c for table, c in tables.items()}
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:

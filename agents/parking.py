@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from agents.records import Coordinates, contract_dead_letter, dead_letter
 from events import MAX_EVENT_BYTES, ContractError, InboundEvent, ReasonKind, parse_event
+from events.topics import PARKED_TABLE
 from workflows.calendar import WorkingCalendar
 from workflows.routing import event_fingerprint
 
@@ -231,12 +232,12 @@ class ParkingLot:
         return self._totals
 
     def blob(self, key: bytes, result: BatchResult) -> bytes | None:
-        pending = result.writes.get("parked", {}).get(key)
+        pending = result.writes.get(PARKED_TABLE, {}).get(key)
         return pending[0] if pending is not None else self.table.get(key)
 
     def _write(self, key: bytes, blob: bytes | None, index: int, result: BatchResult) -> None:
         self.totals().change(self.blob(key, result), blob)
-        result.write("parked", key, blob, index)
+        result.write(PARKED_TABLE, key, blob, index)
 
     def park(
         self,
@@ -297,7 +298,7 @@ class ParkingLot:
                 parked = read_entry(line, key)
             except ValueError as exc:  # a damaged table entry: keep its bytes, say so
                 log.error("%s (dossier %r)", exc, key)
-                where = Coordinates("parked", -1, -1, key)
+                where = Coordinates(PARKED_TABLE, -1, -1, key)
                 reason = ReasonKind.PROCESSING_ERROR
                 result.dead_letter(dead_letter(line, where, reason, str(exc), now))
                 continue

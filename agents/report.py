@@ -14,6 +14,8 @@ from datetime import datetime
 from kafka import KafkaConsumer, TopicPartition
 
 from agents.settings import Settings
+from events.topics import CLOSED_TABLE, OPEN_TABLE
+from events.topics import changelog_topic as table_changelog
 from workflows.catalog import Catalog
 from workflows.report import ProvinceReport, province_report, render_markdown, render_text
 from workflows.state import DossierState
@@ -21,7 +23,7 @@ from workflows.state import DossierState
 
 def changelog_topic(settings: Settings, table: str) -> str:
     """The changelog faust keeps for one of the router's tables (see agents/app.py)."""
-    return f"{settings.app_id}-{settings.topics.events}-{table}-changelog"
+    return table_changelog(settings.app_id, f"{settings.topics.events}-{table}")
 
 
 def latest_values(bootstrap: list[str], topic: str, timeout_s: float = 60.0) -> dict[bytes, bytes]:
@@ -47,8 +49,8 @@ def latest_values(bootstrap: list[str], topic: str, timeout_s: float = 60.0) -> 
 
 
 def engine_states(settings: Settings) -> list[DossierState]:
-    opened = latest_values(settings.bootstrap_servers, changelog_topic(settings, "open"))
-    closed = latest_values(settings.bootstrap_servers, changelog_topic(settings, "closed"))
+    opened = latest_values(settings.bootstrap_servers, changelog_topic(settings, OPEN_TABLE))
+    closed = latest_values(settings.bootstrap_servers, changelog_topic(settings, CLOSED_TABLE))
     merged = {**opened, **closed}  # a closed dossier's latest state is in the closed table
     return [DossierState.from_bytes(raw) for raw in merged.values()]
 

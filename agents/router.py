@@ -43,9 +43,10 @@ from events import (
     encode,
     parse_event,
 )
+from events.internal import DeadlineTick
+from events.topics import CLOSED_TABLE, OPEN_TABLE
 from workflows.alerts import (
     AlertPolicy,
-    DeadlineTick,
     apply_tick,
     stamp_watch,
     unstamped,
@@ -186,14 +187,14 @@ class RouterCore:
                 continue
             if state.status.closed:
                 # Closed dossiers leave the hot set; the closed table has a retention.
-                result.write("closed", key, state.to_bytes(), index)
+                result.write(CLOSED_TABLE, key, state.to_bytes(), index)
                 if key in self.tables.open:
-                    result.write("open", key, None, index)
+                    result.write(OPEN_TABLE, key, None, index)
             else:
                 # Stored with its next watch instant, so a restart need not recompute it.
                 state = stamp_watch(state, self.ctx.calendar, self.alerts, self.watch_key)
                 cache[key] = state
-                result.write("open", key, state.to_bytes(), index)
+                result.write(OPEN_TABLE, key, state.to_bytes(), index)
         result.states = {key: cache.get(key) for key in result.touched}
         result.before = {key: self._before.get(key) for key in result.touched}
         return result

@@ -32,3 +32,15 @@ class TopicNames:
 
     def all(self) -> tuple[str, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
+
+
+#: The router's tables (faust names them ``<events topic>-<table>``) and the notifier's.
+OPEN_TABLE = "open"
+CLOSED_TABLE = "closed"
+PARKED_TABLE = "parked"
+DELIVERED_TABLE = "delivered"
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    """The changelog topic faust keeps for a table named ``table`` (its full name)."""
+    return f"{app_id}-{table}-changelog"

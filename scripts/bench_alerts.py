@@ -30,9 +30,9 @@ sys.path.insert(0, str(REPO))
 
 from agents.watcher import Watcher, partition_of  # noqa: E402
 from events import DossierReceived, StepCompleted  # noqa: E402
+from events.internal import DeadlineTick  # noqa: E402
 from workflows.alerts import (  # noqa: E402
     AlertPolicy,
-    DeadlineTick,
     apply_tick,
     due_points,
     stamp_watch,

@@ -28,8 +28,9 @@ from agents.records import Coordinates  # noqa: E402
 from agents.router import RawRecord, RouterCore, Tables  # noqa: E402
 from agents.watcher import Watcher, partition_of  # noqa: E402
 from events import encode  # noqa: E402
+from events.internal import DeadlineTick  # noqa: E402
 from monitoring.metrics import create_metrics  # noqa: E402
-from workflows.alerts import AlertPolicy, DeadlineTick  # noqa: E402
+from workflows.alerts import AlertPolicy  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
 from workflows.routing import RoutingContext  # noqa: E402

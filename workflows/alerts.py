@@ -26,9 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
 from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
+from events.internal import DeadlineTick
 from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import paused_working_time
@@ -60,19 +59,6 @@ class WatchPoint:
     def mark(self) -> str:
         """What the state remembers once this point alerted."""
         return alert_mark(self.scope, self.level, self.step, self.deadline_version)
-
-
-class DeadlineTick(BaseModel):
-    """Internal command (watcher -> router): look at this dossier's deadlines at ``detected_at``.
-
-    It names no level: the router re-derives what is due from the state it holds,
-    so a tick that raced with a pause or a hand-off raises nothing stale.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dossier_id: str
-    detected_at: AwareDatetime
 
 
 def alert_mark(scope: AlertScope, level: AlertLevel, step: str | None, version: int) -> str:
@@ -190,11 +176,17 @@ def stamped_watch(state: DossierState, key: str) -> tuple[bool, datetime | None]
     return True, state.watch_at
 
 
+def is_overdue(due: datetime, now: datetime) -> bool:
+    """The one overdue rule: a deadline is missed AT its due instant (a tick at ``due``
+    raises the alert), so the watcher, the report and the charts agree at the boundary."""
+    return due <= now
+
+
 def due_points(
     state: DossierState, now: datetime, cal: WorkingCalendar, policy: AlertPolicy
 ) -> list[WatchPoint]:
     """Every level reached by ``now`` and not alerted: what a tick at ``now`` raises."""
-    return sorted(p for p in watch_points(state, cal, policy) if p.at <= now)
+    return sorted(p for p in watch_points(state, cal, policy) if is_overdue(p.at, now))
 
 
 def apply_tick(

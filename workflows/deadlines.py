@@ -24,6 +24,7 @@ below are where the law leaves room; each is tested in ``tests/unit/test_deadlin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -38,6 +39,7 @@ __all__ = [
     "DeadlineView",
     "TimeAllowance",
     "TimeUnit",
+    "allowance",
     "allowance_working_days",
     "classify",
     "counting_start",
@@ -45,6 +47,7 @@ __all__ = [
     "due_instant",
     "extend_for_pause",
     "paused_working_time",
+    "working_days_in",
     "working_days_saved",
     "working_days_used",
 ]
@@ -130,6 +133,17 @@ class TimeAllowance:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.unit.value}"
+
+
+@functools.lru_cache(maxsize=4096)
+def allowance(amount: Decimal, unit: str) -> TimeAllowance:
+    """The ``TimeAllowance`` of ``amount`` in a catalog ``unit`` (cached: routes repeat them)."""
+    return TimeAllowance(amount=amount, unit=TimeUnit(unit))
+
+
+def working_days_in(worked: timedelta) -> Decimal:
+    """Working time in working days, rounded as every figure here is (``DAYS_QUANTUM``)."""
+    return _us_to_days(worked // _US)
 
 
 def counting_start(

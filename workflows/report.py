@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workflows.alerts import is_overdue
 from workflows.catalog import Catalog, summarize
 from workflows.deadlines import Completion
 from workflows.state import DossierState, Status
@@ -123,7 +124,7 @@ def province_report(
             classes[state.outcome.completion] += 1
             saved += state.outcome.saved_days
             by_sector.setdefault(state.sector, []).append(state)
-        elif state.status is Status.OPEN and state.committed_due_at <= now:  # as the watcher
+        elif state.status is Status.OPEN and is_overdue(state.committed_due_at, now):
             overdue_by_agency[state.current_agency or "-"] += 1
     sectors = tuple(
         SectorFigures(

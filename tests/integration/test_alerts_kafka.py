@@ -54,7 +54,8 @@ from events import (
     alert_id,
     decode,
 )
-from workflows.alerts import AlertPolicy, DeadlineTick, WatchPoint, apply_tick, due_points
+from events.internal import DeadlineTick
+from workflows.alerts import AlertPolicy, WatchPoint, apply_tick, due_points
 from workflows.calendar import VN_TZ
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState

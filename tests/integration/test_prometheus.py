@@ -47,7 +47,8 @@ from agents.context import build_context
 from agents.publisher import Publisher
 from agents.settings import Settings
 from events import InboundEvent, TopicNames
-from workflows.alerts import AlertPolicy, DeadlineTick, apply_tick, overdue_scopes
+from events.internal import DeadlineTick
+from workflows.alerts import AlertPolicy, apply_tick, overdue_scopes
 from workflows.calendar import VN_TZ
 from workflows.effects import Anomaly, Assign, Completed, Rejected
 from workflows.routing import RoutingContext, apply

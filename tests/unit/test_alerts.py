@@ -40,9 +40,9 @@ from events import (
     SupplementRequested,
     alert_id,
 )
+from events.internal import DeadlineTick
 from workflows.alerts import (
     AlertPolicy,
-    DeadlineTick,
     WatchPoint,
     alert_mark,
     apply_tick,

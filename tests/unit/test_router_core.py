@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from agents.records import Coordinates
 from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
 from events import DossierReceived, InboundEvent, StepCompleted, encode
-from workflows.alerts import DeadlineTick
+from events.internal import DeadlineTick
 from workflows.calendar import VN_TZ, WorkingCalendar
 from workflows.catalog import load_catalog
 from workflows.routing import RoutingContext

@@ -31,8 +31,8 @@ from events import (
     decode,
     encode,
 )
+from events.internal import DeadlineTick
 from monitoring.metrics import create_metrics
-from workflows.alerts import DeadlineTick
 from workflows.calendar import VN_TZ, WorkingCalendar
 from workflows.catalog import load_catalog
 from workflows.routing import RoutingContext

@@ -15,9 +15,9 @@ from agents.records import Coordinates
 from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
 from agents.watcher import Watcher
 from events import InboundEvent, encode
+from events.internal import DeadlineTick
 from workflows.alerts import (
     AlertPolicy,
-    DeadlineTick,
     next_watch_point,
     stamp_watch,
     stamped_watch,

@@ -1,0 +1,34 @@
+"""Dedupe: what a dossier remembers of the events it has seen (a 64-bit fingerprint of
+each id, the most recent ones only), so a re-delivery is recognised and not applied twice."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from events import InboundEvent
+from workflows.state import DossierState
+
+
+def event_fingerprint(event_id: str) -> str:
+    """What a dossier remembers of an event id: 64 bits, 11 characters, whatever the id's size.
+
+    A collision between two events of one dossier (the only place ids are compared)
+    has odds around 2**-58 even at the remembered limit.
+    """
+    digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def remember(
+    new: DossierState, event: InboundEvent, fingerprint: str, remembered: int, refused: bool
+) -> DossierState:
+    """``new`` with the event's fingerprint remembered (and its instant, unless refused):
+    the newest ``remembered`` fingerprints are kept."""
+    keep = remembered - 1
+    update: dict[str, object] = {
+        "applied": (*(new.applied[-keep:] if keep > 0 else ()), fingerprint)
+    }
+    if not refused:
+        update["last_event_at"] = max(new.last_event_at, event.occurred_at)
+    return new.model_copy(update=update)

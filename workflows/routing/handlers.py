@@ -1,0 +1,364 @@
+"""The routing rules, one function per event type: intake, step completion and
+hand-offs, the clock's pauses and reschedules, the result and the close."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from events import (
+    DossierHandedOff,
+    DossierReceived,
+    DossierRescheduled,
+    InboundEvent,
+    ReasonKind,
+    ResultReady,
+    StepCompleted,
+    SupplementReceived,
+    SupplementRequested,
+)
+from workflows.catalog import Procedure, UnknownOutcomeError
+from workflows.deadlines import (
+    Completion,
+    classify,
+    counting_start,
+    due_instant,
+    extend_for_pause,
+    working_days_in,
+    working_days_used,
+)
+from workflows.effects import (
+    Anomaly,
+    Closed,
+    Completed,
+    DisarmDeadlines,
+    Effect,
+)
+from workflows.routing.sheet import (
+    HOUR,
+    advance,
+    allowance_for,
+    arm,
+    assign,
+    finish_row,
+    has_step,
+    hours,
+    is_next,
+    new_row,
+    no_step,
+    not_open,
+    reject,
+    revisits,
+)
+from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
+
+if TYPE_CHECKING:
+    from workflows.routing.core import Result, RoutingContext
+
+
+def received(event: DossierReceived, ctx: RoutingContext) -> Result:
+    cal = ctx.calendar
+    received_on = event.occurred_at.astimezone(cal.tz).date()
+    proc = ctx.catalog.procedure(event.procedure, at=received_on)
+    if proc is None:
+        why = (
+            f"procedure {event.procedure!r} has no version in force on {received_on}"
+            if event.procedure in ctx.catalog
+            else f"procedure {event.procedure!r} is not in the catalog"
+        )
+        return None, [reject(event, ReasonKind.UNKNOWN_PROCEDURE, why)]
+    start = counting_start(cal, event.occurred_at, proc.same_day_cutoff)
+    committed = due_instant(cal, start, allowance_for(proc, proc.committed_time))
+    statutory = due_instant(cal, start, allowance_for(proc, proc.statutory_time))
+    first = proc.entry
+    step_due = due_instant(cal, start, allowance_for(proc, first.allotment))
+    row = SheetRow(
+        step=first.id,
+        agency=first.agency,
+        from_agency=event.agency if event.agency != first.agency else None,
+        started_at=event.occurred_at,
+        due_at=step_due,
+        allotted_hours=hours(cal, start, step_due),
+    )
+    state = DossierState(
+        dossier_id=event.dossier_id,
+        procedure=proc.code,
+        procedure_version=proc.effective_from.isoformat(),
+        sector=proc.sector,
+        channel=event.channel.value,
+        status=Status.OPEN,
+        received_at=event.occurred_at,
+        start_at=start,
+        committed_due_at=committed,
+        statutory_due_at=statutory,
+        original_due_at=committed,
+        current_step=first.id,
+        current_agency=first.agency,
+        sheet=(row,),
+        last_event_at=event.occurred_at,
+    )
+    return state, [assign(state, row, event.event_id), arm(state)]
+
+
+# --- routing -------------------------------------------------------------------------
+
+
+def step_completed(
+    state: DossierState, event: StepCompleted, proc: Procedure, ctx: RoutingContext
+) -> Result:
+    if state.status is not Status.OPEN:
+        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+    if not has_step(proc, event.step):
+        return state, [reject(event, ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
+    if event.step != state.current_step:
+        where = (
+            f"the current step is {state.current_step!r}"
+            if state.current_step is not None
+            else "the route is finished; the dossier waits for result_ready"
+        )
+        return state, [
+            reject(
+                event,
+                ReasonKind.ILLEGAL_TRANSITION,
+                f"step {event.step!r} is not the current step: {where}",
+            )
+        ]
+    try:
+        next_id = proc.step(event.step).next_step(event.outcome)
+    except UnknownOutcomeError as exc:
+        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, str(exc))]
+    at = event.occurred_at
+    sheet = finish_row(state, at, ctx)
+    if next_id is None:
+        # Last step done: the dossier waits at the agency of that step for result_ready,
+        # the dossier's own deadlines still armed.
+        new = advance(state, sheet, current_step=None)
+        return new, [arm(new)]
+    nxt = proc.step(next_id)
+    agency, off_route = nxt.agency, False
+    if event.to_agency is not None and event.to_agency != nxt.agency:
+        agency, off_route = event.to_agency, True
+    row = new_row(state, proc, nxt.id, agency, event.agency, at, off_route, ctx)
+    new = advance(
+        state,
+        (*sheet, row),
+        current_step=nxt.id,
+        current_agency=agency,
+        anomalies=state.anomalies + off_route,
+        deadline_version=state.deadline_version + revisits(state, nxt.id),
+    )
+    effects: list[Effect] = [assign(new, row, event.event_id), arm(new)]
+    if off_route:
+        effects.append(
+            Anomaly(
+                state.dossier_id,
+                ReasonKind.OFF_ROUTE,
+                f"step {nxt.id!r} belongs to {nxt.agency!r}; handed to {agency!r}",
+                event.event_id,
+            )
+        )
+    return new, effects
+
+
+def handed_off(
+    state: DossierState, event: DossierHandedOff, proc: Procedure, ctx: RoutingContext
+) -> Result:
+    if state.status is not Status.OPEN:
+        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+    if not has_step(proc, event.step):
+        return state, [reject(event, ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
+    step = proc.step(event.step)
+    same_step = event.step == state.current_step
+    if same_step and event.to_agency == state.current_agency:
+        # The hand-off the route already made (usually by step.completed): a confirmation.
+        return state, []
+    on_route = event.to_agency == step.agency and (same_step or is_next(proc, state, step.id))
+    at = event.occurred_at
+    last = state.current_row
+    if same_step and last is not None:
+        # Same step, another agency: the step's clock goes on where the dossier now is.
+        row = last.model_copy(
+            update={
+                "agency": event.to_agency,
+                "from_agency": last.agency,
+                "off_route": not on_route,
+            }
+        )
+        sheet: tuple[SheetRow, ...] = (*state.sheet[:-1], row)
+        revisited = 0
+    else:
+        from_agency = event.from_agency or event.agency
+        row = new_row(state, proc, step.id, event.to_agency, from_agency, at, not on_route, ctx)
+        sheet = (*finish_row(state, at, ctx), row)
+        revisited = revisits(state, step.id)
+    new = advance(
+        state,
+        sheet,
+        current_step=step.id,
+        current_agency=event.to_agency,
+        anomalies=state.anomalies + (not on_route),
+        deadline_version=state.deadline_version + revisited,
+    )
+    # Assigned now, even when the step (and its clock) began with another agency.
+    effects: list[Effect] = [assign(new, row, event.event_id, assigned_at=at), arm(new)]
+    if not on_route:
+        effects.append(
+            Anomaly(
+                state.dossier_id,
+                ReasonKind.OFF_ROUTE,
+                f"hand-off to {event.to_agency!r} for step {step.id!r} is off the route "
+                f"(the dossier was at step {state.current_step!r} with "
+                f"{state.current_agency!r}; step {step.id!r} belongs to {step.agency!r})",
+                event.event_id,
+            )
+        )
+    return new, effects
+
+
+# --- the clock: pauses and reschedules -----------------------------------------------
+
+
+def supplement_requested(state: DossierState, event: SupplementRequested) -> Result:
+    if state.status is not Status.OPEN:
+        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+    pause = Pause(requested_at=event.occurred_at)
+    new = advance(state, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
+    return new, [DisarmDeadlines(state.dossier_id, "paused for supplement")]
+
+
+def supplement_received(
+    state: DossierState, event: SupplementReceived, ctx: RoutingContext
+) -> Result:
+    pause = state.open_pause
+    if state.status is not Status.PAUSED or pause is None:
+        return state, [
+            reject(event, ReasonKind.ILLEGAL_TRANSITION, "no supplement request is open")
+        ]
+    new = resume(state, pause, event.occurred_at, ctx)
+    new = advance(new, new.sheet, status=Status.OPEN)
+    return new, [arm(new)]
+
+
+def resume(state: DossierState, pause: Pause, at: datetime, ctx: RoutingContext) -> DossierState:
+    """Close the open pause at ``at``; every open deadline moves by the paused working time."""
+    cal = ctx.calendar
+    begin = pause.requested_at
+    end = max(at, begin)
+
+    def extend(due: datetime, since: datetime = begin) -> datetime:
+        return extend_for_pause(cal, due, min(since, end), end)
+
+    paused = cal.working_time_between(begin, end)
+    closed = pause.model_copy(update={"received_at": end, "paused_hours": round(paused / HOUR, 4)})
+    sheet = state.sheet
+    row = state.current_row
+    if row is not None:
+        sheet = (*sheet[:-1], row.model_copy(update={"due_at": extend(row.due_at)}))
+    # A new appointment given during the pause already knew of the pause so far.
+    committed_since = max(begin, state.rescheduled_at or begin)
+    return state.model_copy(
+        update={
+            "pauses": (*state.pauses[:-1], closed),
+            "sheet": sheet,
+            "committed_due_at": extend(state.committed_due_at, committed_since),
+            "statutory_due_at": extend(state.statutory_due_at),
+            "original_due_at": extend(state.original_due_at),
+            "deadline_version": state.deadline_version + 1,
+        }
+    )
+
+
+def rescheduled(state: DossierState, event: DossierRescheduled, ctx: RoutingContext) -> Result:
+    if state.status not in (Status.OPEN, Status.PAUSED):
+        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+    if state.rescheduled_at is not None:
+        return state, [
+            reject(
+                event,
+                ReasonKind.ILLEGAL_TRANSITION,
+                "the dossier was already rescheduled once, on "
+                f"{state.rescheduled_at.astimezone(ctx.calendar.tz).isoformat()}; "
+                "an apology sets one new due date",
+            )
+        ]
+    new_due = event.new_due_at
+    if new_due <= event.occurred_at or new_due <= state.committed_due_at:
+        due = state.committed_due_at.astimezone(ctx.calendar.tz).isoformat()
+        return state, [
+            reject(
+                event,
+                ReasonKind.ILLEGAL_TRANSITION,
+                f"new_due_at {new_due.isoformat()} must be after the event and after the "
+                f"current due instant {due}: an apology moves the appointment later",
+            )
+        ]
+    ctx.calendar.is_working_instant(new_due)  # out of the calendar's range: rejected
+    new = advance(
+        state,
+        state.sheet,
+        committed_due_at=new_due,
+        rescheduled_at=event.occurred_at,
+        deadline_version=state.deadline_version + 1,
+    )
+    # While paused nothing is armed; supplement_received arms the new due instant.
+    return new, ([arm(new)] if new.status is Status.OPEN else [])
+
+
+# --- the end -------------------------------------------------------------------------
+
+
+def result_ready(
+    state: DossierState, event: ResultReady, proc: Procedure, ctx: RoutingContext
+) -> Result:
+    if state.status not in (Status.OPEN, Status.PAUSED):
+        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+    cal = ctx.calendar
+    at = event.occurred_at
+    if (pause := state.open_pause) is not None:
+        state = resume(state, pause, at, ctx)  # refused while waiting: the pause ends here
+    sheet = finish_row(state, at, ctx)
+    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
+    used = working_days_used(cal, state.start_at, at, pauses)
+    # An apology moves the appointment but, by default, not the yardstick.
+    yardstick = (
+        state.original_due_at if ctx.policy.rescheduled_counts_late else state.committed_due_at
+    )
+    completion = classify(cal, at, yardstick)
+    if ctx.policy.second_supplement_counts_late and len(state.pauses) >= 2:
+        completion = Completion.LATE
+    # The statutory time as working time from the counting start, unextended by pauses:
+    # a fixed figure for working units, the span to the due day for calendar days and
+    # the rest of the day for a same-day procedure.
+    statutory_due = due_instant(cal, state.start_at, allowance_for(proc, proc.statutory_time))
+    statutory = working_days_in(cal.working_time_between(state.start_at, statutory_due))
+    outcome = Outcome(
+        decision=event.outcome.value,
+        finished_at=at,
+        completion=completion,
+        used_days=round(float(used), 4),
+        saved_days=round(float(statutory - used), 4),
+    )
+    new = advance(state, sheet, status=Status.RESULT_READY, current_step=None, outcome=outcome)
+    return new, [
+        DisarmDeadlines(state.dossier_id, "result ready"),
+        Completed(
+            state.dossier_id,
+            state.procedure,
+            state.sector,
+            completion.value,
+            outcome.used_days,
+            outcome.saved_days,
+        ),
+    ]
+
+
+def close(state: DossierState, event: InboundEvent, status: Status, ctx: RoutingContext) -> Result:
+    at = event.occurred_at
+    # Withdrawn or stopped mid-step: the row records the time used, but no result.
+    sheet = finish_row(state, at, ctx, judge=False)
+    new = advance(state, sheet, status=status, closed_at=at, current_step=None)
+    effects: list[Effect] = []
+    if state.status in (Status.OPEN, Status.PAUSED):
+        effects.append(DisarmDeadlines(state.dossier_id, status.value))
+    effects.append(Closed(state.dossier_id, status.value))
+    return new, effects

@@ -1,0 +1,158 @@
+"""The routing rules' shared pieces: rejections and their messages, and the sheet rows
+(phiếu kiểm soát), assignments and deadlines a transition writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from events import (
+    InboundEvent,
+    ReasonKind,
+)
+from workflows.calendar import WorkingCalendar
+from workflows.catalog import Procedure
+from workflows.deadlines import (
+    TimeAllowance,
+    allowance,
+    classify,
+    due_instant,
+    paused_working_time,
+)
+from workflows.effects import (
+    ArmDeadlines,
+    Assign,
+    Rejected,
+)
+from workflows.state import DossierState, SheetRow, Status
+
+if TYPE_CHECKING:
+    from workflows.routing.core import RoutingContext
+
+HOUR = timedelta(hours=1)
+
+
+def allowance_for(proc: Procedure, amount: Decimal) -> TimeAllowance:
+    """``amount`` in the procedure's time unit."""
+    return allowance(amount, proc.time_unit)
+
+
+def reject(event: InboundEvent, kind: ReasonKind, message: str) -> Rejected:
+    return Rejected(event.dossier_id, kind, f"{event.type}: {message}", event.event_id)
+
+
+def not_open(state: DossierState) -> str:
+    if state.status is Status.PAUSED:
+        return "dossier is paused for a supplement (the clock is stopped)"
+    return f"dossier is {state.status}"
+
+
+def no_step(proc: Procedure, step_id: str) -> str:
+    known = ", ".join(s.id for s in proc.steps)
+    return f"procedure {proc.code} has no step {step_id!r} (steps: {known})"
+
+
+def has_step(proc: Procedure, step_id: str) -> bool:
+    return any(s.id == step_id for s in proc.steps)
+
+
+def is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
+    """Is ``step_id`` a step the route can reach directly from the current one?"""
+    if state.current_step is None:
+        return False
+    return step_id in proc.step(state.current_step).targets()
+
+
+def revisits(state: DossierState, step_id: str) -> int:
+    """1 when the dossier comes back to a step it has been at: its alerts need new ids."""
+    return int(any(row.step == step_id for row in state.sheet))
+
+
+def hours(cal: WorkingCalendar, clock: datetime, due: datetime) -> float:
+    """Working hours from a step's clock start to its due instant."""
+    return cal.working_time_between(clock, due) / HOUR
+
+
+def new_row(
+    state: DossierState,
+    proc: Procedure,
+    step_id: str,
+    agency: str,
+    from_agency: str | None,
+    at: datetime,
+    off_route: bool,
+    ctx: RoutingContext,
+) -> SheetRow:
+    cal = ctx.calendar
+    # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
+    clock = cal.next_opening(max(at, state.start_at))
+    due = due_instant(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
+    return SheetRow(
+        step=step_id,
+        agency=agency,
+        from_agency=from_agency,
+        started_at=at,
+        due_at=due,
+        allotted_hours=hours(cal, clock, due),
+        off_route=off_route,
+    )
+
+
+def finish_row(
+    state: DossierState, at: datetime, ctx: RoutingContext, *, judge: bool = True
+) -> tuple[SheetRow, ...]:
+    row = state.current_row
+    if row is None:
+        return state.sheet
+    cal = ctx.calendar
+    clock = state.clock_start(row)
+    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
+    used = cal.working_time_between(clock, at) - paused_working_time(
+        cal, pauses, within=(clock, max(clock, at))
+    )
+    finished = row.model_copy(
+        update={
+            "finished_at": at,
+            "used_hours": round(max(used, timedelta(0)) / HOUR, 4),
+            "result": classify(cal, at, row.due_at) if judge else None,
+        }
+    )
+    return (*state.sheet[:-1], finished)
+
+
+def advance(state: DossierState, sheet: Sequence[SheetRow], **changes: object) -> DossierState:
+    return state.model_copy(update={**changes, "sheet": tuple(sheet)})
+
+
+def assign(
+    state: DossierState, row: SheetRow, cause: str, assigned_at: datetime | None = None
+) -> Assign:
+    return Assign(
+        dossier_id=state.dossier_id,
+        procedure=state.procedure,
+        step=row.step,
+        agency=row.agency,
+        from_agency=row.from_agency,
+        assigned_at=row.started_at if assigned_at is None else assigned_at,
+        step_due_at=row.due_at,
+        dossier_due_at=state.committed_due_at,
+        statutory_due_at=state.statutory_due_at,
+        cause_event_id=cause,
+        off_route=row.off_route,
+    )
+
+
+def arm(state: DossierState) -> ArmDeadlines:
+    row = state.current_row
+    return ArmDeadlines(
+        dossier_id=state.dossier_id,
+        deadline_version=state.deadline_version,
+        step=row.step if row else None,
+        agency=row.agency if row else state.current_agency,
+        step_started_at=state.clock_start(row) if row else None,
+        step_due_at=row.due_at if row else None,
+        dossier_due_at=state.committed_due_at,
+        statutory_due_at=state.statutory_due_at,
+    )

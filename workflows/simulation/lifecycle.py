@@ -1,0 +1,184 @@
+"""The one lifecycle walk: a dossier received, routed step by step to its result, with
+the supplements, withdrawals and refusals its profile draws."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import ClassVar, Protocol
+
+from events import (
+    Channel,
+    DossierReceived,
+    DossierRejected,
+    DossierReturned,
+    DossierWithdrawn,
+    InboundEvent,
+    ResultOutcome,
+    ResultReady,
+    StepCompleted,
+    SupplementReceived,
+    SupplementRequested,
+)
+from workflows.calendar import WorkingCalendar
+from workflows.catalog import Catalog
+from workflows.deadlines import allowance, allowance_working_days
+from workflows.simulation.arrivals import Receipt
+
+
+class LifecycleProfile(Protocol):
+    """What the walk asks of a profile; each answer may draw from ``rng`` (in walk order)."""
+
+    closed_by_desk: ClassVar[bool]
+
+    def intake_rejection(self, rng: random.Random) -> timedelta | None: ...
+    def difficulty(self, rng: random.Random) -> float: ...
+    def detours(self, rng: random.Random, steps: int) -> tuple[int, int]: ...
+    def withdrawn_at(self, rng: random.Random, cal: WorkingCalendar, at: datetime) -> datetime: ...
+    def step_work(
+        self,
+        rng: random.Random,
+        catalog: Catalog,
+        agency: str,
+        allotted: Decimal,
+        difficulty: float,
+    ) -> timedelta: ...
+    def supplement_share(self, rng: random.Random) -> float: ...
+    def abandonment(self, rng: random.Random) -> timedelta | None: ...
+    def supplement_wait(self, rng: random.Random) -> timedelta: ...
+    def outcome(self, rng: random.Random, outcomes: Sequence[str]) -> str: ...
+    def result(self, rng: random.Random, at: datetime) -> tuple[datetime, bool]: ...
+    def returned_at(
+        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: Channel
+    ) -> datetime: ...
+
+
+def walk(
+    rng: random.Random,
+    prof: LifecycleProfile,
+    catalog: Catalog,
+    cal: WorkingCalendar,
+    receipt: Receipt,
+    dossier_id: str,
+) -> list[InboundEvent]:
+    """Every event of one dossier's life, in time order, event ids ``<dossier_id>/<n>``."""
+    proc = receipt.procedure
+    seq = itertools.count(1)
+
+    def eid() -> str:
+        return f"{dossier_id}/{next(seq)}"
+
+    desk = proc.entry.agency
+    received = receipt.at
+    events: list[InboundEvent] = [
+        DossierReceived(
+            event_id=eid(),
+            dossier_id=dossier_id,
+            occurred_at=received,
+            agency=desk,
+            procedure=proc.code,
+            channel=receipt.channel,
+            applicant=receipt.applicant,
+        )
+    ]
+    refused_after = prof.intake_rejection(rng)
+    if refused_after is not None:
+        events.append(
+            DossierRejected(
+                event_id=eid(),
+                dossier_id=dossier_id,
+                occurred_at=cal.add_working_time(received, refused_after),
+                agency=desk,
+                reason="Hồ sơ không đủ điều kiện tiếp nhận",
+            )
+        )
+        return events
+    difficulty = prof.difficulty(rng)
+    n = len(proc.steps)
+    supplement_at, withdraw_at = prof.detours(rng, n)
+    at = received
+    step = proc.entry
+    for index in range(2 * n):  # routes are acyclic: this bound is never reached
+        if index == withdraw_at:
+            events.append(
+                DossierWithdrawn(
+                    event_id=eid(),
+                    dossier_id=dossier_id,
+                    occurred_at=prof.withdrawn_at(rng, cal, at),
+                    agency=desk if prof.closed_by_desk else step.agency,
+                    reason="Công dân rút hồ sơ",
+                )
+            )
+            return events
+        allotted = allowance_working_days(cal, at, allowance(step.allotment, proc.time_unit))
+        work = prof.step_work(rng, catalog, step.agency, allotted, difficulty)
+        if index == supplement_at:
+            share = prof.supplement_share(rng)
+            asked = cal.add_working_time(at, work * share)
+            events.append(
+                SupplementRequested(
+                    event_id=eid(),
+                    dossier_id=dossier_id,
+                    occurred_at=asked,
+                    agency=step.agency,
+                    reason="Bổ sung bản sao giấy tờ",
+                )
+            )
+            stopped_after = prof.abandonment(rng)
+            if stopped_after is not None:
+                events.append(
+                    DossierRejected(
+                        event_id=eid(),
+                        dossier_id=dossier_id,
+                        occurred_at=cal.add_working_time(asked, stopped_after),
+                        agency=desk,
+                        reason="Quá hạn bổ sung hồ sơ, dừng giải quyết",
+                    )
+                )
+                return events
+            back = cal.add_working_time(asked, prof.supplement_wait(rng))
+            events.append(
+                SupplementReceived(
+                    event_id=eid(), dossier_id=dossier_id, occurred_at=back, agency=desk
+                )
+            )
+            at = cal.add_working_time(back, work * (1 - share))
+        else:
+            at = cal.add_working_time(at, work)
+        outcome = prof.outcome(rng, step.outcomes())
+        events.append(
+            StepCompleted(
+                event_id=eid(),
+                dossier_id=dossier_id,
+                occurred_at=at,
+                agency=step.agency,
+                step=step.id,
+                outcome=outcome,
+            )
+        )
+        next_id = step.next_step(outcome)
+        if next_id is None:
+            break
+        step = proc.step(next_id)
+    done, refused = prof.result(rng, at)
+    events.append(
+        ResultReady(
+            event_id=eid(),
+            dossier_id=dossier_id,
+            occurred_at=done,
+            agency=step.agency,
+            outcome=ResultOutcome.REFUSED if refused else ResultOutcome.APPROVED,
+        )
+    )
+    events.append(
+        DossierReturned(
+            event_id=eid(),
+            dossier_id=dossier_id,
+            occurred_at=prof.returned_at(rng, cal, done, receipt.channel),
+            agency=desk if prof.closed_by_desk else step.agency,
+        )
+    )
+    return events
