@@ -27,12 +27,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
 from agents.alerts_view import Dedupe, parse_alerts, render, select
-from agents.notifier import (
+from agents.notify import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
-    Channel,
     Notifier,
-    Outcome,
     RetryPolicy,
     Target,
     build_email,
@@ -49,6 +47,8 @@ from agents.notifier import (
     targets,
     verify_signature,
 )
+from agents.notify import ChannelName as Channel
+from agents.notify import DeliveryOutcome as Outcome
 from agents.settings import Settings
 from events import (
     Alert,
