@@ -26,7 +26,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from agents.alerts_view import Dedupe, parse_alerts, render, select
 from agents.notify import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -50,6 +49,7 @@ from agents.notify import (
 from agents.notify import ChannelName as Channel
 from agents.notify import DeliveryOutcome as Outcome
 from agents.settings import Settings
+from agents.tools.alerts_view import Dedupe, parse_alerts, render, select
 from events import (
     Alert,
     AlertDeliveryFailed,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from kafka import KafkaConsumer, TopicPartition
 
-from agents.inbox import read_all
+from agents.tools.inbox import read_all
 from events import Alert, AlertLevel, ContractError, decode
 from workflows.calendar import VN_TZ
 
