@@ -13,32 +13,13 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.demo.feed import RunClock, SimulatorStats
 from agents.demo.output import say
+from agents.tools.kafka_read import consumer_lag
 from workflows.calendar import VN_TZ
 from workflows.simulation import RunWindow
-
-
-def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
-    """Records on ``topics`` the group has not committed yet."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
-    )
-    try:
-        tps = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not tps:
-            return 0
-        ends = consumer.end_offsets(tps)
-        return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in tps)
-    finally:
-        consumer.close()
 
 
 def wait_consumed(

@@ -103,7 +103,7 @@ def check_against_truth(
 
 def read_alerts(bootstrap: str, topic: str) -> list[Alert]:
     """Every alert on ``topic``, once per ``alert_id``."""
-    from agents.tools.inbox import read_all
+    from agents.tools.kafka_read import read_all
 
     seen: dict[str, Alert] = {}
     for raw in read_all([bootstrap], topic):

@@ -36,10 +36,11 @@ def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools import inbox
+    from agents.tools.kafka_read import read_all
 
     topic = settings.topics.assignments
     if not args.follow:
-        records = inbox.read_all(settings.bootstrap_servers, topic)
+        records = read_all(settings.bootstrap_servers, topic)
         rows = inbox.current_assignments(records, args.agency)
         for row in rows:
             print(inbox.render(row))
