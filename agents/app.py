@@ -36,7 +36,7 @@ from agents.gauges import OpenGauges, record_batch
 from agents.kafka_admin import CLOSED_RETENTION_MS
 from agents.lag import export_consumer_lag
 from agents.limits import parking_policy
-from agents.notifier import register_notifier
+from agents.notify.agent import register_notifier
 from agents.records import Coordinates, Outgoing, crash_dead_letter
 from agents.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.settings import Settings

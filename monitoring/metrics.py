@@ -109,7 +109,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         ),
         alert_deliveries=Counter(
             name("alert_deliveries"),
-            "Alert deliveries to supervisors, by channel and result (delivered/failed/duplicate).",
+            "Alert deliveries to supervisors, by channel and result (delivered/failed).",
             ["channel", "result"],
             registry=registry,
         ),

@@ -158,7 +158,7 @@ def start_worker(
     t0 = time.perf_counter()
     with logf.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker", "--loglevel", loglevel],
+            [sys.executable, "-m", "agents.tools.cli", "worker", "--loglevel", loglevel],
             env=env,
             cwd=REPO,
             stdout=out,

@@ -782,7 +782,7 @@ def engine_health() -> Board:
     b.add(
         timeseries.Panel,
         "Alert deliveries by channel and result",
-        "Deliveries to supervisors per second: delivered, failed (after retries), duplicate.",
+        "Deliveries to supervisors per second: delivered, failed (after retries).",
         Query(
             f"sum by (channel, result) (rate({DELIVERIES}[{rate_interval}]))",
             "{{channel}} {{result}}",

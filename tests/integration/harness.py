@@ -49,7 +49,9 @@ class Worker:
 
     env: dict[str, str]
     log_path: Path
-    argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "agents.cli", "worker"])
+    argv: list[str] = field(
+        default_factory=lambda: [sys.executable, "-m", "agents.tools.cli", "worker"]
+    )
     proc: subprocess.Popen[bytes] | None = None
 
     @property

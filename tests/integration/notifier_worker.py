@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from agents.kafka_admin import ensure_topics
-from agents.notifier import register_notifier
+from agents.notify.agent import register_notifier
 from agents.settings import Settings
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from harness import REPO, child_pids, free_port, pid_alive, read_topic
 
-from agents.report import build_report, engine_states
+from agents.demo.feed import read_truth
 from agents.settings import Settings
-from agents.simulator import read_truth
+from agents.tools.report import build_report, engine_states
 from events import Alert, decode
 from workflows.catalog import load_catalog
 from workflows.state import DossierState, Status
@@ -65,7 +65,7 @@ def _env() -> dict[str, str]:
 
 def _demo_argv(bootstrap: str, out: Path, port: int, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "agents.cli", "--broker", bootstrap, "demo",
+        sys.executable, "-m", "agents.tools.cli", "--broker", bootstrap, "demo",
         "--out", str(out), "--port", str(port), "--no-live", *extra,
     ]  # fmt: skip
 

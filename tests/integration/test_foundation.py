@@ -36,7 +36,7 @@ from harness import (
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from agents.publisher import Publisher
+from agents.tools.publisher import Publisher
 from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
 
 HERE = Path(__file__).resolve().parent
@@ -294,7 +294,7 @@ def cli(
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
     env.update(DOSSIERFLOW_BROKER=bootstrap, DOSSIERFLOW_TOPIC_PREFIX=prefix)
     return subprocess.run(
-        [sys.executable, "-m", "agents.cli", *args],
+        [sys.executable, "-m", "agents.tools.cli", *args],
         env=env,
         cwd=REPO,
         input=stdin.decode("utf-8") if stdin is not None else None,

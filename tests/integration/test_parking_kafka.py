@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import Worker, free_port, read_json, wait_for, worker_env
 
-from agents.publisher import Publisher
+from agents.tools.publisher import Publisher
 from events import DossierReceived, StepCompleted, TopicNames
 from workflows.calendar import VN_TZ
 

@@ -44,8 +44,8 @@ from harness import REPO, Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.context import build_context
-from agents.publisher import Publisher
 from agents.settings import Settings
+from agents.tools.publisher import Publisher
 from events import InboundEvent, TopicNames
 from events.internal import DeadlineTick
 from workflows.alerts import AlertPolicy, apply_tick, overdue_scopes

@@ -14,8 +14,8 @@ from pathlib import Path
 from harness import Worker, free_port, group_lag, wait_for, worker_env
 
 from agents.context import build_context
-from agents.publisher import Publisher
 from agents.settings import Settings
+from agents.tools.publisher import Publisher
 from events import TopicNames
 from workflows.calendar import VN_TZ
 from workflows.routing import apply

@@ -36,8 +36,8 @@ from kafka.partitioner.default import murmur2
 
 from agents.consumer import REWIND_LOG
 from agents.context import build_context
-from agents.publisher import Publisher
 from agents.settings import Settings
+from agents.tools.publisher import Publisher
 from events import (
     Assignment,
     DeadLetter,
@@ -494,7 +494,7 @@ def test_three_procedures_route_end_to_end_through_publish_cli(router: Fleet) ->
     jsonl.write_bytes(b"".join(encode(e) + b"\n" for e in events))
 
     cli = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "publish", str(jsonl)],
+        [sys.executable, "-m", "agents.tools.cli", "publish", str(jsonl)],
         env=worker.env,
         cwd=REPO,
         capture_output=True,

@@ -15,8 +15,8 @@ from agents.clock import (
     clock_from,
     monotonic_at,
 )
+from agents.demo.feed import RunClock, clock_env
 from agents.settings import Settings
-from agents.simulator import RunClock, clock_env
 
 START = datetime(2026, 4, 27, 7, 30, tzinfo=UTC)
 

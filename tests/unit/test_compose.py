@@ -216,7 +216,7 @@ def test_the_image_runs_dossierflow_worker_and_the_topic_creator_dossierflow_top
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "scripts"
     ]
-    assert scripts["dossierflow"] == "agents.cli:main"
+    assert scripts["dossierflow"] == "agents.tools.cli:main"
 
 
 def test_workers_start_after_the_topics_exist() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from agents.inbox import current_assignments, render
+from agents.tools.inbox import current_assignments, render
 from events import (
     Assignment,
     DossierReceived,

@@ -26,13 +26,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from agents.alerts_view import Dedupe, parse_alerts, render, select
-from agents.notifier import (
+from agents.notify import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
-    Channel,
     Notifier,
-    Outcome,
     RetryPolicy,
     Target,
     build_email,
@@ -49,7 +46,10 @@ from agents.notifier import (
     targets,
     verify_signature,
 )
+from agents.notify import ChannelName as Channel
+from agents.notify import DeliveryOutcome as Outcome
 from agents.settings import Settings
+from agents.tools.alerts_view import Dedupe, parse_alerts, render, select
 from events import (
     Alert,
     AlertDeliveryFailed,

@@ -11,7 +11,7 @@ from statistics import mean
 
 import pytest
 
-from agents.simulator import RunClock, SimulatorStats, publish_in_simulated_time
+from agents.demo.feed import RunClock, SimulatorStats, publish_in_simulated_time
 from events import (
     Channel,
     DossierReceived,

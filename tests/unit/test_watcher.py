@@ -296,7 +296,7 @@ DOSSIER_IDS = ["HS-2027-0001", "HS-2027-0002", "000.00.31.H34-270122-0001", "Đ-
 @pytest.mark.parametrize("dossier_id", DOSSIER_IDS)
 def test_partition_of_matches_the_python_clients(dossier_id: str, partitions: int) -> None:
     raw = dossier_id.encode("utf-8")
-    # kafka-python: what agents.publisher uses to publish events
+    # kafka-python: what agents.tools.publisher uses to publish events
     kafka_python = DefaultPartitioner().partition(
         "t", raw, raw, None, None, _Cluster("t", partitions)
     )

@@ -32,8 +32,8 @@ from events import InboundEvent, encode
 from workflows.simulation import RunWindow, Workload
 
 if TYPE_CHECKING:
-    from agents.publisher import Publisher
     from agents.settings import Settings
+    from agents.tools.publisher import Publisher
 
 #: A date with no holidays near it, so a default run is the same every time.
 DEFAULT_FIRST_DAY = date(2026, 3, 2)
@@ -309,7 +309,7 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     origin in-process instead).
     """
     from agents.context import build_calendar
-    from agents.publisher import Publisher
+    from agents.tools.publisher import Publisher
     from workflows.catalog import load_catalog
     from workflows.simulation import run_window, simulate_province
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
-from agents.inbox import read_all
+from agents.tools.kafka_read import partitions, read_all, values
 from events import Alert, AlertLevel, ContractError, decode
 from workflows.calendar import VN_TZ
 
@@ -90,7 +90,7 @@ def follow(
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     dedupe = Dedupe()
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = partitions(consumer, topic)
         if not tps:
             raise LookupError(f"topic {topic!r} does not exist (run `dossierflow topics`)")
         consumer.assign(tps)
@@ -98,10 +98,8 @@ def follow(
             consumer.seek_to_beginning(*tps)
         else:
             consumer.seek_to_end(*tps)
-        while not stop():
-            for batch in consumer.poll(timeout_ms=500).values():
-                for alert in parse_alerts(r.value for r in batch):
-                    if (agency is None or alert.agency == agency) and dedupe.first_time(alert):
-                        yield alert
+        for alert in parse_alerts(values(consumer, stop)):
+            if (agency is None or alert.agency == agency) and dedupe.first_time(alert):
+                yield alert
     finally:
         consumer.close()

@@ -22,7 +22,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.publisher import Publisher
+    from agents.tools.publisher import Publisher
 
     source = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
     with source, Publisher(settings.bootstrap_servers, settings.topics.events) as publisher:
@@ -35,11 +35,12 @@ def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
-    from agents import inbox
+    from agents.tools import inbox
+    from agents.tools.kafka_read import read_all
 
     topic = settings.topics.assignments
     if not args.follow:
-        records = inbox.read_all(settings.bootstrap_servers, topic)
+        records = read_all(settings.bootstrap_servers, topic)
         rows = inbox.current_assignments(records, args.agency)
         for row in rows:
             print(inbox.render(row))
@@ -70,7 +71,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.demo import DemoOptions, main_demo
+    from agents.demo.run import DemoOptions, main_demo
 
     options = DemoOptions(
         **_run_arguments(args),
@@ -84,7 +85,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.simulator import SimulateOptions, main_simulate
+    from agents.demo.feed import SimulateOptions, main_simulate
 
     options = SimulateOptions(
         **_run_arguments(args),
@@ -112,7 +113,7 @@ def _cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from agents.clock import clock_from
-    from agents.report import build_report, render
+    from agents.tools.report import build_report, render
     from workflows.catalog import load_catalog
 
     report = build_report(settings, load_catalog(settings.catalog_path), clock_from(settings).now())
@@ -121,7 +122,7 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    from agents import alerts_view
+    from agents.tools import alerts_view
 
     topic = settings.topics.alerts
     if not args.follow:
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate a province's dossiers in simulated time with live progress, then print "
         "and write the province report, charts and the simulator's ground truth.",
     )
-    from agents.simulator import add_run_arguments
+    from agents.demo.feed import add_run_arguments
 
     add_run_arguments(demo, default_speed=True)
     demo.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

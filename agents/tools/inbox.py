@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
+from agents.tools.kafka_read import values
 from events import Assignment, ContractError, decode
 from workflows.calendar import VN_TZ
 
@@ -40,29 +40,6 @@ def render(a: Assignment) -> str:
     )
 
 
-def read_all(bootstrap: list[str], topic: str, timeout_s: float = 30.0) -> list[bytes]:
-    """Every record of ``topic`` up to its current end (no group, nothing committed)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        values: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} did not reach its end in {timeout_s:.0f}s")
-            for batch in consumer.poll(timeout_ms=500).values():
-                values.extend(r.value for r in batch if r.value is not None)
-        return values
-    finally:
-        consumer.close()
-
-
 def follow(
     bootstrap: list[str], topic: str, agency: str, group: str, stop: Callable[[], bool]
 ) -> Iterator[Assignment]:
@@ -76,15 +53,13 @@ def follow(
     )
     seen: set[str] = set()
     try:
-        while not stop():
-            for batch in consumer.poll(timeout_ms=500).values():
-                for record in batch:
-                    try:
-                        a = decode(Assignment, record.value)
-                    except ContractError:
-                        continue
-                    if a.agency == agency and a.assignment_id not in seen:
-                        seen.add(a.assignment_id)
-                        yield a
+        for raw in values(consumer, stop):
+            try:
+                a = decode(Assignment, raw or b"")
+            except ContractError:
+                continue
+            if a.agency == agency and a.assignment_id not in seen:
+                seen.add(a.assignment_id)
+                yield a
     finally:
         consumer.close()

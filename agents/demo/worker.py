@@ -1,0 +1,53 @@
+"""``python -m agents.demo worker``: ``dossierflow worker`` on the run's clock.
+
+The one difference from ``dossierflow worker``: the accelerated clock is the run's
+``RunClock``, released over HTTP (``POST /demo/clock``) at the same real instant as the
+demo's own, so the workers and the simulator show the same simulated time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from agents.demo.feed import RunClock
+from agents.settings import Settings
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m agents.demo worker``: ``dossierflow worker`` on the run's clock."""
+    import faust
+
+    from agents.app import create_app, run_worker
+    from agents.kafka_admin import ensure_topics
+
+    parser = argparse.ArgumentParser(prog="python -m agents.demo worker")
+    parser.add_argument("--hold-at", type=datetime.fromisoformat, required=True)
+    parser.add_argument("--stop-at", type=datetime.fromisoformat, required=True)
+    parser.add_argument("--loglevel", default="info")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if settings.clock_start is None:
+        raise SystemExit("DOSSIERFLOW_CLOCK_START is required")
+    clock = RunClock(
+        settings.clock_start, settings.clock_speed, hold_at=args.hold_at, stop_at=args.stop_at
+    )
+    ensure_topics(settings)
+    flow = create_app(settings, clock=clock)
+
+    @flow.app.page("/demo/clock")
+    class RunClockView(faust.web.View):
+        """GET: the run's simulated time; POST {"origin": monotonic}: start it."""
+
+        async def get(self, request: Any) -> Any:
+            return self.json({"now": clock.now().isoformat(), "released": clock.released})
+
+        async def post(self, request: Any) -> Any:
+            body = await request.json()
+            clock.release(float(body["origin"]))
+            return self.json({"now": clock.now().isoformat(), "origin": clock.origin})
+
+    run_worker(flow, loglevel=args.loglevel)
+    return 0
