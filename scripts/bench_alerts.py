@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.watcher import Watcher, partition_of  # noqa: E402
+from agents.runtime.watcher import Watcher, partition_of  # noqa: E402
 from events import DossierReceived, StepCompleted  # noqa: E402
 from events.internal import DeadlineTick  # noqa: E402
 from workflows.alerts import (  # noqa: E402

@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.kafka_admin import ensure_topics  # noqa: E402
+from agents.runtime.kafka_admin import ensure_topics  # noqa: E402
 from agents.settings import Settings  # noqa: E402
 from scripts.bench_router import (  # noqa: E402
     committed,

@@ -30,7 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.kafka_admin import ensure_topics  # noqa: E402
+from agents.runtime.kafka_admin import ensure_topics  # noqa: E402
 from agents.settings import Settings  # noqa: E402
 from events import encode  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402

@@ -2,7 +2,7 @@
 """How many Prometheus series one worker exports, for a catalog and a workload.
 
 Runs the production router core (dict tables instead of Kafka), the production
-metric recording (`agents.gauges.record_batch`, `OpenGauges`) and the alert ticks,
+metric recording (`agents.runtime.telemetry.record_batch`, `OpenGauges`) and the alert ticks,
 then counts the series in the registry. Budget (docs/metrics.md): <= 5,000 for a
 catalog of 2,000 procedures and 300 agencies.
 
@@ -23,10 +23,10 @@ sys.path.insert(0, str(REPO))
 
 from prometheus_client import CollectorRegistry  # noqa: E402
 
-from agents.gauges import OpenGauges, record_batch  # noqa: E402
-from agents.records import Coordinates  # noqa: E402
-from agents.router import RawRecord, RouterCore, Tables  # noqa: E402
-from agents.watcher import Watcher, partition_of  # noqa: E402
+from agents.runtime.records import Coordinates  # noqa: E402
+from agents.runtime.router import RawRecord, RouterCore, Tables  # noqa: E402
+from agents.runtime.telemetry import OpenGauges, record_batch  # noqa: E402
+from agents.runtime.watcher import Watcher, partition_of  # noqa: E402
 from events import encode  # noqa: E402
 from events.internal import DeadlineTick  # noqa: E402
 from monitoring.metrics import create_metrics  # noqa: E402

@@ -308,7 +308,7 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     them, before or after, see the same simulated time (``dossierflow demo`` shares one
     origin in-process instead).
     """
-    from agents.context import build_calendar
+    from agents.runtime.context import build_calendar
     from agents.tools.publisher import Publisher
     from workflows.catalog import load_catalog
     from workflows.simulation import run_window, simulate_province

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agents.context import build_calendar
 from agents.demo.feed import (
     DEFAULT_SPEED,
     RunClock,
@@ -44,6 +43,7 @@ from agents.demo.processes import (
     worker_processes,
 )
 from agents.demo.stubs import webhook_receivers
+from agents.runtime.context import build_calendar
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import encode

@@ -20,8 +20,8 @@ def main(argv: Sequence[str]) -> int:
     """``python -m agents.demo worker``: ``dossierflow worker`` on the run's clock."""
     import faust
 
-    from agents.app import create_app, run_worker
-    from agents.kafka_admin import ensure_topics
+    from agents.runtime.app import create_app, run_worker
+    from agents.runtime.kafka_admin import ensure_topics
 
     parser = argparse.ArgumentParser(prog="python -m agents.demo worker")
     parser.add_argument("--hold-at", type=datetime.fromisoformat, required=True)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.kafka_admin import DELIVERED_RETENTION_MS
 from agents.notify.batch import deliver_batch
 from agents.notify.channel import DeliveryOutcome
 from agents.notify.delivery import Notifier
 from agents.notify.webhook import SIGNATURE_HEADER
+from agents.runtime.kafka_admin import DELIVERED_RETENTION_MS
 from agents.settings import Settings
 from events import Alert
 
@@ -55,8 +55,8 @@ def register_notifier(
     ``on_outcome`` runs for every delivery outcome (metrics).
     """
     # Imported here: faust is heavy, and the rest of agents.notify is usable without it.
-    from agents.consumer import exit_unacked, settle_or_withhold
-    from agents.tables import BatchedChangelogTable
+    from agents.runtime.acks import exit_unacked, settle_or_withhold
+    from agents.runtime.tables import BatchedChangelogTable
 
     if not settings.webhook_secret.get_secret_value():
         log.warning(

@@ -13,8 +13,8 @@ from agents.settings import Settings
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.app import create_app, run_worker
-    from agents.kafka_admin import ensure_topics
+    from agents.runtime.app import create_app, run_worker
+    from agents.runtime.kafka_admin import ensure_topics
 
     ensure_topics(settings)
     run_worker(create_app(settings), loglevel=args.loglevel)
@@ -148,7 +148,7 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.kafka_admin import ensure_topics
+    from agents.runtime.kafka_admin import ensure_topics
 
     created = ensure_topics(settings)
     print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))

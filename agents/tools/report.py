@@ -22,7 +22,7 @@ from workflows.state import DossierState
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
-    """The changelog faust keeps for one of the router's tables (see agents/app.py)."""
+    """The changelog faust keeps for one of the router's tables (see agents/runtime/app.py)."""
     return table_changelog(settings.app_id, f"{settings.topics.events}-{table}")
 
 

@@ -12,7 +12,7 @@ environment plus ``CRASH_AFTER_EVENT=<event id>``. Everything is the production 
    and changelog record of the batch is on the broker, and calls ``os._exit``:
    no shutdown, no commit, no goodbye to the group, as a power cut would.
 
-That is the one crash window ``agents/router.py`` reasons about ("a crash after 3
+That is the one crash window ``agents/runtime/router.py`` reasons about ("a crash after 3
 re-delivers events whose ids the state already remembers"); the test restarts a
 normal worker on the same group and checks nothing is applied twice.
 """
@@ -23,8 +23,8 @@ import os
 import sys
 from typing import Any
 
-from agents.app import Dossierflow, create_app, run_worker
-from agents.kafka_admin import ensure_topics
+from agents.runtime.app import Dossierflow, create_app, run_worker
+from agents.runtime.kafka_admin import ensure_topics
 from agents.settings import Settings
 from events import InboundEvent
 from workflows.routing import event_fingerprint

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from agents.app import EventHook, create_app, run_worker
-from agents.kafka_admin import ensure_topics
+from agents.runtime.app import EventHook, create_app, run_worker
+from agents.runtime.kafka_admin import ensure_topics
 from agents.settings import Settings
 from events import InboundEvent
 from workflows.state import DossierState

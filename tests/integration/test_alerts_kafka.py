@@ -33,10 +33,10 @@ import pytest
 from harness import Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, TopicPartition
 
-from agents.context import build_context
+from agents.runtime.context import build_context
+from agents.runtime.watcher import partition_of
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
-from agents.watcher import partition_of
 from events import (
     Alert,
     AlertLevel,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import Worker, free_port, group_lag, wait_for, worker_env
 
-from agents.context import build_context
+from agents.runtime.context import build_context
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import TopicNames

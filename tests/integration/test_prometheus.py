@@ -43,7 +43,7 @@ import yaml
 from harness import REPO, Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from agents.context import build_context
+from agents.runtime.context import build_context
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import InboundEvent, TopicNames

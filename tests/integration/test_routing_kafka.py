@@ -34,8 +34,8 @@ from harness import REPO, Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from agents.consumer import REWIND_LOG
-from agents.context import build_context
+from agents.runtime.consumer import REWIND_LOG
+from agents.runtime.context import build_context
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import (
@@ -893,7 +893,7 @@ def test_a_partition_never_committed_is_routed_by_the_next_owner(fleet: Fleet) -
 
     During that restore faust fetches the stream partitions and drops what it fetched (a
     race on its live set of active partitions), then rewinds only partitions with a
-    committed offset > 0: agents/consumer.py rewinds the others, or the new owner would
+    committed offset > 0: agents/runtime/consumer.py rewinds the others, or the new owner would
     sit at the end of partitions it never read (the crash test's old flake: 9 of 19 runs).
     The race is timing-bound, so this test checks the rewind ran and nothing was lost.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.tables import GENERATION_HEADER, GROUP_RESET_S, GenerationGuard, generation_of
+from agents.runtime.tables import GENERATION_HEADER, GROUP_RESET_S, GenerationGuard, generation_of
 
 T0 = 1_800_000_000.0
 

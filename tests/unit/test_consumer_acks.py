@@ -10,8 +10,9 @@ import pytest
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from agents.app import create_app
-from agents.consumer import OffsetGuard, RequeueingFlowControl, RewindingConsumer, withhold_acks
+from agents.runtime.acks import OffsetGuard, withhold_acks
+from agents.runtime.app import create_app
+from agents.runtime.consumer import RequeueingFlowControl, RewindingConsumer
 from agents.settings import Settings
 
 EVENTS = "dossier-events"

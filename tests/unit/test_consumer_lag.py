@@ -1,4 +1,4 @@
-"""dossierflow_consumer_lag (agents/lag.py): end offset minus committed, per owned partition."""
+"""dossierflow_consumer_lag (agents/runtime/lag.py): end offset minus committed, per owned partition."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from agents.lag import export_consumer_lag, partition_lags
+from agents.runtime.lag import export_consumer_lag, partition_lags
 from monitoring.metrics import Metrics, create_metrics
 
 EVENTS_0, EVENTS_1 = TP("dossier-events", 0), TP("dossier-events", 1)

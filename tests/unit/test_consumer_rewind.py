@@ -1,11 +1,11 @@
-"""The consumer fix's choice of partitions to rewind (agents/consumer.py)."""
+"""The consumer fix's choice of partitions to rewind (agents/runtime/consumer.py)."""
 
 from __future__ import annotations
 
 from faust.types import TP
 
-from agents.app import create_app
-from agents.consumer import RewindingConsumer, Transport, uncommitted_stream_partitions
+from agents.runtime.app import create_app
+from agents.runtime.consumer import RewindingConsumer, Transport, uncommitted_stream_partitions
 from agents.settings import Settings
 
 EVENTS_0, EVENTS_1, EVENTS_2 = (TP("dossier-events", p) for p in range(3))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.records import Coordinates, dead_letter
+from agents.runtime.records import Coordinates, dead_letter
 from events import (
     DEAD_LETTER_MAX_BYTES,
     EXCERPT_BYTES,

@@ -14,7 +14,7 @@ import aiokafka
 import pytest
 from pydantic import ValidationError
 
-from agents.app import create_app
+from agents.runtime.app import create_app
 from agents.settings import Settings
 
 

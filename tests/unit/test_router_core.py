@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from agents.records import Coordinates
-from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
+from agents.runtime.records import Coordinates
+from agents.runtime.router import ParkingPolicy, RawRecord, RouterCore, Tables
 from events import DossierReceived, InboundEvent, StepCompleted, encode
 from events.internal import DeadlineTick
 from workflows.calendar import VN_TZ, WorkingCalendar

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agents.gauges import record_batch
-from agents.parking import ParkedTotals, ParkingPolicy, lines_of
-from agents.records import Coordinates
-from agents.router import BatchResult, RawRecord, RouterCore, Tables
+from agents.runtime.parking import ParkedTotals, ParkingPolicy, lines_of
+from agents.runtime.records import Coordinates
+from agents.runtime.router import BatchResult, RawRecord, RouterCore, Tables
+from agents.runtime.telemetry import record_batch
 from events import (
     DEAD_LETTER_MAX_BYTES,
     EXCERPT_BYTES,

@@ -7,7 +7,7 @@ from typing import Any
 
 from faust.types import TP
 
-from agents.stall import StallWatch
+from agents.runtime.stall import StallWatch
 
 EVENTS = TP("dossier-events", 0)
 OTHER = TP("dossier-events", 1)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from agents.records import Coordinates
-from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
-from agents.watcher import Watcher
+from agents.runtime.records import Coordinates
+from agents.runtime.router import ParkingPolicy, RawRecord, RouterCore, Tables
+from agents.runtime.watcher import Watcher
 from events import InboundEvent, encode
 from events.internal import DeadlineTick
 from workflows.alerts import (

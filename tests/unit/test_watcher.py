@@ -1,6 +1,6 @@
 """The deadline index and watcher: expiry order, lazy invalidation, compaction, work, partitions.
 
-Work is measured by counting the heap operations ``agents.watcher`` performs (its ``heapq``
+Work is measured by counting the heap operations ``agents.runtime.watcher`` performs (its ``heapq``
 is swapped for a counting one), never by timing.
 """
 
@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner
 
-from agents import watcher as watcher_module
-from agents.watcher import DeadlineIndex, Watcher, partition_of
+from agents.runtime import watcher as watcher_module
+from agents.runtime.watcher import DeadlineIndex, Watcher, partition_of
 from events import Channel, DossierReceived, DossierWithdrawn, InboundEvent, SupplementRequested
 from workflows.alerts import AlertPolicy
 from workflows.calendar import VN_TZ, WorkingCalendar
@@ -40,7 +40,7 @@ def key(i: int) -> bytes:
 
 @dataclass
 class HeapCounter:
-    """Stands in for ``heapq`` inside ``agents.watcher`` and counts what it is asked to do."""
+    """Stands in for ``heapq`` inside ``agents.runtime.watcher`` and counts what it is asked to do."""
 
     pushes: int = 0
     pops: int = 0

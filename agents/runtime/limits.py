@@ -1,7 +1,7 @@
 """The bounds of ``Settings`` as the objects the router and ``apply`` take.
 
-``agents.app`` builds the router with ``parking_policy(settings)`` and
-``max_event_bytes=settings.max_event_bytes``; ``agents.context`` gives the routing
+``agents.runtime.app`` builds the router with ``parking_policy(settings)`` and
+``max_event_bytes=settings.max_event_bytes``; ``agents.runtime.context`` gives the routing
 context ``state_limits(settings)``. docs/routing.md ("Bounds") says what each does.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from agents.parking import ParkingPolicy
+from agents.runtime.parking import ParkingPolicy
 from agents.settings import Settings
 from workflows.limits import StateLimits
 

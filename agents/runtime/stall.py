@@ -8,7 +8,7 @@ records wait that nobody reads. It is logged at WARNING with everything that dec
 whether faust and aiokafka fetch it, then woken: put back in faust's set of active
 partitions (resumed in aiokafka if paused there) and sought back to the first record the
 router has not applied (a re-delivery at worst: the router applies each record once, in
-offset order). The holes in agents/consumer.py are closed at their causes; this is the
+offset order). The holes in agents/runtime/consumer.py are closed at their causes; this is the
 net under them, and its WARNING says what a new one looks like.
 """
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from agents.router import BatchResult, RawRecord
+from agents.runtime.router import BatchResult, RawRecord
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
 from workflows.effects import Assign, Completed

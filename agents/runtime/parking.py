@@ -1,6 +1,6 @@
 """Parking: events that arrive before their dossier's receipt wait in the ``parked`` table.
 
-``ParkingLot`` parks, releases and expires them for the router (``agents.router``),
+``ParkingLot`` parks, releases and expires them for the router (``agents.runtime.router``),
 within ``ParkingPolicy``'s bounds, and keeps the running totals the gauges show.
 
 A dossier's parked blob is one line per early event, lines joined by ``\\n``::
@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from agents.records import Coordinates, contract_dead_letter, dead_letter
+from agents.runtime.records import Coordinates, contract_dead_letter, dead_letter
 from events import MAX_EVENT_BYTES, ContractError, InboundEvent, ReasonKind, parse_event
 from events.topics import PARKED_TABLE
 from workflows.calendar import WorkingCalendar
 from workflows.routing import event_fingerprint
 
 if TYPE_CHECKING:
-    from agents.router import BatchResult
+    from agents.runtime.router import BatchResult
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 ``RouterCore.run_batch`` turns a batch of raw records into the records to send
 and the table writes to make, without touching Kafka, so it is tested without a
-broker. The faust agent in ``agents.app`` feeds it batches and performs the
+broker. The faust agent in ``agents.runtime.app`` feeds it batches and performs the
 I/O in the order that keeps the guarantees:
 
 1. compute every new state and output in memory;
@@ -24,8 +24,8 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agents.parking import ParkedTotals, ParkingLot, ParkingPolicy
-from agents.records import (
+from agents.runtime.parking import ParkedTotals, ParkingLot, ParkingPolicy
+from agents.runtime.records import (
     Coordinates,
     Outgoing,
     assignment_record,
@@ -109,6 +109,8 @@ class BatchResult:
 class RawRecord:
     value: bytes | None
     source: Coordinates
+    #: the Kafka record's headers (a publisher's identity and signature travel there)
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class RouterCore:
@@ -319,7 +321,7 @@ class RouterCore:
                 )
                 result.dead_lettered += isinstance(effect, Rejected)
 
-    # --- parking (agents/parking.py) ---------------------------------------------------
+    # --- parking (agents/runtime/parking.py) ---------------------------------------------------
 
     def parked_expiry(self, lines: Sequence[bytes]) -> datetime:
         """When a dossier's parked events (its blob's lines) expire."""

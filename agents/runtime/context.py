@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.limits import state_limits
+from agents.runtime.limits import state_limits
 from agents.settings import Settings
 from workflows.calendar import CalendarOverrides, OfficeHours, WorkingCalendar
 from workflows.catalog import load_catalog

@@ -36,6 +36,8 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
+from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE
+
 log = logging.getLogger(__name__)
 
 GENERATION_HEADER = "dossierflow-generation"
@@ -163,3 +165,30 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
         for tp, offset in latest.items():
             if offset > (self.data.persisted_offset(tp) or -1):
                 self.data.set_persisted_offset(tp, offset)
+
+
+def make_tables(
+    app: faust.App, events_topic: str, partitions: int, closed_retention_ms: int
+) -> dict[str, BatchedChangelogTable]:
+    """The router's three tables (open, closed, parked), added to ``app``."""
+
+    def table(name: str, **extra: Any) -> BatchedChangelogTable:
+        created = BatchedChangelogTable(
+            app,
+            name=f"{events_topic}-{name}",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=partitions,
+            beacon=app.tables.beacon,
+            **extra,
+        )
+        app.tables.add(created)
+        return created
+
+    closed = {"cleanup.policy": "compact,delete", "retention.ms": str(closed_retention_ms)}
+    return {
+        OPEN_TABLE: table(OPEN_TABLE),
+        CLOSED_TABLE: table(CLOSED_TABLE, extra_topic_configs=closed),
+        PARKED_TABLE: table(PARKED_TABLE),
+    }

@@ -1,0 +1,179 @@
+"""The worker's composition root: one Settings object in, the faust app with its parts out.
+
+Nothing is created at import time, so tests build as many apps as they need, each with
+its own topic prefix, consumer group and store.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from agents.clock import Clock, clock_from
+from agents.notify.agent import register_notifier
+from agents.runtime.acks import OffsetGuard
+from agents.runtime.batch import BatchLoop
+from agents.runtime.consumer import App, RewindingConsumer
+from agents.runtime.context import build_context
+from agents.runtime.deadlines import Deadlines, is_recovered
+from agents.runtime.faust_config import app_options
+from agents.runtime.kafka_admin import CLOSED_RETENTION_MS
+from agents.runtime.lag import export_consumer_lag
+from agents.runtime.limits import parking_policy
+from agents.runtime.router import RouterCore, Tables
+from agents.runtime.stall import StallWatch
+from agents.runtime.tables import make_tables
+from agents.runtime.telemetry import OpenGauges
+from agents.runtime.watcher import Watcher
+from agents.runtime.web import register_views
+from agents.settings import Settings
+from events import InboundEvent
+from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE
+from monitoring.metrics import Metrics, create_metrics
+from workflows.alerts import AlertPolicy
+from workflows.routing import RoutingContext
+from workflows.state import DossierState
+
+log = logging.getLogger(__name__)
+
+#: How old ``dossierflow_consumer_lag`` may be: it is measured this often, not per scrape.
+LAG_REFRESH_S = 2.0
+#: How often the stall watch looks at the stream partitions (agents/runtime/stall.py).
+STALL_CHECK_S = 2.0
+
+EventHook = Callable[[InboundEvent, DossierState | None], None]
+
+
+@dataclass
+class Dossierflow:
+    """A built app and the parts the CLI and tests reach into."""
+
+    settings: Settings
+    app: faust.App
+    topics: dict[str, faust.TopicT]
+    tables: dict[str, Any]
+    router: RouterCore
+    watcher: Watcher
+    metrics: Metrics
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ctx: RoutingContext | None = None,
+    on_event: EventHook | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Dossierflow:
+    """Build the worker app. ``on_event`` runs after each applied event (metrics, tests)."""
+    clock = clock if clock is not None else clock_from(settings)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = create_metrics(registry)
+    worker_name = settings.worker_name or f"{socket.gethostname()}:{settings.web_port}"
+    app = App(settings.app_id, **app_options(settings))
+    names = settings.topics
+    topics = {
+        logical: app.topic(getattr(names, logical), key_serializer="raw", value_serializer="raw")
+        for logical in ("events", "dlq", "assignments", "alerts", "alerts_failed", "ticks")
+    }
+    # The router reads agencies' events and the watcher's ticks: one topic set, so faust
+    # co-partitions them and a dossier's ticks reach the worker that holds its state.
+    router_input = app.topic(
+        names.events, names.ticks, key_serializer="raw", value_serializer="raw"
+    )
+    tables = make_tables(app, names.events, settings.partitions, CLOSED_RETENTION_MS)
+    context = ctx if ctx is not None else build_context(settings)
+    policy = AlertPolicy(
+        due_soon_fraction=settings.due_soon_fraction,
+        due_soon_days_left=settings.due_soon_days_left,
+    )
+    router = RouterCore(
+        context,
+        Tables(open=tables[OPEN_TABLE], closed=tables[CLOSED_TABLE], parked=tables[PARKED_TABLE]),
+        parking_policy(settings),
+        on_event=on_event,
+        ticks_topic=names.ticks,
+        alerts=policy,
+        max_event_bytes=settings.max_event_bytes,
+    )
+    watcher = Watcher(context.calendar, policy, settings.partitions)
+    gauges = OpenGauges(metrics, worker_name)
+    guard = OffsetGuard()
+
+    loop = BatchLoop(
+        app, router, tables, topics, watcher, gauges, metrics, clock, names.ticks, guard
+    )
+    app.agent(router_input, name="router")(loop.agent)
+
+    deadlines = Deadlines(
+        app, watcher, router, tables, gauges, guard, clock, names, settings.partitions
+    )
+    deadlines.register(settings.tick_seconds)
+
+    stall_watch: StallWatch | None = None
+
+    async def watch_stalls() -> None:
+        nonlocal stall_watch
+        consumer = app.consumer
+        if not isinstance(consumer, RewindingConsumer):
+            return
+        if app.rebalancing or not is_recovered(app) or not consumer.flow_active:
+            if stall_watch is not None:
+                stall_watch.reset()
+            return
+        if stall_watch is None:
+            stall_watch = StallWatch(consumer, lambda tp: tp.topic in (names.events, names.ticks))
+        await stall_watch.check(guard.next_offsets)
+
+    app.timer(interval=STALL_CHECK_S)(watch_stalls)
+
+    def count_delivery(alert: Any, outcome: Any) -> None:
+        result = "delivered" if outcome.delivered else "failed"
+        metrics.alert_deliveries.labels(channel=str(outcome.target.channel), result=result).inc()
+
+    register_notifier(app, settings, topics, on_outcome=count_delivery, clock=clock.now)
+
+    # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
+    consumed = (names.events, names.ticks, names.alerts)
+
+    async def refresh_lag() -> None:
+        # On a timer, not in the scrape: asking the broker for an end offset waits for the
+        # consumer thread's current fetch (up to seconds), longer than a scrape may take.
+        await export_consumer_lag(app.consumer, consumed, metrics, worker_name)
+
+    app.timer(interval=LAG_REFRESH_S)(refresh_lag)
+
+    def before_scrape() -> None:
+        gauges.export()
+        metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
+
+    register_views(
+        app,
+        tables,
+        registry,
+        before_scrape,
+        clock,
+        deadlines.watch_once,
+        lambda: len(watcher.index),
+    )
+    return Dossierflow(
+        settings=settings,
+        app=app,
+        topics=topics,
+        tables=dict(tables),
+        router=router,
+        watcher=watcher,
+        metrics=metrics,
+    )
+
+
+def run_worker(flow: Dossierflow, loglevel: str = "info") -> None:
+    """Run the worker in this process until a signal stops it."""
+    worker = faust.Worker(flow.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
