@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, TopicPartition
 
 from agents.context import build_context
@@ -58,6 +57,8 @@ from workflows.alerts import AlertPolicy, DeadlineTick, WatchPoint, apply_tick, 
 from workflows.calendar import VN_TZ
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
+
+from support.harness import Worker, free_port, wait_for, worker_env
 
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
 WAIT_S = 60.0  # one worker's progress: a batch, a tick, on a loaded 2-core box

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import LocalBroker, Worker, group_lag, wait_for
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from test_routing_kafka import (
     FAST_FAILOVER,
@@ -47,6 +46,8 @@ from test_routing_kafka import (
 from events import InboundEvent, ReasonKind, encode, parse_event
 from workflows.routing import event_fingerprint
 from workflows.state import DossierState
+
+from support.harness import LocalBroker, Worker, group_lag, wait_for
 
 #: The simulated workload starts here (``simulated``); the workers' manual clock stays there.
 CLOCK_START = at("2026-03-02 08:00")

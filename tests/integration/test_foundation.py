@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import (
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
+
+from agents.publisher import Publisher
+from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
+
+from support.harness import (
     REPO,
     Worker,
     committed_total,
@@ -33,11 +39,6 @@ from harness import (
     wait_for,
     worker_env,
 )
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.partitioner.default import murmur2
-
-from agents.publisher import Publisher
-from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates

@@ -7,14 +7,14 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, group_lag, wait_for, worker_env
-
 from agents.context import build_context
 from agents.publisher import Publisher
 from agents.settings import Settings
 from events import TopicNames
 from workflows.calendar import VN_TZ
 from workflows.simulation import interleave, simulate
+
+from support.harness import Worker, free_port, group_lag, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 LAG = "dossierflow_consumer_lag{"

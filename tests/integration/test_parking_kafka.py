@@ -7,11 +7,11 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, read_json, wait_for, worker_env
-
 from agents.publisher import Publisher
 from events import DossierReceived, StepCompleted, TopicNames
 from workflows.calendar import VN_TZ
+
+from support.harness import Worker, free_port, read_json, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import wait_for
 from test_foundation import Sent, produce
 from test_parking_kafka import post_clock
 from test_routing_kafka import (
@@ -43,6 +42,8 @@ from events import (
     encode,
 )
 from workflows.calendar import VN_TZ
+
+from support.harness import wait_for
 
 #: The worker's manual clock: parked events are stamped with it, and expire by it.
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # a Monday

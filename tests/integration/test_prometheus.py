@@ -40,7 +40,6 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import REPO, Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.context import build_context
@@ -53,6 +52,8 @@ from workflows.effects import Anomaly, Assign, Completed, Rejected
 from workflows.routing import RoutingContext, apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
+
+from support.harness import REPO, Worker, free_port, wait_for, worker_env
 
 MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"

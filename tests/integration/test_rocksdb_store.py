@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, group_lag, wait_for, worker_env
-
 from agents.context import build_context
 from agents.publisher import Publisher
 from agents.settings import Settings
@@ -21,6 +19,8 @@ from workflows.calendar import VN_TZ
 from workflows.routing import apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
+
+from support.harness import Worker, free_port, group_lag, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 

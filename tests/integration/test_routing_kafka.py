@@ -30,7 +30,6 @@ from typing import Any
 
 import pytest
 from crash_worker import CRASH_ENV, CRASH_EXIT_CODE, CRASH_MARKER
-from harness import REPO, Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
@@ -60,6 +59,8 @@ from workflows.effects import Anomaly, Assign, Rejected
 from workflows.routing import RoutingContext, apply, event_fingerprint
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState, Status
+
+from support.harness import REPO, Worker, free_port, wait_for, worker_env
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
