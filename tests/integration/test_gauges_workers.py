@@ -22,7 +22,7 @@ from workflows.routing import apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
-from support.harness import Worker, free_port, group_lag, wait_for, worker_env
+from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -87,8 +87,7 @@ def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
         )
         # The clock stays at the workload's start: the router and gauges alone are tested.
         env.update(
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START=START.isoformat(),
+            **manual_clock(START),
             DOSSIERFLOW_WORKER_NAME=f"w{n}",
             BROKER_SESSION_TIMEOUT="10",
             BROKER_HEARTBEAT_INTERVAL="1",

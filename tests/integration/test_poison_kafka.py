@@ -14,23 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from test_foundation import Sent, produce
-from test_parking_kafka import post_clock
-from test_routing_kafka import (
-    Fleet,
-    Fold,
-    construction_licence,
-    dead_letters,
-    publishing_licence,
-    read_to_end,
-    status,
-    wait_consumed,
-)
 
 from events import (
     DEAD_LETTER_MAX_BYTES,
@@ -43,24 +29,17 @@ from events import (
 )
 from workflows.calendar import VN_TZ
 
-from support.harness import wait_for
+from support.dossiers import construction_licence, publishing_licence
+from support.fleet import Fleet, post_clock, status
+from support.fold import Fold
+from support.harness import manual_clock, wait_for
+from support.kafka_io import Sent, dead_letters, produce, read_to_end, wait_consumed
 
 #: The worker's manual clock: parked events are stamped with it, and expire by it.
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # a Monday
 PRODUCER_MAX = 1_048_576  # aiokafka's default max_request_size (the DLQ producer's)
 FLOOD_DOSSIERS, FLOOD_EACH = 6, 32
 REASON = "\U0001f4c4" * 2000  # 2,000 four-byte characters: the longest reason, 8 KB
-
-
-@pytest.fixture
-def fleet(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
-) -> Iterator[Fleet]:
-    fleet = Fleet(kafka_bootstrap, topic_prefix, consumer_group, tmp_path)
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
 
 
 def flood(n: int) -> list[InboundEvent]:
@@ -92,8 +71,7 @@ def test_poison_records_are_dead_lettered_and_the_good_dossiers_finish(
     worker = fleet.worker(
         "poison",
         DOSSIERFLOW_STORE=store,
-        DOSSIERFLOW_CLOCK="manual",
-        DOSSIERFLOW_CLOCK_START=START.isoformat(),
+        **manual_clock(START),
         DOSSIERFLOW_PARKED_WAIT_HOURS="8",
     )
     fleet.start(worker)

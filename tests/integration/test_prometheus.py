@@ -53,7 +53,7 @@ from workflows.routing import RoutingContext, apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
-from support.harness import REPO, Worker, free_port, wait_for, worker_env
+from support.harness import REPO, Worker, free_port, manual_clock, wait_for, worker_env
 
 MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"
@@ -490,8 +490,7 @@ def stack(
 
         env = worker_env(kafka_bootstrap, prefix, group, base / "worker-data", free_port())
         env.update(
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START=CLOCK_START.isoformat(),
+            **manual_clock(CLOCK_START),
             DOSSIERFLOW_WORKER_NAME="prometheus-test-worker",
         )
         worker = Worker(env=env, log_path=base / "worker.log").start()

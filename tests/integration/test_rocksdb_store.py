@@ -20,7 +20,7 @@ from workflows.routing import apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
-from support.harness import Worker, free_port, group_lag, wait_for, worker_env
+from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -47,8 +47,7 @@ def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
     # The clock stays at the workload's start: no deadline ticks, the router alone is tested.
     env.update(
         DOSSIERFLOW_STORE="rocksdb://",
-        DOSSIERFLOW_CLOCK="manual",
-        DOSSIERFLOW_CLOCK_START=START.isoformat(),
+        **manual_clock(START),
     )
     names = TopicNames.with_prefix(topic_prefix)
     worker = Worker(env=env, log_path=tmp_path / "worker.log").start()
