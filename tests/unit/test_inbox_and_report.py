@@ -13,11 +13,12 @@ from events import (
     StepCompleted,
     encode,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
+from workflows.calendar import VN_TZ
 from workflows.report import province_report, render_markdown, render_text
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
+
+from support.context import routing_context
 
 AT = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 
@@ -90,7 +91,7 @@ def lifecycle(ctx: RoutingContext, dossier: str, channel: str, finish_hours: flo
 
 
 def test_province_report_counts_and_rates() -> None:
-    ctx = RoutingContext(load_catalog(), WorkingCalendar())
+    ctx = routing_context()
     early = lifecycle(ctx, "R1", "online", 8)  # done Tue 08:00, due Thu: early
     late = lifecycle(ctx, "R2", "in_person", 40)  # 5 working days: late
     waiting, _ = apply(

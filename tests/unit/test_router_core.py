@@ -11,16 +11,17 @@ from agents.records import Coordinates
 from agents.router import ParkingPolicy, RawRecord, RouterCore, Tables
 from events import DossierReceived, InboundEvent, StepCompleted, encode
 from workflows.alerts import DeadlineTick
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext
+from workflows.calendar import VN_TZ
+
+from support.context import routing_context
 
 MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
 
 
 def core(policy: ParkingPolicy | None = None) -> RouterCore:
-    ctx = RoutingContext(load_catalog(), WorkingCalendar())
-    return RouterCore(ctx, Tables({}, {}, {}), policy or ParkingPolicy(), ticks_topic="ticks")
+    return RouterCore(
+        routing_context(), Tables({}, {}, {}), policy or ParkingPolicy(), ticks_topic="ticks"
+    )
 
 
 class RunOutput(TypedDict):

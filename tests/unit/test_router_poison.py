@@ -33,12 +33,12 @@ from events import (
 )
 from monitoring.metrics import create_metrics
 from workflows.alerts import DeadlineTick
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext
+from workflows.calendar import VN_TZ
+
+from support.context import routing_context
 
 MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
-CTX = RoutingContext(load_catalog(), WorkingCalendar(years=range(2026, 2027)))
+CTX = routing_context(range(2026, 2027))
 
 
 def router(policy: ParkingPolicy | None = None, parked: Any = None) -> RouterCore:

@@ -21,20 +21,20 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
+from workflows.calendar import VN_TZ
 from workflows.effects import Rejected
 from workflows.limits import StateLimits, estimated_size, state_problem
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState, Pause, SheetRow, Status
 
-CATALOG = load_catalog()
-CALENDAR = WorkingCalendar(years=range(2026, 2027))
+from support.context import routing_context
+
 MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
 
 
 def context(limits: StateLimits | None = None) -> RoutingContext:
-    return RoutingContext(CATALOG, CALENDAR, limits=limits or StateLimits())
+    base = routing_context(range(2026, 2027))
+    return RoutingContext(base.catalog, base.calendar, limits=limits or StateLimits())
 
 
 class Dossier:
