@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agents.publisher import Publisher
-from events import DossierReceived, StepCompleted, TopicNames
+from events import StepCompleted, TopicNames
 from workflows.calendar import VN_TZ
 
+from support.dossiers import receipt
 from support.fleet import post_clock
 from support.harness import Worker, free_port, manual_clock, read_json, wait_for, worker_env
 
@@ -41,16 +42,7 @@ def test_early_events_are_applied_on_receipt_or_expire_by_the_clock(
             publisher.publish(step("EARLY-2"))  # its receipt never comes
             publisher.flush()
             wait_for(lambda: worker.get("/clock")[1]["watched"] == 2, 60, "both parked")
-            publisher.publish(
-                DossierReceived(
-                    event_id="EARLY-1-r",
-                    dossier_id="EARLY-1",
-                    occurred_at=START,
-                    agency="MOTCUA",
-                    procedure="2.001610",
-                    channel="online",
-                )
-            )
+            publisher.publish(receipt("EARLY-1", "EARLY-1-r", START))
             publisher.flush()
         wait_for(lambda: worker.get("/dossiers/EARLY-1")[0] == 200, 60, "EARLY-1 received")
         wait_for(

@@ -21,7 +21,6 @@ import pytest
 from events import (
     DEAD_LETTER_MAX_BYTES,
     EXCERPT_BYTES,
-    DossierReceived,
     InboundEvent,
     ReasonKind,
     SupplementRequested,
@@ -29,7 +28,7 @@ from events import (
 )
 from workflows.calendar import VN_TZ
 
-from support.dossiers import construction_licence, publishing_licence
+from support.dossiers import construction_licence, publishing_licence, receipt
 from support.fleet import Fleet, post_clock, status
 from support.fold import Fold
 from support.harness import manual_clock, wait_for
@@ -82,14 +81,7 @@ def test_poison_records_are_dead_lettered_and_the_good_dossiers_finish(
     }
     half = {d: len(evs) // 2 for d, evs in good.items()}
     # A receipt keyed with an empty key: refused, never a dossier.
-    miskeyed = DossierReceived(
-        event_id="MISKEYED/r",
-        dossier_id="POISON-MISKEYED",
-        occurred_at=START,
-        agency="MOTCUA",
-        procedure="2.001610",
-        channel="online",
-    )
+    miskeyed = receipt("POISON-MISKEYED", "MISKEYED/r", START)
     # Each poison record is keyed by a good dossier, so it sits on that dossier's
     # partition between its events: the records after it must still be routed.
     plan: list[tuple[str, bytes | None, ReasonKind | None]] = []

@@ -27,6 +27,27 @@ from support.context import engine_context
 from support.time import vn
 
 
+def receipt(
+    dossier_id: str,
+    event_id: str,
+    occurred_at: datetime,
+    *,
+    procedure: str = "2.001610",
+    agency: str = "MOTCUA",
+    channel: str = "online",
+) -> DossierReceived:
+    """A ``dossier.received``; by default of 2.001610 (receive MOTCUA, review STC, issue STC,
+    return MOTCUA, 3 working days), filed online at the provincial desk."""
+    return DossierReceived(
+        event_id=event_id,
+        dossier_id=dossier_id,
+        occurred_at=occurred_at,
+        agency=agency,
+        procedure=procedure,
+        channel=channel,
+    )
+
+
 class Script:
     """Builds one dossier's events with fresh ids: ``s.received(...)``, ``s.done(...)``."""
 

@@ -29,6 +29,7 @@ from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
 from support.context import routing_context, working_calendar
+from support.router import apply_writes
 
 CAL = working_calendar()
 POLICY = AlertPolicy()
@@ -38,18 +39,6 @@ START = datetime(2026, 3, 2, 8, tzinfo=VN_TZ)
 def router() -> RouterCore:
     ctx = routing_context()
     return RouterCore(ctx, Tables({}, {}, {}), ParkingPolicy(), ticks_topic="ticks")
-
-
-def write(
-    core: RouterCore, result_writes: dict[str, dict[bytes, tuple[bytes | None, int]]]
-) -> None:
-    for name, writes in result_writes.items():
-        table = getattr(core.tables, name)
-        for key, (value, _) in writes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
 
 
 def one_dossier(seed: int) -> tuple[RouterCore, list[InboundEvent], DossierState]:
@@ -68,7 +57,7 @@ def route(core: RouterCore, event: InboundEvent, offset: int) -> None:
         [RawRecord(encode(event), Coordinates("events", 0, offset, event.dossier_id.encode()))],
         START,
     )
-    write(core, result.writes)
+    apply_writes(core.tables, result.writes)
 
 
 def fresh_watch(state: DossierState) -> datetime | None:
@@ -103,7 +92,7 @@ def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives()
             for i, e in enumerate(batch)
         ]
         result = core.run_batch(records, now)
-        write(core, result.writes)
+        apply_writes(core.tables, result.writes)
         for raw in core.tables.open.values():
             state = DossierState.from_bytes(raw)
             assert state.watch_key == key
