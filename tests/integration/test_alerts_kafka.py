@@ -42,7 +42,7 @@ from workflows.state import DossierState
 
 from support.context import engine_context
 from support.dossiers import Script
-from support.fleet import TAKEOVER_S, Fleet, ownership
+from support.fleet import TAKEOVER_S, Fleet, wait_split
 from support.harness import Worker, manual_clock, wait_for
 from support.kafka_io import PARTITIONS, WAIT_S, publish
 from support.time import vn
@@ -427,19 +427,7 @@ def test_two_workers_one_killed_no_alert_missed_or_duplicated(fleet: Fleet) -> N
     one, two = alert_worker(fleet, "one", TEAM_START), alert_worker(fleet, "two", TEAM_START)
     fleet.start(one, two)
     changelog = f"{fleet.group}-{fleet.names.events}-open-changelog"
-
-    def split() -> bool:
-        views = [ownership(w, changelog) for w in (one, two)]
-        return (
-            all(w.health() for w in (one, two))
-            and views[0] == views[1]
-            and views[0] is not None
-            and set(views[0]) == {one.url, two.url}
-            and all(views[0].values())
-        )
-
-    wait_for(split, TAKEOVER_S, "both workers ready with the partitions split between them")
-    owned = ownership(one, changelog)
+    owned = wait_split(one, two, changelog)
     assert owned is not None
     ones = set(owned[one.url])
     # Levels the killed worker's partitions reach after it died: the survivor must raise them.

@@ -7,13 +7,11 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agents.context import build_context
 from agents.publisher import Publisher
-from agents.settings import Settings
 from events import TopicNames
 from workflows.calendar import VN_TZ
-from workflows.simulation import interleave, simulate
 
+from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
@@ -37,17 +35,8 @@ def test_the_lag_shows_a_backlog_and_falls_to_zero_after_catch_up(
     kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
 ) -> None:
     names = TopicNames.with_prefix(topic_prefix)
-    ctx = build_context(Settings.model_construct())
-    events = interleave(
-        simulate(
-            ctx.catalog,
-            ctx.calendar,
-            START,
-            600,
-            seed=5,
-            id_prefix=f"{topic_prefix}L",
-            spread=timedelta(days=3),
-        )
+    _, events = simulated(
+        600, seed=5, id_prefix=f"{topic_prefix}L", start=START, spread=timedelta(days=3)
     )
     assert len(events) > 2000  # enough that routing them takes a few commit intervals
     env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "w", free_port())

@@ -44,7 +44,7 @@ from support.dossiers import (
     publishing_licence,
     simulated,
 )
-from support.fleet import TAKEOVER_S, Fleet, ownership, status, wait_status
+from support.fleet import TAKEOVER_S, Fleet, ownership, status, wait_split, wait_status
 from support.fold import Fold, assert_assignments
 from support.harness import REPO, wait_for
 from support.kafka_io import (
@@ -355,19 +355,7 @@ def test_two_workers_share_the_load_and_the_survivor_takes_over(fleet: Fleet) ->
     # is then most likely uncommitted, and the survivor gets it again (and must dedupe).
     one, two = fleet.worker("one"), fleet.worker("two", BROKER_COMMIT_INTERVAL="8")
     fleet.start(one, two)
-
-    def split() -> bool:
-        views = [ownership(w, changelog) for w in (one, two)]
-        return (
-            all(w.health() for w in (one, two))
-            and views[0] == views[1]
-            and views[0] is not None
-            and set(views[0]) == {one.url, two.url}
-            and all(views[0].values())
-        )
-
-    wait_for(split, TAKEOVER_S, "both workers ready with the partitions split between them")
-    owned = ownership(one, changelog)
+    owned = wait_split(one, two, changelog)
     assert owned is not None and sorted(owned[one.url] + owned[two.url]) == list(range(4))
 
     first_ids, first = simulated(150, seed=11, id_prefix="HS1")

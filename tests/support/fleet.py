@@ -101,6 +101,24 @@ def ownership(worker: Worker, changelog: str) -> dict[str, list[int]] | None:
     return {url: sorted(tables.get(changelog, [])) for url, tables in body.items()}
 
 
+def wait_split(one: Worker, two: Worker, changelog: str) -> dict[str, list[int]] | None:
+    """Until both workers are ready, agree on who holds what of ``changelog``, and each holds
+    some of it; then the split as ``one`` sees it."""
+
+    def split() -> bool:
+        views = [ownership(w, changelog) for w in (one, two)]
+        return (
+            all(w.health() for w in (one, two))
+            and views[0] == views[1]
+            and views[0] is not None
+            and set(views[0]) == {one.url, two.url}
+            and all(views[0].values())
+        )
+
+    wait_for(split, TAKEOVER_S, "both workers ready with the partitions split between them")
+    return ownership(one, changelog)
+
+
 def post_clock(worker: Worker, body: dict[str, object]) -> dict[str, object]:
     """``POST /clock`` with ``body`` (e.g. ``{"to": instant}``); the worker's answer."""
     request = urllib.request.Request(
