@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from support.fleet import Fleet
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
@@ -177,3 +179,16 @@ def create_topics(
 def create_topics_fixture() -> Callable[..., list[str]]:
     """``create_topics(bootstrap, names, partitions=4)`` for tests (conftest is no module)."""
     return create_topics
+
+
+@pytest.fixture
+def fleet(
+    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
+) -> Iterator[Fleet]:
+    """The test's own workers (``fleet.worker(...)``), in its topics and group; all stopped
+    (by pid) when the test ends."""
+    fleet = Fleet(kafka_bootstrap, topic_prefix, consumer_group, tmp_path)
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()

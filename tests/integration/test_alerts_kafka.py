@@ -20,52 +20,43 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import pytest
-from harness import Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, TopicPartition
 
-from agents.runtime.context import build_context
 from agents.runtime.watcher import partition_of
-from agents.settings import Settings
-from agents.tools.publisher import Publisher
 from events import (
     Alert,
     AlertLevel,
     AlertScope,
-    Channel,
-    DossierReceived,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
     InboundEvent,
-    ResultReady,
-    StepCompleted,
-    SupplementRequested,
-    TopicNames,
     alert_id,
     decode,
 )
 from events.internal import DeadlineTick
 from workflows.alerts import AlertPolicy, WatchPoint, apply_tick, due_points
 from workflows.calendar import VN_TZ
-from workflows.routing import RoutingContext, apply
+from workflows.routing import apply
 from workflows.state import DossierState
 
-PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
-WAIT_S = 60.0  # one worker's progress: a batch, a tick, on a loaded 2-core box
-TAKEOVER_S = 120.0  # a rebalance after a member vanished (session timeout below + recovery)
-#: faust reads these from the environment: a SIGKILLed member keeps its partitions until its
-#: session times out (faust's default is 60 s).
-FAST_FAILOVER = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+from support.context import engine_context
+from support.dossiers import Script
+from support.fleet import TAKEOVER_S, Fleet, wait_split
+from support.harness import Worker, manual_clock, wait_for
+from support.kafka_io import PARTITIONS, WAIT_S, publish
+from support.time import vn
+
+#: The dossiers here are filed online, and their supplement requests give this reason.
+SUPPLEMENT_REASON = "Bổ sung bản sao"
+
+
+def online(dossier_id: str) -> Script:
+    """A builder of ``dossier_id``'s events, filed online."""
+    return Script(dossier_id, channel="online")
+
+
 #: Catch-up passes (a level already past when an event re-armed it) come from the timer.
 TICK_SECONDS = "0.5"
 
@@ -80,68 +71,6 @@ ROLE = {
     ("dossier", "overdue"): "centre_director",
     ("dossier", "statutory_breach"): "province_leader",
 }
-
-
-@cache
-def routing_context() -> RoutingContext:
-    # The workers run with the defaults (worker_env drops every DOSSIERFLOW_* variable):
-    # the sample catalog, the default office hours and alert policy.
-    return build_context(Settings.model_construct())
-
-
-def vn(local: str) -> datetime:
-    """``2027-01-22 09:00`` in Asia/Ho_Chi_Minh."""
-    return datetime.fromisoformat(local).replace(tzinfo=VN_TZ)
-
-
-class Script:
-    """One dossier's events with fresh ids."""
-
-    def __init__(self, dossier_id: str) -> None:
-        self.dossier_id = dossier_id
-
-    def _envelope(self, when: str, agency: str) -> dict[str, Any]:
-        return {
-            "event_id": f"{self.dossier_id}/{uuid.uuid4().hex[:12]}",
-            "dossier_id": self.dossier_id,
-            "occurred_at": vn(when),
-            "agency": agency,
-        }
-
-    def received(self, when: str, agency: str, procedure: str) -> InboundEvent:
-        return DossierReceived(
-            **self._envelope(when, agency), procedure=procedure, channel=Channel.ONLINE
-        )
-
-    def done(self, when: str, agency: str, step: str) -> InboundEvent:
-        return StepCompleted(**self._envelope(when, agency), step=step)
-
-    def supplement(self, when: str, agency: str) -> InboundEvent:
-        return SupplementRequested(**self._envelope(when, agency), reason="Bổ sung bản sao")
-
-    def rescheduled(self, when: str, agency: str, new_due: str) -> InboundEvent:
-        return DossierRescheduled(
-            **self._envelope(when, agency), new_due_at=vn(new_due), reason="Xin lỗi, hẹn lại"
-        )
-
-    def result(self, when: str, agency: str) -> InboundEvent:
-        return ResultReady(**self._envelope(when, agency), outcome="approved")
-
-    def returned(self, when: str, agency: str) -> InboundEvent:
-        return DossierReturned(**self._envelope(when, agency))
-
-    def withdrawn(self, when: str, agency: str) -> InboundEvent:
-        return DossierWithdrawn(**self._envelope(when, agency), reason="Rút hồ sơ")
-
-
-# --- Kafka and the workers ---------------------------------------------------------------
-
-
-def publish(bootstrap: str, topic: str, events: list[InboundEvent]) -> None:
-    with Publisher([bootstrap], topic) as publisher:
-        for event in events:
-            publisher.publish(event)
-        publisher.flush()
 
 
 def set_clock(worker: Worker, to: datetime) -> dict[str, Any]:
@@ -226,48 +155,9 @@ class AlertLog:
         self.consumer.close()
 
 
-class Fleet:
-    """The workers one test started, all stopped (by pid) when it ends."""
-
-    def __init__(self, bootstrap: str, prefix: str, group: str, base: Path) -> None:
-        self.bootstrap, self.prefix, self.group, self.base = bootstrap, prefix, group, base
-        self.names = TopicNames.with_prefix(prefix)
-        self.started: list[Worker] = []
-
-    def worker(self, name: str, clock_start: datetime) -> Worker:
-        env = worker_env(self.bootstrap, self.prefix, self.group, self.base / name, free_port())
-        env.update(
-            FAST_FAILOVER,
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START=clock_start.isoformat(),
-            DOSSIERFLOW_TICK_SECONDS=TICK_SECONDS,
-        )
-        worker = Worker(env=env, log_path=self.base / f"{name}.log")
-        self.started.append(worker)
-        return worker
-
-    def start(self, *workers: Worker) -> None:
-        with ThreadPoolExecutor(len(workers)) as pool:
-            for future in [pool.submit(w.start) for w in workers]:
-                future.result()
-
-    def stop_all(self) -> None:
-        for worker in self.started:
-            worker.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {w.log_path.name}\n{w.log()[-4000:]}" for w in self.started)
-
-
-@pytest.fixture
-def fleet(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
-) -> Iterator[Fleet]:
-    fleet = Fleet(kafka_bootstrap, topic_prefix, consumer_group, tmp_path)
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
+def alert_worker(fleet: Fleet, name: str, clock_start: datetime) -> Worker:
+    """A worker of ``fleet`` on a manual clock at ``clock_start``, watching every tick."""
+    return fleet.worker(name, **manual_clock(clock_start), DOSSIERFLOW_TICK_SECONDS=TICK_SECONDS)
 
 
 # --- 1. one worker, a walk across a weekend and Tết --------------------------------------
@@ -279,7 +169,7 @@ CLOCK_START = vn("2027-01-22 11:00")
 
 
 def walk_dossiers() -> list[InboundEvent]:
-    a, b, s, p, r = Script(A), Script(B), Script(S), Script(P), Script(R)
+    a, b, s, p, r = online(A), online(B), online(S), online(P), online(R)
     return [
         # SAMPLE-XB-01 (11 days, statutory 15): at review (SVHTTDL, 7 days) from 08:00.
         a.received("2027-01-22 07:30", MOTCUA, "SAMPLE-XB-01"),
@@ -292,7 +182,7 @@ def walk_dossiers() -> list[InboundEvent]:
         s.done("2027-01-22 08:00", MOTCUA, "receive"),
         # Paused for a supplement that never comes: no alert, ever.
         p.received("2027-01-22 09:00", MOTCUA, "2.001610"),
-        p.supplement("2027-01-22 10:00", MOTCUA),
+        p.supplement("2027-01-22 10:00", MOTCUA, SUPPLEMENT_REASON),
         # Received Mon 01-18, long overdue by now, but returned before the clock starts.
         r.received("2027-01-18 08:00", MOTCUA, "2.001610"),
         r.done("2027-01-18 10:00", MOTCUA, "receive"),
@@ -396,14 +286,14 @@ def describe(alert: Alert) -> str:
 
 def test_the_hand_walk_is_what_the_pure_functions_raise() -> None:
     """The table above, replayed with workflows alone: a mistake there is caught here."""
-    ctx, policy = routing_context(), AlertPolicy()
+    ctx, policy = engine_context(), AlertPolicy()
     states: dict[str, DossierState | None] = {}
     for event in walk_dossiers():
         states[event.dossier_id], _ = apply(states.get(event.dossier_id), event, ctx)
     seen: dict[str, tuple[str, datetime]] = {}
     for clock, publish_now, _ in WALK:
         if publish_now:
-            event = Script(S).rescheduled(S_APOLOGY[0], STC, S_APOLOGY[1])
+            event = online(S).rescheduled(S_APOLOGY[0], STC, S_APOLOGY[1])
             states[S], _ = apply(states[S], event, ctx)
         for dossier_id, state in states.items():
             assert state is not None
@@ -415,7 +305,7 @@ def test_the_hand_walk_is_what_the_pure_functions_raise() -> None:
 
 
 def test_one_worker_alerts_each_level_once_across_a_weekend_and_tet(fleet: Fleet) -> None:
-    worker = fleet.worker("walker", CLOCK_START)
+    worker = alert_worker(fleet, "walker", CLOCK_START)
     fleet.start(worker)
     publish(fleet.bootstrap, fleet.names.events, walk_dossiers())
     # Routed: each dossier where its events leave it.
@@ -443,7 +333,7 @@ def test_one_worker_alerts_each_level_once_across_a_weekend_and_tet(fleet: Fleet
                 continue
             set_clock(worker, vn(clock))
             if publish_now:
-                event = Script(S).rescheduled(S_APOLOGY[0], STC, S_APOLOGY[1])
+                event = online(S).rescheduled(S_APOLOGY[0], STC, S_APOLOGY[1])
                 publish(fleet.bootstrap, fleet.names.events, [event])
             want |= {k for k, (line, at) in expected.items() if at == vn(clock)}
             log.wait_ids(want, WAIT_S, f"alerts at {clock}")
@@ -490,7 +380,7 @@ def team_dossiers() -> tuple[list[str], list[InboundEvent]]:
             ids.append(candidate)
     events: list[InboundEvent] = []
     for i, dossier_id in enumerate(ids):
-        s = Script(dossier_id)
+        s = online(dossier_id)
         minute = 7 * 60 + 30 + 20 * i  # 07:30, 07:50, ... until 11:10
         when = f"2027-01-22 {minute // 60:02}:{minute % 60:02}"
         later = f"2027-01-22 {minute // 60 + 1:02}:{minute % 60:02}"
@@ -503,13 +393,17 @@ def team_dossiers() -> tuple[list[str], list[InboundEvent]]:
             events += [s.received(when, WARD_DESK, "1.013225")]
         else:  # closed or paused: never alerted
             events += [s.received(when, MOTCUA, "2.001610")]
-            events += [s.withdrawn(later, MOTCUA) if i % 8 == 3 else s.supplement(later, MOTCUA)]
+            events += [
+                s.withdrawn(later, MOTCUA)
+                if i % 8 == 3
+                else s.supplement(later, MOTCUA, SUPPLEMENT_REASON)
+            ]
     return ids, events
 
 
 def points_due(events: list[InboundEvent], now: datetime) -> dict[str, WatchPoint]:
     """alert_id -> watch point, for every level reached by ``now``: the pure recomputation."""
-    ctx, policy = routing_context(), AlertPolicy()
+    ctx, policy = engine_context(), AlertPolicy()
     states: dict[str, DossierState | None] = {}
     for event in events:
         states[event.dossier_id], _ = apply(states.get(event.dossier_id), event, ctx)
@@ -519,14 +413,6 @@ def points_due(events: list[InboundEvent], now: datetime) -> dict[str, WatchPoin
         for p in due_points(state, now, ctx.calendar, policy):
             due[alert_id(p.dossier_id, p.scope, p.step, p.level, p.deadline_version)] = p
     return due
-
-
-def ownership(worker: Worker, changelog: str) -> dict[str, list[int]] | None:
-    """Which worker (URL) holds which partitions of ``changelog``, as ``worker`` sees it."""
-    code, body = worker.get("/router/")
-    if code != 200 or not isinstance(body, dict):
-        return None
-    return {url: sorted(tables.get(changelog, [])) for url, tables in body.items()}
 
 
 def test_two_workers_one_killed_no_alert_missed_or_duplicated(fleet: Fleet) -> None:
@@ -539,22 +425,10 @@ def test_two_workers_one_killed_no_alert_missed_or_duplicated(fleet: Fleet) -> N
     # The recomputation has work in every phase, or the test proves little.
     assert start and len(before_kill) > len(start) and len(final) > len(before_kill)
 
-    one, two = fleet.worker("one", TEAM_START), fleet.worker("two", TEAM_START)
+    one, two = alert_worker(fleet, "one", TEAM_START), alert_worker(fleet, "two", TEAM_START)
     fleet.start(one, two)
     changelog = f"{fleet.group}-{fleet.names.events}-open-changelog"
-
-    def split() -> bool:
-        views = [ownership(w, changelog) for w in (one, two)]
-        return (
-            all(w.health() for w in (one, two))
-            and views[0] == views[1]
-            and views[0] is not None
-            and set(views[0]) == {one.url, two.url}
-            and all(views[0].values())
-        )
-
-    wait_for(split, TAKEOVER_S, "both workers ready with the partitions split between them")
-    owned = ownership(one, changelog)
+    owned = wait_split(one, two, changelog)
     assert owned is not None
     ones = set(owned[one.url])
     # Levels the killed worker's partitions reach after it died: the survivor must raise them.

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import REPO, child_pids, free_port, pid_alive, read_topic
 
 from agents.demo.feed import read_truth
 from agents.settings import Settings
@@ -31,6 +30,8 @@ from agents.tools.report import build_report, engine_states
 from events import Alert, decode
 from workflows.catalog import load_catalog
 from workflows.state import DossierState, Status
+
+from support.harness import REPO, child_pids, free_port, pid_alive, read_topic
 
 #: Monday 07:00 to Tuesday 17:30 is 34.5 simulated hours: 52 s at x2400. A guard of 2 real
 #: seconds keeps every judged event 80 simulated minutes from its dossier's deadlines.

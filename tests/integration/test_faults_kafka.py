@@ -23,34 +23,28 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import LocalBroker, Worker, group_lag, wait_for
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from test_routing_kafka import (
-    FAST_FAILOVER,
-    Fleet,
-    Fold,
-    assignments,
-    at,
-    dead_letters,
-    ownership,
-    read_to_end,
-    simulated,
-    status,
-)
 
 from events import InboundEvent, ReasonKind, encode, parse_event
 from workflows.routing import event_fingerprint
 from workflows.state import DossierState
 
+from support.dossiers import simulated
+from support.fleet import FAST_FAILOVER, Fleet, ownership, status
+from support.fold import Fold
+from support.harness import LocalBroker, Worker, group_lag, manual_clock, wait_for
+from support.kafka_io import assignments, dead_letters, read_to_end
+from support.time import vn
+
 #: The simulated workload starts here (``simulated``); the workers' manual clock stays there.
-CLOCK_START = at("2026-03-02 08:00")
-#: The session timeout the tests run with (test_routing_kafka's FAST_FAILOVER, also passed
+CLOCK_START = vn("2026-03-02 08:00")
+#: The session timeout the tests run with (support.fleet's FAST_FAILOVER, also passed
 #: as the engine's own setting): a kill -9 costs a restart this much before it is ready.
 SESSION_TIMEOUT_S = float(FAST_FAILOVER["BROKER_SESSION_TIMEOUT"])
 #: Generous bounds, not targets: a restart to ready, and a restart to caught up.
@@ -81,8 +75,7 @@ class FaultRun:
             name,
             data=data,
             DOSSIERFLOW_STORE=self.store,
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START=CLOCK_START.isoformat(),
+            **manual_clock(CLOCK_START),
             DOSSIERFLOW_SESSION_TIMEOUT_SECONDS=f"{SESSION_TIMEOUT_S:g}",
             DOSSIERFLOW_HEARTBEAT_INTERVAL_SECONDS=FAST_FAILOVER["BROKER_HEARTBEAT_INTERVAL"],
         )
@@ -141,17 +134,6 @@ class FaultRun:
         print(f"\n--- {title} [{self.store}] ---")
         for line in [*self.timings, *self.notes]:
             print(f"  {line}")
-
-
-@pytest.fixture
-def fleet(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
-) -> Iterator[Fleet]:
-    fleet = Fleet(kafka_bootstrap, topic_prefix, consumer_group, tmp_path)
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
 
 
 # --- publishing --------------------------------------------------------------------------

@@ -13,16 +13,15 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, group_lag, wait_for, worker_env
-
-from agents.runtime.context import build_context
-from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import TopicNames
 from workflows.calendar import VN_TZ
 from workflows.routing import apply
-from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
+
+from support.context import engine_context
+from support.dossiers import simulated
+from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -56,20 +55,14 @@ def truth(states: dict[str, DossierState | None]) -> Counter[tuple[str, str]]:
 def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
     kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
 ) -> None:
-    ctx = build_context(Settings.model_construct())
-    generated = simulate(
-        ctx.catalog,
-        ctx.calendar,
-        START,
-        200,
-        seed=11,
-        id_prefix=f"{topic_prefix}G",
-        spread=timedelta(days=4),
+    ctx = engine_context()
+    _, simulated_events = simulated(
+        200, seed=11, id_prefix=f"{topic_prefix}G", start=START, spread=timedelta(days=4)
     )
     # Leave a third of the dossiers open: drop everything after their third event.
     seen: Counter[str] = Counter()
     events = []
-    for event in interleave(generated):
+    for event in simulated_events:
         seen[event.dossier_id] += 1
         if int(event.dossier_id[-5:]) % 3 or seen[event.dossier_id] <= 3:
             events.append(event)
@@ -87,8 +80,7 @@ def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
         )
         # The clock stays at the workload's start: the router and gauges alone are tested.
         env.update(
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START=START.isoformat(),
+            **manual_clock(START),
             DOSSIERFLOW_WORKER_NAME=f"w{n}",
             BROKER_SESSION_TIMEOUT="10",
             BROKER_HEARTBEAT_INTERVAL="1",

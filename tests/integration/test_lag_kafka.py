@@ -7,14 +7,12 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, group_lag, wait_for, worker_env
-
-from agents.runtime.context import build_context
-from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import TopicNames
 from workflows.calendar import VN_TZ
-from workflows.simulation import interleave, simulate
+
+from support.dossiers import simulated
+from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 LAG = "dossierflow_consumer_lag{"
@@ -37,22 +35,13 @@ def test_the_lag_shows_a_backlog_and_falls_to_zero_after_catch_up(
     kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
 ) -> None:
     names = TopicNames.with_prefix(topic_prefix)
-    ctx = build_context(Settings.model_construct())
-    events = interleave(
-        simulate(
-            ctx.catalog,
-            ctx.calendar,
-            START,
-            600,
-            seed=5,
-            id_prefix=f"{topic_prefix}L",
-            spread=timedelta(days=3),
-        )
+    _, events = simulated(
+        600, seed=5, id_prefix=f"{topic_prefix}L", start=START, spread=timedelta(days=3)
     )
     assert len(events) > 2000  # enough that routing them takes a few commit intervals
     env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "w", free_port())
     # The clock stays at the workload's start: no deadline ticks join the backlog.
-    env.update(DOSSIERFLOW_CLOCK="manual", DOSSIERFLOW_CLOCK_START=START.isoformat())
+    env.update(manual_clock(START))
     worker = Worker(env=env, log_path=tmp_path / "worker.log").start()
     try:
         # Idle: every partition the worker consumes is there, at lag 0.

@@ -26,12 +26,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from harness import REPO, Worker, free_port, read_json, wait_for, worker_env
 from kafka import KafkaProducer
 
 from agents.notify import ALERT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from agents.tools.alerts_view import follow, parse_alerts, read_all, select
 from events import Alert, AlertLevel, AlertScope, Recipient, TopicNames, alert_id, encode
+
+from support.harness import REPO, Worker, free_port, read_json, wait_for, worker_env
 
 SECRET = "integration-secret"
 WAIT_S = 60.0

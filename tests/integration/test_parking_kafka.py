@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, read_json, wait_for, worker_env
-
 from agents.tools.publisher import Publisher
-from events import DossierReceived, StepCompleted, TopicNames
+from events import StepCompleted, TopicNames
 from workflows.calendar import VN_TZ
 
+from support.dossiers import receipt
+from support.fleet import post_clock
+from support.harness import Worker, free_port, manual_clock, read_json, wait_for, worker_env
+
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
-
-
-def post_clock(worker: Worker, body: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(
-        f"{worker.url}/clock", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        result: dict[str, object] = json.loads(resp.read())
-        return result
 
 
 def test_early_events_are_applied_on_receipt_or_expire_by_the_clock(
@@ -30,8 +21,7 @@ def test_early_events_are_applied_on_receipt_or_expire_by_the_clock(
 ) -> None:
     env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
     env.update(
-        DOSSIERFLOW_CLOCK="manual",
-        DOSSIERFLOW_CLOCK_START=START.isoformat(),
+        **manual_clock(START),
         DOSSIERFLOW_PARKED_WAIT_HOURS="8",
     )
     names = TopicNames.with_prefix(topic_prefix)
@@ -52,16 +42,7 @@ def test_early_events_are_applied_on_receipt_or_expire_by_the_clock(
             publisher.publish(step("EARLY-2"))  # its receipt never comes
             publisher.flush()
             wait_for(lambda: worker.get("/clock")[1]["watched"] == 2, 60, "both parked")
-            publisher.publish(
-                DossierReceived(
-                    event_id="EARLY-1-r",
-                    dossier_id="EARLY-1",
-                    occurred_at=START,
-                    agency="MOTCUA",
-                    procedure="2.001610",
-                    channel="online",
-                )
-            )
+            publisher.publish(receipt("EARLY-1", "EARLY-1-r", START))
             publisher.flush()
         wait_for(lambda: worker.get("/dossiers/EARLY-1")[0] == 200, 60, "EARLY-1 received")
         wait_for(

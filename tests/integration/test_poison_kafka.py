@@ -14,29 +14,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from harness import wait_for
-from test_foundation import Sent, produce
-from test_parking_kafka import post_clock
-from test_routing_kafka import (
-    Fleet,
-    Fold,
-    construction_licence,
-    dead_letters,
-    publishing_licence,
-    read_to_end,
-    status,
-    wait_consumed,
-)
 
 from events import (
     DEAD_LETTER_MAX_BYTES,
     EXCERPT_BYTES,
-    DossierReceived,
     InboundEvent,
     ReasonKind,
     SupplementRequested,
@@ -44,22 +28,17 @@ from events import (
 )
 from workflows.calendar import VN_TZ
 
+from support.dossiers import construction_licence, publishing_licence, receipt
+from support.fleet import Fleet, post_clock, status
+from support.fold import Fold
+from support.harness import manual_clock, wait_for
+from support.kafka_io import Sent, dead_letters, produce, read_to_end, wait_consumed
+
 #: The worker's manual clock: parked events are stamped with it, and expire by it.
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # a Monday
 PRODUCER_MAX = 1_048_576  # aiokafka's default max_request_size (the DLQ producer's)
 FLOOD_DOSSIERS, FLOOD_EACH = 6, 32
 REASON = "\U0001f4c4" * 2000  # 2,000 four-byte characters: the longest reason, 8 KB
-
-
-@pytest.fixture
-def fleet(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
-) -> Iterator[Fleet]:
-    fleet = Fleet(kafka_bootstrap, topic_prefix, consumer_group, tmp_path)
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
 
 
 def flood(n: int) -> list[InboundEvent]:
@@ -91,8 +70,7 @@ def test_poison_records_are_dead_lettered_and_the_good_dossiers_finish(
     worker = fleet.worker(
         "poison",
         DOSSIERFLOW_STORE=store,
-        DOSSIERFLOW_CLOCK="manual",
-        DOSSIERFLOW_CLOCK_START=START.isoformat(),
+        **manual_clock(START),
         DOSSIERFLOW_PARKED_WAIT_HOURS="8",
     )
     fleet.start(worker)
@@ -103,14 +81,7 @@ def test_poison_records_are_dead_lettered_and_the_good_dossiers_finish(
     }
     half = {d: len(evs) // 2 for d, evs in good.items()}
     # A receipt keyed with an empty key: refused, never a dossier.
-    miskeyed = DossierReceived(
-        event_id="MISKEYED/r",
-        dossier_id="POISON-MISKEYED",
-        occurred_at=START,
-        agency="MOTCUA",
-        procedure="2.001610",
-        channel="online",
-    )
+    miskeyed = receipt("POISON-MISKEYED", "MISKEYED/r", START)
     # Each poison record is keyed by a good dossier, so it sits on that dossier's
     # partition between its events: the records after it must still be routed.
     plan: list[tuple[str, bytes | None, ReasonKind | None]] = []

@@ -40,7 +40,6 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import REPO, Worker, free_port, wait_for, worker_env
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from agents.runtime.context import build_context
@@ -54,6 +53,8 @@ from workflows.effects import Anomaly, Assign, Completed, Rejected
 from workflows.routing import RoutingContext, apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
+
+from support.harness import REPO, Worker, free_port, manual_clock, wait_for, worker_env
 
 MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"
@@ -495,8 +496,7 @@ def stack(
 
         env = worker_env(kafka_bootstrap, prefix, group, base / "worker-data", free_port())
         env.update(
-            DOSSIERFLOW_CLOCK="manual",
-            DOSSIERFLOW_CLOCK_START=CLOCK_START.isoformat(),
+            **manual_clock(CLOCK_START),
             DOSSIERFLOW_WORKER_NAME="prometheus-test-worker",
         )
         worker = Worker(env=env, log_path=base / "worker.log").start()

@@ -11,16 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from harness import Worker, free_port, group_lag, wait_for, worker_env
-
-from agents.runtime.context import build_context
-from agents.settings import Settings
 from agents.tools.publisher import Publisher
 from events import TopicNames
 from workflows.calendar import VN_TZ
 from workflows.routing import apply
-from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
+
+from support.context import engine_context
+from support.dossiers import simulated
+from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -28,17 +27,10 @@ START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
     kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
 ) -> None:
-    ctx = build_context(Settings.model_construct())
-    generated = simulate(
-        ctx.catalog,
-        ctx.calendar,
-        START,
-        160,
-        seed=5,
-        id_prefix=f"{topic_prefix}R",
-        spread=timedelta(days=3),
+    ctx = engine_context()
+    _, events = simulated(
+        160, seed=5, id_prefix=f"{topic_prefix}R", start=START, spread=timedelta(days=3)
     )
-    events = interleave(generated)
     expected: dict[str, DossierState | None] = {}
     for event in events:
         expected[event.dossier_id] = apply(expected.get(event.dossier_id), event, ctx)[0]
@@ -47,8 +39,7 @@ def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
     # The clock stays at the workload's start: no deadline ticks, the router alone is tested.
     env.update(
         DOSSIERFLOW_STORE="rocksdb://",
-        DOSSIERFLOW_CLOCK="manual",
-        DOSSIERFLOW_CLOCK_START=START.isoformat(),
+        **manual_clock(START),
     )
     names = TopicNames.with_prefix(topic_prefix)
     worker = Worker(env=env, log_path=tmp_path / "worker.log").start()

@@ -50,26 +50,22 @@ from workflows.alerts import (
     next_watch_point,
     watch_points,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
+from workflows.calendar import VN_TZ
 from workflows.effects import Rejected
-from workflows.routing import RoutingContext, apply
+from workflows.routing import apply
 from workflows.state import DossierState, Status
 
-CATALOG = load_catalog()
-CAL = WorkingCalendar(years=range(2026, 2029))
-CTX = RoutingContext(CATALOG, CAL)
+from support.context import routing_context
+from support.time import vn
+
+CTX = routing_context(range(2026, 2029))
+CATALOG, CAL = CTX.catalog, CTX.calendar
 POLICY = AlertPolicy()
 US = timedelta(microseconds=1)
 
 MOTCUA, STC, SVHTTDL = "MOTCUA", "STC", "SVHTTDL"  # provincial desk; finance; culture
 WARD_DESK = "CAMDUONG.TTPVHCC"  # the Cam Đường ward's one-stop desk
 COMMUNE_DESK = "BAOTHANG.TTPVHCC"  # the Bảo Thắng commune's one-stop desk
-
-
-def vn(local: str) -> datetime:
-    """``2027-01-22 09:00`` in Asia/Ho_Chi_Minh."""
-    return datetime.fromisoformat(local).replace(tzinfo=VN_TZ)
 
 
 def expect_procedure(code: str, unit: str, committed: str, statutory: str, steps: str) -> None:

@@ -37,14 +37,12 @@ from workflows.calendar import (
     WorkingCalendar,
 )
 
+from support.time import vn
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_OVERRIDES = REPO / "workflows" / "calendar_overrides.yaml"
 
 CAL = WorkingCalendar()
-
-
-def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, s, tzinfo=VN_TZ)
 
 
 def hours(h: float) -> timedelta:

@@ -31,15 +31,13 @@ from workflows.deadlines import (
     working_days_used,
 )
 
+from support.time import vn
+
 CAL = WorkingCalendar()
 WD = TimeUnit.WORKING_DAYS
 WH = TimeUnit.WORKING_HOURS
 CD = TimeUnit.CALENDAR_DAYS
 D = Decimal
-
-
-def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, s, tzinfo=VN_TZ)
 
 
 def hours(h: float) -> timedelta:
@@ -95,6 +93,7 @@ def test_allowance_amount_is_coerced_to_decimal(raw: float | int | str, stored: 
 def test_allowance_errors(
     amount: object, unit: object, error: type[Exception], message: str
 ) -> None:
+
     with pytest.raises(error, match=message):
         TimeAllowance(amount, unit)  # type: ignore[arg-type]
 

@@ -7,17 +7,18 @@ from datetime import datetime, timedelta
 from agents.tools.inbox import current_assignments, render
 from events import (
     Assignment,
-    DossierReceived,
     InboundEvent,
     ResultReady,
     StepCompleted,
     encode,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
+from workflows.calendar import VN_TZ
 from workflows.report import province_report, render_markdown, render_text
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
+
+from support.context import routing_context
+from support.dossiers import receipt
 
 AT = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 
@@ -59,14 +60,7 @@ def test_inbox_shows_each_dossier_where_it_is_now_newest_due_first() -> None:
 def lifecycle(ctx: RoutingContext, dossier: str, channel: str, finish_hours: float) -> DossierState:
     """A 2.001610 dossier (3 working days: desk 0.5, STC 1.5 + 0.5, desk 0.5)."""
     events: list[InboundEvent] = [
-        DossierReceived(
-            event_id=f"{dossier}-1",
-            dossier_id=dossier,
-            occurred_at=AT,
-            agency="MOTCUA",
-            procedure="2.001610",
-            channel=channel,
-        ),
+        receipt(dossier, f"{dossier}-1", AT, channel=channel),
         StepCompleted(
             event_id=f"{dossier}-2",
             dossier_id=dossier,
@@ -90,19 +84,12 @@ def lifecycle(ctx: RoutingContext, dossier: str, channel: str, finish_hours: flo
 
 
 def test_province_report_counts_and_rates() -> None:
-    ctx = RoutingContext(load_catalog(), WorkingCalendar())
+    ctx = routing_context()
     early = lifecycle(ctx, "R1", "online", 8)  # done Tue 08:00, due Thu: early
     late = lifecycle(ctx, "R2", "in_person", 40)  # 5 working days: late
     waiting, _ = apply(
         None,
-        DossierReceived(
-            event_id="R3-1",
-            dossier_id="R3",
-            occurred_at=AT,
-            agency="MOTCUA",
-            procedure="2.001610",
-            channel="online",
-        ),
+        receipt("R3", "R3-1", AT),
         ctx,
     )
     assert waiting is not None

@@ -11,16 +11,19 @@ from agents.runtime.records import Coordinates
 from agents.runtime.router import ParkingPolicy, RawRecord, RouterCore, Tables
 from events import DossierReceived, InboundEvent, StepCompleted, encode
 from events.internal import DeadlineTick
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext
+from workflows.calendar import VN_TZ
+
+from support.context import routing_context
+from support.dossiers import receipt
+from support.router import apply_writes
 
 MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
 
 
 def core(policy: ParkingPolicy | None = None) -> RouterCore:
-    ctx = RoutingContext(load_catalog(), WorkingCalendar())
-    return RouterCore(ctx, Tables({}, {}, {}), policy or ParkingPolicy(), ticks_topic="ticks")
+    return RouterCore(
+        routing_context(), Tables({}, {}, {}), policy or ParkingPolicy(), ticks_topic="ticks"
+    )
 
 
 class RunOutput(TypedDict):
@@ -41,13 +44,7 @@ def run(
             key = item.dossier_id.encode()
             records.append(RawRecord(encode(item), Coordinates("events", 0, offset, key)))
     result = router.run_batch(records, now)
-    for name, writes in result.writes.items():
-        table = getattr(router.tables, name)
-        for key, (value, _) in writes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
+    apply_writes(router.tables, result.writes)
     return {
         "dlq": [json.loads(o.value) for o in result.outgoing if o.topic == "dlq"],
         "assignments": [json.loads(o.value) for o in result.outgoing if o.topic == "assignments"],
@@ -56,14 +53,7 @@ def run(
 
 
 def received(at: datetime) -> DossierReceived:
-    return DossierReceived(
-        event_id="r",
-        dossier_id="D1",
-        occurred_at=at,
-        agency="MOTCUA",
-        procedure="2.001610",
-        channel="online",
-    )
+    return receipt("D1", "r", at)
 
 
 def step_done(at: datetime) -> StepCompleted:

@@ -33,12 +33,13 @@ from events import (
 )
 from events.internal import DeadlineTick
 from monitoring.metrics import create_metrics
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext
+from workflows.calendar import VN_TZ
+
+from support.context import routing_context
+from support.router import apply_writes
 
 MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
-CTX = RoutingContext(load_catalog(), WorkingCalendar(years=range(2026, 2027)))
+CTX = routing_context(range(2026, 2027))
 
 
 def router(policy: ParkingPolicy | None = None, parked: Any = None) -> RouterCore:
@@ -61,13 +62,7 @@ def tick(dossier_id: str, at: datetime) -> RawRecord:
 
 def run(core: RouterCore, records: Sequence[RawRecord], now: datetime = MON) -> BatchResult:
     result = core.run_batch(records, now)
-    for name, writes in result.writes.items():
-        table = getattr(core.tables, name)
-        for key, (value, _) in writes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
+    apply_writes(core.tables, result.writes)
     return result
 
 

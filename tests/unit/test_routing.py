@@ -37,8 +37,7 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
+from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
 from workflows.effects import (
     Anomaly,
@@ -53,13 +52,11 @@ from workflows.effects import (
 from workflows.routing import RoutingContext, RoutingPolicy, apply
 from workflows.state import DossierState, Status
 
-CATALOG = load_catalog()
-CAL = WorkingCalendar(years=range(2025, 2028))
-CTX = RoutingContext(CATALOG, CAL)
+from support.context import routing_context
+from support.time import vn
 
-
-def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, s, tzinfo=VN_TZ)
+CTX = routing_context(range(2025, 2028))
+CATALOG, CAL = CTX.catalog, CTX.calendar
 
 
 def expect_route(code: str, unit: str, committed: str, statutory: str, steps: str) -> None:

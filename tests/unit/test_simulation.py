@@ -26,7 +26,7 @@ from events import (
     encode,
 )
 from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import Catalog, load_catalog
+from workflows.catalog import Catalog
 from workflows.deadlines import Completion
 from workflows.effects import Rejected
 from workflows.routing import RoutingContext, apply
@@ -41,16 +41,15 @@ from workflows.simulation import (
 )
 from workflows.state import Status
 
+from support.context import sample_catalog
+from support.time import vn
+
 CAL = WorkingCalendar()
 
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return load_catalog()
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=VN_TZ)
+    return sample_catalog()
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +75,12 @@ def workload(catalog: Catalog) -> Workload:
 )
 def test_run_window_counts_working_days(first: str, days: int, start: str, end: str) -> None:
     window = run_window(CAL, date.fromisoformat(first), days)
-    assert (window.start, window.end) == (at(start), at(end))
+    assert (window.start, window.end) == (vn(start), vn(end))
 
 
 def test_run_window_backlog_starts_working_days_earlier() -> None:
     window = run_window(CAL, date(2026, 3, 2), 1, backlog_days=5)
-    assert window.backlog_from == at("2026-02-23 00:00")  # Monday a week earlier
+    assert window.backlog_from == vn("2026-02-23 00:00")  # Monday a week earlier
 
 
 def test_run_window_needs_a_day() -> None:
@@ -273,14 +272,14 @@ def test_truth_record_is_json_ready(workload: Workload) -> None:
 #: 1.001612 (household business registration): 3 working days; received Monday 08:00,
 #: due Thursday 08:00.
 PROC = "1.001612"
-RUN = RunWindow(at("2026-03-02 07:00"), at("2026-03-06 17:30"), at("2026-02-23 00:00"))
+RUN = RunWindow(vn("2026-03-02 07:00"), vn("2026-03-06 17:30"), vn("2026-02-23 00:00"))
 
 
 def _events(*rest: InboundEvent, received: str = "2026-03-02 08:00") -> list[InboundEvent]:
     first = DossierReceived(
         event_id="D/0",
         dossier_id="D",
-        occurred_at=at(received),
+        occurred_at=vn(received),
         agency="SAPA.TTPVHCC",
         procedure=PROC,
         channel=Channel.ONLINE,
@@ -290,17 +289,17 @@ def _events(*rest: InboundEvent, received: str = "2026-03-02 08:00") -> list[Inb
 
 def _result(when: str) -> ResultReady:
     return ResultReady(
-        event_id="D/r", dossier_id="D", occurred_at=at(when), agency="SAPA", outcome="approved"
+        event_id="D/r", dossier_id="D", occurred_at=vn(when), agency="SAPA", outcome="approved"
     )
 
 
 def _pause(begin: str, end: str) -> list[InboundEvent]:
     return [
         SupplementRequested(
-            event_id="D/p", dossier_id="D", occurred_at=at(begin), agency="SAPA", reason="x"
+            event_id="D/p", dossier_id="D", occurred_at=vn(begin), agency="SAPA", reason="x"
         ),
         SupplementReceived(
-            event_id="D/q", dossier_id="D", occurred_at=at(end), agency="SAPA.TTPVHCC"
+            event_id="D/q", dossier_id="D", occurred_at=vn(end), agency="SAPA.TTPVHCC"
         ),
     ]
 
@@ -337,9 +336,9 @@ def _pause(begin: str, end: str) -> list[InboundEvent]:
                 DossierRescheduled(
                     event_id="D/a",
                     dossier_id="D",
-                    occurred_at=at("2026-03-04 09:00"),
+                    occurred_at=vn("2026-03-04 09:00"),
                     agency="SAPA",
-                    new_due_at=at("2026-03-06 17:00"),
+                    new_due_at=vn("2026-03-06 17:00"),
                     reason="x",
                 ),
                 _result("2026-03-06 10:00"),
@@ -351,7 +350,7 @@ def _pause(begin: str, end: str) -> list[InboundEvent]:
             _events(
                 _result("2026-03-04 10:00"),
                 DossierReturned(
-                    event_id="D/z", dossier_id="D", occurred_at=at("2026-03-06 10:00"), agency="X"
+                    event_id="D/z", dossier_id="D", occurred_at=vn("2026-03-06 10:00"), agency="X"
                 ),
             ),
             [],
@@ -362,21 +361,21 @@ def test_overdue_alerts_expected(
     catalog: Catalog, events: list[InboundEvent], alerts: list[tuple[str, str]]
 ) -> None:
     x = expect(catalog, CAL, events)
-    assert x.overdue_alerts(RUN) == tuple((at(due), at(seen)) for due, seen in alerts)
+    assert x.overdue_alerts(RUN) == tuple((vn(due), vn(seen)) for due, seen in alerts)
 
 
 def test_an_apology_moves_the_appointment_not_the_yardstick(catalog: Catalog) -> None:
     apology = DossierRescheduled(
         event_id="D/a",
         dossier_id="D",
-        occurred_at=at("2026-03-04 09:00"),
+        occurred_at=vn("2026-03-04 09:00"),
         agency="SAPA",
-        new_due_at=at("2026-03-09 17:00"),
+        new_due_at=vn("2026-03-09 17:00"),
         reason="x",
     )
     x = expect(catalog, CAL, _events(apology, _result("2026-03-06 10:00")))
-    assert x.committed_due_at == at("2026-03-09 17:00")
-    assert x.original_due_at == at("2026-03-05 08:00")
+    assert x.committed_due_at == vn("2026-03-09 17:00")
+    assert x.original_due_at == vn("2026-03-05 08:00")
     assert x.completion is Completion.LATE  # judged against the first appointment
     assert x.overdue_alerts(RUN) == ()
 
@@ -393,7 +392,7 @@ def test_step_events_do_not_end_a_span(catalog: Catalog) -> None:
     step = StepCompleted(
         event_id="D/s",
         dossier_id="D",
-        occurred_at=at("2026-03-05 08:01"),
+        occurred_at=vn("2026-03-05 08:01"),
         agency="SAPA.TTPVHCC",
         step="receive",
     )
@@ -407,22 +406,22 @@ def test_step_events_do_not_end_a_span(catalog: Catalog) -> None:
 
 
 def test_run_clock_holds_runs_and_stops() -> None:
-    start = at("2026-03-02 07:00")
-    clock = RunClock(start, 3600.0, hold_at=at("2026-01-01 00:00"), stop_at=at("2026-03-02 09:00"))
-    assert clock.now() == at("2026-01-01 00:00") and not clock.released
+    start = vn("2026-03-02 07:00")
+    clock = RunClock(start, 3600.0, hold_at=vn("2026-01-01 00:00"), stop_at=vn("2026-03-02 09:00"))
+    assert clock.now() == vn("2026-01-01 00:00") and not clock.released
     assert clock.real_seconds_until(start) == float("inf")
     clock.release(time.monotonic() - 1.0)  # released a real second ago: an hour has passed
     assert timedelta(minutes=59) < clock.now() - start < timedelta(minutes=62)
-    assert 0.9 < clock.real_seconds_until(at("2026-03-02 09:00")) < 1.1
-    assert clock.real_seconds_until(at("2026-03-02 10:00")) == float("inf")  # after the stop
+    assert 0.9 < clock.real_seconds_until(vn("2026-03-02 09:00")) < 1.1
+    assert clock.real_seconds_until(vn("2026-03-02 10:00")) == float("inf")  # after the stop
     clock.release(time.monotonic() - 10.0)
-    assert clock.now() == at("2026-03-02 09:00") and clock.stopped()
+    assert clock.now() == vn("2026-03-02 09:00") and clock.stopped()
 
 
 def test_run_clocks_with_one_origin_agree() -> None:
     origin = time.monotonic()
-    a = RunClock(at("2026-03-02 07:00"), 10_000.0, origin=origin)
-    b = RunClock(at("2026-03-02 07:00"), 10_000.0, origin=origin)
+    a = RunClock(vn("2026-03-02 07:00"), 10_000.0, origin=origin)
+    b = RunClock(vn("2026-03-02 07:00"), 10_000.0, origin=origin)
     assert abs((a.now() - b.now()).total_seconds()) < 10_000 * 0.01
 
 

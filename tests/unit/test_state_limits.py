@@ -21,20 +21,21 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
+from workflows.calendar import VN_TZ
 from workflows.effects import Rejected
 from workflows.limits import StateLimits, estimated_size, state_problem
 from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState, Pause, SheetRow, Status
 
-CATALOG = load_catalog()
-CALENDAR = WorkingCalendar(years=range(2026, 2027))
+from support.context import routing_context
+from support.dossiers import receipt
+
 MON = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday 08:00
 
 
 def context(limits: StateLimits | None = None) -> RoutingContext:
-    return RoutingContext(CATALOG, CALENDAR, limits=limits or StateLimits())
+    base = routing_context(range(2026, 2027))
+    return RoutingContext(base.catalog, base.calendar, limits=limits or StateLimits())
 
 
 class Dossier:
@@ -156,14 +157,7 @@ def test_the_encoded_size_is_bounded() -> None:
 
 def test_a_receipt_that_breaks_a_bound_is_refused_and_no_state_is_made() -> None:
     ctx = context(StateLimits(state_bytes=100))
-    event = DossierReceived(
-        event_id="r",
-        dossier_id="D1",
-        occurred_at=MON,
-        agency="MOTCUA",
-        procedure="2.001610",
-        channel="online",
-    )
+    event = receipt("D1", "r", MON)
     state, effects = apply(None, event, ctx)
     assert state is None
     assert [type(e) for e in effects] == [Rejected]

@@ -20,12 +20,13 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext, RoutingPolicy, apply
+from workflows.calendar import VN_TZ
+from workflows.routing import RoutingPolicy, apply
 from workflows.state import DossierState
 
-CTX = RoutingContext(load_catalog(), WorkingCalendar(years=range(2026, 2027)))
+from support.context import routing_context
+
+CTX = routing_context(range(2026, 2027))
 #: The national portal's dossier code format: receiving unit, date, sequence.
 DOSSIER_ID = "000.00.12.H34-260302-000123"
 BUDGET = 2048

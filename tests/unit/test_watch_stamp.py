@@ -25,38 +25,27 @@ from workflows.alerts import (
     watch_key,
 )
 from workflows.calendar import VN_TZ, CalendarOverrides, OfficeHours, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
-CAL = WorkingCalendar()
+from support.context import routing_context, working_calendar
+from support.router import apply_writes
+
+CAL = working_calendar()
 POLICY = AlertPolicy()
 START = datetime(2026, 3, 2, 8, tzinfo=VN_TZ)
 
 
 def router() -> RouterCore:
-    ctx = RoutingContext(load_catalog(), CAL)
+    ctx = routing_context()
     return RouterCore(ctx, Tables({}, {}, {}), ParkingPolicy(), ticks_topic="ticks")
-
-
-def write(
-    core: RouterCore, result_writes: dict[str, dict[bytes, tuple[bytes | None, int]]]
-) -> None:
-    for name, writes in result_writes.items():
-        table = getattr(core.tables, name)
-        for key, (value, _) in writes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
 
 
 def one_dossier(seed: int) -> tuple[RouterCore, list[InboundEvent], DossierState]:
     """A router that applied the first event of one simulated lifecycle, the lifecycle,
     and the state it stored."""
     core = router()
-    ctx = RoutingContext(load_catalog(), CAL)
+    ctx = routing_context()
     events = interleave(simulate(ctx.catalog, CAL, START, 1, seed=seed, id_prefix=f"W{seed}"))
     route(core, events[0], 0)
     (raw,) = core.tables.open.values()
@@ -68,7 +57,7 @@ def route(core: RouterCore, event: InboundEvent, offset: int) -> None:
         [RawRecord(encode(event), Coordinates("events", 0, offset, event.dossier_id.encode()))],
         START,
     )
-    write(core, result.writes)
+    apply_writes(core.tables, result.writes)
 
 
 def fresh_watch(state: DossierState) -> datetime | None:
@@ -80,7 +69,7 @@ def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives()
     # Whole simulated lifecycles in batches of 7 events, with ticks in between that raise
     # alerts (which move the next watch point): after every batch, every stored stamp is
     # exactly what next_watch_point computes for the state stored with it.
-    ctx = RoutingContext(load_catalog(), CAL)
+    ctx = routing_context()
     events = interleave(simulate(ctx.catalog, CAL, START, 40, seed=3, id_prefix="WS"))
     core = router()
     key = watch_key(CAL, POLICY)
@@ -103,7 +92,7 @@ def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives()
             for i, e in enumerate(batch)
         ]
         result = core.run_batch(records, now)
-        write(core, result.writes)
+        apply_writes(core.tables, result.writes)
         for raw in core.tables.open.values():
             state = DossierState.from_bytes(raw)
             assert state.watch_key == key

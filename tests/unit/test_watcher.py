@@ -22,10 +22,11 @@ from agents.runtime import watcher as watcher_module
 from agents.runtime.watcher import DeadlineIndex, Watcher, partition_of
 from events import Channel, DossierReceived, DossierWithdrawn, InboundEvent, SupplementRequested
 from workflows.alerts import AlertPolicy
-from workflows.calendar import VN_TZ, WorkingCalendar
-from workflows.catalog import load_catalog
-from workflows.routing import RoutingContext, apply
+from workflows.calendar import VN_TZ
+from workflows.routing import apply
 from workflows.state import DossierState
+
+from support.context import routing_context
 
 T0 = datetime(2027, 1, 22, 9, 0, tzinfo=UTC)
 
@@ -312,9 +313,8 @@ def test_the_sample_ids_spread_over_partitions() -> None:
 
 # --- Watcher ---------------------------------------------------------------------------------
 
-CATALOG = load_catalog()
-CAL = WorkingCalendar(years=range(2026, 2028))
-CTX = RoutingContext(CATALOG, CAL)
+CTX = routing_context(range(2026, 2028))
+CATALOG, CAL = CTX.catalog, CTX.calendar
 
 
 def state_of(dossier_id: str, *more: type[Any]) -> DossierState:

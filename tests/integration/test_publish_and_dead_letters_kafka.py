@@ -1,4 +1,4 @@
-"""The foundation end to end on a real broker: publish, route, dead-letter, carry on.
+"""Publishing and dead-lettering on a real broker: publish, route, dead-letter, carry on.
 
 Agencies publish through ``dossierflow publish`` (file and stdin) and through
 ``Publisher``; a real ``dossierflow worker`` routes what arrives and dead-letters every
@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import (
+from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
+
+from agents.tools.publisher import Publisher
+from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
+
+from support.harness import (
     REPO,
     Worker,
     committed_total,
@@ -33,11 +39,7 @@ from harness import (
     wait_for,
     worker_env,
 )
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.partitioner.default import murmur2
-
-from agents.tools.publisher import Publisher
-from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
+from support.kafka_io import Sent, produce
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
@@ -108,35 +110,6 @@ def dossier_on_partition(partition: int, stem: str) -> str:
 
 
 # --- Kafka -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One record we produced, and where the broker put it."""
-
-    key: bytes
-    value: bytes | None
-    partition: int
-    offset: int
-
-
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, bytes | None]]) -> list[Sent]:
-    """Send each (dossier id, value) in order and wait for the broker's coordinates of each.
-
-    A plain producer, so malformed bytes go out untouched (the worker must cope with them).
-    """
-    producer = KafkaProducer(
-        bootstrap_servers=[bootstrap], acks="all", enable_idempotence=True, linger_ms=0
-    )
-    try:
-        sent = []
-        for dossier, value in records:
-            key = dossier.encode("utf-8")
-            meta = producer.send(topic, key=key, value=value).get(timeout=30)
-            sent.append(Sent(key, value, meta.partition, meta.offset))
-        return sent
-    finally:
-        producer.close(timeout=10)
 
 
 def end_total(bootstrap: str, topic: str) -> int:

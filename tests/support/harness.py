@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +338,8 @@ class LocalBroker:
     def stop(self) -> None:
         if self.pid() is not None:
             self._run("stop", timeout=60)
+
+
+def manual_clock(start: datetime) -> dict[str, str]:
+    """Worker settings for a manual clock held at ``start`` (moved by ``POST /clock``)."""
+    return {"DOSSIERFLOW_CLOCK": "manual", "DOSSIERFLOW_CLOCK_START": start.isoformat()}

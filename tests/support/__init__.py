@@ -1,0 +1,1 @@
+"""Shared test support: factories, clocks, Kafka readers and worker drivers for unit and integration tests."""

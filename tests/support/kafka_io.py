@@ -1,0 +1,121 @@
+"""Reading and writing the broker's topics from a test: whole topics, lags, coordinates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
+
+from agents.tools.publisher import Publisher
+from events import Assignment, DeadLetter, InboundEvent, TopicNames, decode
+
+from support.harness import wait_for
+
+PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
+#: Waits on one worker's progress: a batch, a commit interval (2.8 s), under a loaded CI box.
+WAIT_S = 60.0
+
+
+def publish(bootstrap: str, topic: str, events: Iterable[InboundEvent]) -> int:
+    with Publisher([bootstrap], topic) as publisher:
+        for event in events:
+            publisher.publish(event)
+        return publisher.flush()
+
+
+def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
+    """Every record of ``topic`` up to its end offsets as they are now (ConsumerRecords)."""
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"reading {topic} did not reach its end in {timeout:.0f}s")
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def assignments(bootstrap: str, names: TopicNames) -> list[Assignment]:
+    return [decode(Assignment, r.value) for r in read_to_end(bootstrap, names.assignments)]
+
+
+def dead_letters(bootstrap: str, names: TopicNames) -> list[DeadLetter]:
+    return [decode(DeadLetter, r.value) for r in read_to_end(bootstrap, names.dlq)]
+
+
+def lag(bootstrap: str, group: str, topic: str, partitions: Iterable[int] | None = None) -> int:
+    """Records of ``topic`` (or of these ``partitions``) the group has not committed yet."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+    )
+    try:
+        wanted = partitions if partitions is not None else consumer.partitions_for_topic(topic)
+        tps = [TopicPartition(topic, p) for p in wanted or ()]
+        end = consumer.end_offsets(tps)
+        return sum(end[tp] - (consumer.committed(tp) or 0) for tp in tps)
+    finally:
+        consumer.close()
+
+
+def wait_consumed(bootstrap: str, group: str, topic: str, timeout: float = WAIT_S) -> None:
+    """Until the group has committed every record published so far (so their outputs are out)."""
+    wait_for(lambda: lag(bootstrap, group, topic) == 0, timeout, f"{group} to commit all {topic}")
+
+
+def committed(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
+    consumer = KafkaConsumer(
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+    )
+    try:
+        offset: int | None = consumer.committed(TopicPartition(topic, partition))
+        return offset
+    finally:
+        consumer.close()
+
+
+def partition_of(dossier_id: str) -> int:
+    hashed: int = murmur2(dossier_id.encode("utf-8"))
+    return (hashed & 0x7FFFFFFF) % PARTITIONS
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One record we produced, and where the broker put it."""
+
+    key: bytes
+    value: bytes | None
+    partition: int
+    offset: int
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, bytes | None]]) -> list[Sent]:
+    """Send each (dossier id, value) in order and wait for the broker's coordinates of each.
+
+    A plain producer, so malformed bytes go out untouched (the worker must cope with them).
+    """
+    producer = KafkaProducer(
+        bootstrap_servers=[bootstrap], acks="all", enable_idempotence=True, linger_ms=0
+    )
+    try:
+        sent = []
+        for dossier, value in records:
+            key = dossier.encode("utf-8")
+            meta = producer.send(topic, key=key, value=value).get(timeout=30)
+            sent.append(Sent(key, value, meta.partition, meta.offset))
+        return sent
+    finally:
+        producer.close(timeout=10)
