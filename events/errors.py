@@ -25,6 +25,10 @@ class ReasonKind(StrEnum):
     DOSSIER_CLOSED = "dossier_closed"
     OFF_ROUTE = "off_route"
     PARKED_TIMEOUT = "parked_timeout"
+    # Who sent it, and when: refused before anything else is looked at.
+    UNAUTHENTICATED = "unauthenticated"  # unsigned, badly signed, unknown publisher or key
+    UNAUTHORIZED = "unauthorized"  # a sender that may not do this (agency, step holder)
+    IMPLAUSIBLE_TIME = "implausible_time"  # before the dossier's receipt, or in the future
     # The record or the dossier is outside the bounds that keep a worker alive.
     KEY_MISMATCH = "key_mismatch"  # Kafka key is not the dossier_id: wrong state partition
     LIMIT_EXCEEDED = "limit_exceeded"  # the dossier's state would outgrow a bound
