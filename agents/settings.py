@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events import TopicNames
 
-#: ``instance_id`` default: derived from what already tells one worker slot from another.
+#: ``instance_id`` "auto": derived from what already tells one worker slot from another.
 AUTO_INSTANCE_ID = "auto"
 
 
@@ -45,13 +45,13 @@ class Settings(BaseSettings):
         60.0, ge=1.0, le=300.0, description="how long a rebalance waits for live members to rejoin"
     )
     instance_id: str = Field(
-        AUTO_INSTANCE_ID,
+        "",
         max_length=249,
         description=(
             "static group membership (group.instance.id): unique per worker and kept across "
             "restarts, so a restarted worker takes its partitions back at once instead of "
             "after the session timeout; 'auto' = app id, host name and web port; "
-            "empty = dynamic membership"
+            "empty (the default) = dynamic membership"
         ),
     )
 

@@ -38,18 +38,19 @@ def test_defaults_detect_a_dead_worker_in_ten_seconds(monkeypatch: pytest.Monkey
     assert kwargs["session_timeout_ms"] == 10_000
     assert kwargs["heartbeat_interval_ms"] == 2_000
     assert kwargs["rebalance_timeout_ms"] == 60_000
-    # Static membership by default, one id per worker slot (host and web port): a worker
-    # restarted after a kill -9 gets its partitions back without waiting for its session.
-    assert kwargs["group_instance_id"] == f"dossierflow-{socket.gethostname()}-6066"
+    # Dynamic membership by default: a stopped worker leaves the group at once, so its
+    # partitions (and the table routes of /dossiers) move to the others at once.
+    assert kwargs["group_instance_id"] is None
 
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        # two workers on one host differ by their web port
-        ({"web_port": 6067}, f"dossierflow-{socket.gethostname()}-6067"),
-        # empty: dynamic membership (a graceful stop leaves the group at once)
-        ({"instance_id": ""}, None),
+        # "auto": one id per worker slot; two workers on one host differ by their web port
+        ({"instance_id": "auto"}, f"dossierflow-{socket.gethostname()}-6066"),
+        ({"instance_id": "auto", "web_port": 6067}, f"dossierflow-{socket.gethostname()}-6067"),
+        # empty, the default: dynamic membership
+        ({}, None),
         # given: used as it is
         ({"instance_id": "slot-3"}, "slot-3"),
     ],
