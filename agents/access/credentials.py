@@ -1,0 +1,208 @@
+"""The local broker's principals, their generated passwords and the broker's security config.
+
+``python -m agents.access.credentials init --dir D --bootstrap H:P`` is what scripts/kafka-local
+runs at every secure start; it writes only files readable by their owner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents.access.certs import PkiFiles, ensure_pki, write_private
+
+FORMAT_VERSION = 1
+SECURITY_PROTOCOL = "SASL_SSL"
+SASL_MECHANISM = "SCRAM-SHA-512"
+#: the broker's super user (also its inter-broker principal); the others get ACLs only
+ADMIN = "admin"
+#: the roles of agents.access.acls, each a SCRAM user of the same name by default
+ROLES: tuple[str, ...] = ("engine", "publisher", "reader")
+PRINCIPALS: tuple[str, ...] = (ADMIN, *ROLES)
+#: the broker's own login on the controller listener (SASL/PLAIN: SCRAM users live in the
+#: metadata log, which the controller serves, so the controller cannot check SCRAM itself)
+CONTROLLER_USER = "controller"
+SCRAM_ITERATIONS = 8192
+
+
+@dataclass(frozen=True)
+class SecurityFiles:
+    """The files of one broker's security directory (``<data-dir>/security``)."""
+
+    directory: Path
+
+    @property
+    def pki(self) -> PkiFiles:
+        return PkiFiles(self.directory)
+
+    @property
+    def clients(self) -> Path:
+        """Machine-readable credentials for clients: see ``write_clients_file``."""
+        return self.directory / "clients.json"
+
+    @property
+    def controller_secret(self) -> Path:
+        return self.directory / "controller.secret"
+
+    @property
+    def broker_properties(self) -> Path:
+        """The security part of server.properties (secrets included), appended at each start."""
+        return self.directory / "broker-security.properties"
+
+    @property
+    def scram_args(self) -> Path:
+        """One ``--add-scram`` value per line for the format step (salted, no clear password)."""
+        return self.directory / "scram.args"
+
+
+def new_password() -> str:
+    # URL-safe base64 only: safe inside JAAS quotes, --add-scram brackets and JSON.
+    return secrets.token_urlsafe(24)
+
+
+def read_clients_file(path: Path) -> dict[str, Any]:
+    """The parsed credentials file; raises ``ValueError`` saying what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the credentials file: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: not a version-{FORMAT_VERSION} credentials file")
+    if not isinstance(data.get("principals"), dict):
+        raise ValueError(f"{path}: no 'principals' object")
+    return data
+
+
+def write_clients_file(
+    path: Path, bootstrap: str, ca_file: Path, passwords: Mapping[str, str]
+) -> dict[str, Any]:
+    """Write ``clients.json`` (0600) and return what was written.
+
+    ``{"version": 1, "bootstrap": "127.0.0.1:19092", "security_protocol": "SASL_SSL",
+    "sasl_mechanism": "SCRAM-SHA-512", "ca_file": "/abs/ca.pem", "principals": {"engine":
+    {"username": "engine", "password": "…", "ca_file": "/abs/ca.pem"}, …}}``
+    """
+    ca = str(ca_file.resolve())
+    data: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "bootstrap": bootstrap,
+        "security_protocol": SECURITY_PROTOCOL,
+        "sasl_mechanism": SASL_MECHANISM,
+        "ca_file": ca,
+        "principals": {
+            name: {"username": name, "password": password, "ca_file": ca}
+            for name, password in passwords.items()
+        },
+    }
+    write_private(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    return data
+
+
+def scram_credential(name: str, password: str, salt: bytes | None = None) -> str:
+    """A StorageTool ``--add-scram`` value carrying the salted password, never the password."""
+    salt = salt if salt is not None else secrets.token_bytes(32)
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, SCRAM_ITERATIONS)
+    b64 = base64.b64encode
+    return (
+        f"{SASL_MECHANISM}=[name={name},iterations={SCRAM_ITERATIONS},"
+        f'salt="{b64(salt).decode()}",saltedpassword="{b64(salted).decode()}"]'
+    )
+
+
+def broker_properties(pki: PkiFiles, admin_password: str, controller_password: str) -> str:
+    """server.properties lines for: SASL_SSL client listener, SASL/PLAIN controller, ACLs.
+
+    The listener names (CLIENT, CONTROLLER) and ports are scripts/kafka-local's.
+    """
+    scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain_login = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    return "\n".join(
+        [
+            "# --- security (generated by agents.access.credentials; do not edit) ---",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
+            f"listener.name.client.scram-sha-512.sasl.jaas.config={scram_login} required "
+            f'username="{ADMIN}" password="{admin_password}";',
+            "ssl.keystore.type=PEM",
+            "listener.name.client.ssl.keystore.type=PEM",
+            f"listener.name.client.ssl.keystore.location={pki.broker_pem.resolve()}",
+            "listener.name.client.ssl.client.auth=none",
+            "listener.name.client.ssl.endpoint.identification.algorithm=https",
+            "ssl.enabled.protocols=TLSv1.3,TLSv1.2",
+            "ssl.protocol=TLSv1.3",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={pki.ca_cert.resolve()}",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain_login} required "
+            f'username="{CONTROLLER_USER}" password="{controller_password}" '
+            f'user_{CONTROLLER_USER}="{controller_password}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{ADMIN};User:{CONTROLLER_USER}",
+            "",
+        ]
+    )
+
+
+def ensure_security(directory: Path, bootstrap: str) -> tuple[SecurityFiles, list[str]]:
+    """Certificates, passwords and broker config under ``directory``; existing ones are kept.
+
+    Passwords never change once generated: the SCRAM users are written into the metadata log
+    at format time. The bootstrap is rewritten every time (the port may change).
+    """
+    files = SecurityFiles(directory)
+    pki, done = ensure_pki(directory)
+    passwords: dict[str, str] = {}
+    if files.clients.exists():
+        known = read_clients_file(files.clients)["principals"]
+        passwords = {name: str(entry["password"]) for name, entry in known.items()}
+    for name in PRINCIPALS:
+        if name not in passwords:
+            passwords[name] = new_password()
+            done.append(f"password:{name}")
+    write_clients_file(files.clients, bootstrap, pki.ca_cert, passwords)
+    if files.controller_secret.exists():
+        controller_password = files.controller_secret.read_text(encoding="utf-8").strip()
+    else:
+        controller_password = new_password()
+        write_private(files.controller_secret, controller_password.encode() + b"\n")
+    text = broker_properties(pki, passwords[ADMIN], controller_password)
+    write_private(files.broker_properties, text.encode("utf-8"))
+    scram = "".join(scram_credential(n, passwords[n]) + "\n" for n in PRINCIPALS)
+    write_private(files.scram_args, scram.encode("utf-8"))
+    return files, done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.access.credentials")
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create or refresh a broker's security directory")
+    init.add_argument("--dir", type=Path, required=True, help="e.g. <data-dir>/security")
+    init.add_argument("--bootstrap", required=True, help="host:port clients dial")
+    args = parser.parse_args(argv)
+    old_umask = os.umask(0o077)
+    try:
+        files, done = ensure_security(args.dir, args.bootstrap)
+    except (OSError, ValueError) as exc:
+        print(f"credentials: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        os.umask(old_umask)
+    created = ", ".join(done) if done else "nothing new"
+    print(f"credentials: {files.directory} ready (created: {created})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
