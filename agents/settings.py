@@ -6,15 +6,38 @@ an environment variable ``DOSSIERFLOW_<FIELD>`` (e.g. ``DOSSIERFLOW_BROKER``).
 
 from __future__ import annotations
 
+import logging
 import socket
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.access.client import KafkaSecurity
 from events import TopicNames
+
+log = logging.getLogger(__name__)
+_warned: list[bool] = []
+
+
+class KafkaLoginError(ValueError):
+    """The settings say how to reach Kafka securely, but not with which credentials."""
+
+
+def warn_insecure() -> None:
+    """Say once per process, loudly, that Kafka is reached without TLS or a login."""
+    if not _warned:
+        _warned.append(True)
+        log.warning(
+            "KAFKA SECURITY IS OFF (DOSSIERFLOW_KAFKA_SECURITY_PROTOCOL=PLAINTEXT): no TLS, "
+            "no login; anyone who reaches the broker can read and forge every dossier"
+        )
+
+
+#: Where ``scripts/kafka-local start`` writes the principals' credentials (repo-relative).
+DEFAULT_CREDENTIALS = Path(".kafka/data/security/clients.json")
 
 #: ``instance_id`` "auto": derived from what already tells one worker slot from another.
 AUTO_INSTANCE_ID = "auto"
@@ -29,6 +52,26 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="prefix for every topic (tests, tenants)")
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=7)
+
+    # Kafka security: on by default (TLS + SASL/SCRAM; scripts/kafka-local makes both).
+    # Credentials come from explicit fields, or from the clients file scripts/kafka-local
+    # writes (one principal per role: engine, publisher, reader, admin).
+    kafka_security_protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "SSL", "PLAINTEXT"] = Field(
+        "SASL_SSL", description="PLAINTEXT: no TLS, no login (only for a broker of your own)"
+    )
+    kafka_credentials: Path | None = Field(
+        None,
+        description=(
+            f"clients.json of scripts/kafka-local; default: {DEFAULT_CREDENTIALS} when it exists"
+        ),
+    )
+    kafka_role: str = Field(
+        "", description="principal of the credentials file; default: the command's own"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    kafka_ca_file: Path | None = Field(None, description="PEM CA bundle the broker chains to")
 
     # Consumer group membership: how fast a dead worker's partitions move on. A worker
     # killed with -9 never says goodbye; the broker gives its partitions away (or back to
@@ -164,6 +207,47 @@ class Settings(BaseSettings):
         if self.instance_id != AUTO_INSTANCE_ID:
             return self.instance_id or None
         return f"{self.app_id}-{socket.gethostname()}-{self.web_port}"[:249]
+
+    def kafka_security(self, role: str) -> KafkaSecurity:
+        """How the process logs in to Kafka, as ``role`` unless ``kafka_role`` says who.
+
+        Raises ``ValueError`` with what to set when the default (secured) mode has no
+        credentials: nothing falls back to an unsecured connection by itself.
+        """
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            warn_insecure()
+            return KafkaSecurity()
+        if self.kafka_username:
+            return KafkaSecurity(
+                protocol=protocol,
+                sasl_mechanism=self.kafka_sasl_mechanism if "SASL" in protocol else None,
+                username=self.kafka_username if "SASL" in protocol else None,
+                password=self.kafka_password if "SASL" in protocol else None,
+                ca_file=self.kafka_ca_file if protocol.endswith("SSL") else None,
+            )
+        return KafkaSecurity.from_credentials_file(self.credentials_file(), self.kafka_role or role)
+
+    def credentials_file(self) -> Path:
+        """The clients file the principals come from (``kafka_credentials`` or the default)."""
+        if self.kafka_credentials is not None:
+            return self.kafka_credentials
+        if DEFAULT_CREDENTIALS.is_file():
+            return DEFAULT_CREDENTIALS
+        raise KafkaLoginError(
+            "Kafka is secured by default and no credentials are set: set "
+            "DOSSIERFLOW_KAFKA_CREDENTIALS to the clients.json scripts/kafka-local wrote "
+            f"(default {DEFAULT_CREDENTIALS}), or DOSSIERFLOW_KAFKA_USERNAME/_PASSWORD/"
+            "_CA_FILE, or DOSSIERFLOW_KAFKA_SECURITY_PROTOCOL=PLAINTEXT for an unsecured "
+            "broker of your own"
+        )
+
+    def kafka_python(self, role: str) -> dict[str, Any]:
+        """``bootstrap_servers`` and the login, for a kafka-python client acting as ``role``."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            **self.kafka_security(role).kafka_python_kwargs(),
+        }
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,9 +30,10 @@ def wait_consumed(
     *,
     timeout: float = 300.0,
     on_wait: Callable[[int], None] | None = None,
+    **security: Any,
 ) -> None:
     deadline = time.monotonic() + timeout
-    while (lag := consumer_lag(bootstrap, group, topics)) > 0:
+    while (lag := consumer_lag(bootstrap, group, topics, **security)) > 0:
         if time.monotonic() > deadline:
             raise SystemExit(
                 f"the workers still had {lag} records to consume after {timeout:.0f} s"

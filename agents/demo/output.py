@@ -40,7 +40,8 @@ def finish(
     end = workload.window.end
     report = build_report(settings, catalog, end)
     states = engine_states(settings)
-    alerts = read_alerts(bootstrap, settings.topics.alerts)
+    login = settings.kafka_security("reader").kafka_python_kwargs()
+    alerts = read_alerts(bootstrap, settings.topics.alerts, **login)
     check = check_against_truth(workload, states, alerts)
     say(render_text(report))
     say()

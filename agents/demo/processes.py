@@ -238,6 +238,14 @@ def worker_env(settings: Settings, name: str, port: int, out: Path) -> dict[str,
         "TICK_SECONDS": settings.tick_seconds,
         "CATALOG_PATH": settings.catalog_path,
         "CALENDAR_OVERRIDES": settings.calendar_overrides,
+        # the workers log in as the engine principal
+        "KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "KAFKA_CREDENTIALS": settings.kafka_credentials,
+        "KAFKA_ROLE": "engine" if settings.kafka_credentials else None,
+        "KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "KAFKA_USERNAME": settings.kafka_username or None,
+        "KAFKA_PASSWORD": settings.kafka_password.get_secret_value() or None,
+        "KAFKA_CA_FILE": settings.kafka_ca_file,
     }
     env.update({f"DOSSIERFLOW_{k}": str(v) for k, v in values.items() if v is not None})
     env["PYTHONUNBUFFERED"] = "1"

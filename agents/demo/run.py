@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from agents.access.provision import grant
 from agents.demo.feed import (
     DEFAULT_SPEED,
     RunClock,
@@ -114,11 +115,22 @@ def _run(
         f"{opts.workers} worker{'s' if opts.workers > 1 else ''}, "
         f"clock x{opts.speed:,.0f} ({window.span.total_seconds() / opts.speed:.0f} s of real time)"
     )
+    security: dict[str, object] = {
+        "kafka_security_protocol": settings.kafka_security_protocol,
+        "kafka_credentials": settings.kafka_credentials,
+        "kafka_sasl_mechanism": settings.kafka_sasl_mechanism,
+        "kafka_username": settings.kafka_username,
+        "kafka_password": settings.kafka_password,
+        "kafka_ca_file": settings.kafka_ca_file,
+    }
     if opts.broker:
         bootstrap = opts.broker
         say(f"· using the broker at {bootstrap}")
     else:
         bootstrap = stack.enter_context(local_kafka(out / "kafka", opts.kafka_port, started))
+        if settings.kafka_security_protocol != "PLAINTEXT":
+            # the principals scripts/kafka-local made for this broker
+            security["kafka_credentials"] = out / "kafka" / "security" / "clients.json"
 
     run_settings = Settings(
         broker=bootstrap,
@@ -131,7 +143,11 @@ def _run(
         clock_start=window.start,
         clock_speed=opts.speed,
         tick_seconds=opts.tick_seconds,
+        **security,  # type: ignore[arg-type]
     )
+    if run_settings.kafka_security_protocol != "PLAINTEXT" and not run_settings.kafka_username:
+        grant(run_settings)  # each principal gets what its role needs on the demo's topics
+        say("· ACLs in place for the engine, publisher and reader principals")
     envs = [worker_env(run_settings, f"worker-{i + 1}", port, out) for i, port in enumerate(ports)]
     argv = ["--hold-at", hold_at.isoformat(), "--stop-at", window.end.isoformat()]
     received = stack.enter_context(webhook_receivers(catalog))
@@ -162,7 +178,14 @@ def _run(
     say(f"· workers ready ({time.monotonic() - began:.0f} s since the start)")
 
     stats = SimulatorStats(total=len(backlog) + len(events))
-    publisher = stack.enter_context(Publisher([bootstrap], run_settings.topics.events))
+    publisher = stack.enter_context(
+        Publisher(
+            [bootstrap],
+            run_settings.topics.events,
+            **run_settings.kafka_security("publisher").kafka_python_kwargs(),
+        )
+    )
+    lag_login = run_settings.kafka_security("engine").kafka_python_kwargs()
     names = run_settings.topics
     group = run_settings.app_id
     say(f"· publishing the work in progress at the start, plus bad records for {names.dlq} ...")
@@ -173,7 +196,7 @@ def _run(
     for raw in bad:
         publisher.publish_raw(b"bad-record", raw)
     publisher.flush()
-    wait_consumed(bootstrap, group, [names.events])
+    wait_consumed(bootstrap, group, [names.events], **lag_login)
 
     clock = RunClock(window.start, opts.speed, hold_at=hold_at, stop_at=window.end)
     origin = time.monotonic() + 0.2
@@ -202,9 +225,9 @@ def _run(
     wait_for_end(clock)
     # The clock has stopped at the end: drain what is in flight, including the watcher's
     # last ticks, then give it a few more ticks to notice the final deadlines.
-    wait_consumed(bootstrap, group, [names.events, names.ticks])
+    wait_consumed(bootstrap, group, [names.events, names.ticks], **lag_login)
     time.sleep(max(1.0, 20 * opts.tick_seconds))
-    wait_consumed(bootstrap, group, [names.events, names.ticks])
+    wait_consumed(bootstrap, group, [names.events, names.ticks], **lag_login)
     stats.done = True
     live.stop()
     ran_for = time.monotonic() - began

@@ -101,12 +101,12 @@ def check_against_truth(
     )
 
 
-def read_alerts(bootstrap: str, topic: str) -> list[Alert]:
+def read_alerts(bootstrap: str, topic: str, **security: Any) -> list[Alert]:
     """Every alert on ``topic``, once per ``alert_id``."""
     from agents.tools.kafka_read import read_all
 
     seen: dict[str, Alert] = {}
-    for raw in read_all([bootstrap], topic):
+    for raw in read_all([bootstrap], topic, **security):
         try:
             alert = decode(Alert, raw)
         except ContractError:

@@ -32,4 +32,6 @@ def app_options(settings: Settings) -> dict[str, Any]:
         # faust reads its settings from the environment too (BROKER_SESSION_TIMEOUT,
         # WEB_PORT, ...) and those win over the arguments above: Settings is the one source.
         "env": {},
+        # TLS and SASL/SCRAM as the engine principal (Settings.kafka_security)
+        **settings.kafka_security("engine").faust_app_kwargs(),
     }

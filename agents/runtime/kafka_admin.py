@@ -55,7 +55,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the engine's topics if missing; return the names created now."""
     names = settings.topics
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_python("engine"),
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=int(timeout_s * 1000),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from kafka import KafkaConsumer
 
@@ -81,13 +82,14 @@ def follow(
     *,
     agency: str | None = None,
     from_beginning: bool = False,
+    **security: Any,
 ) -> Iterator[Alert]:
     """Alerts as they arrive (each once, of ``agency`` if given) until ``stop()`` is true.
 
     A viewer, not a member of any group: it commits nothing and starts at the end of every
     partition (or at the beginning with ``from_beginning``, to print the history first).
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
     dedupe = Dedupe()
     try:
         tps = partitions(consumer, topic)

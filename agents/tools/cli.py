@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.settings import Settings
+from agents.settings import KafkaLoginError, Settings
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -25,7 +25,11 @@ def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools.publisher import Publisher
 
     source = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
-    with source, Publisher(settings.bootstrap_servers, settings.topics.events) as publisher:
+    login = settings.kafka_security("publisher").kafka_python_kwargs()
+    with (
+        source,
+        Publisher(settings.bootstrap_servers, settings.topics.events, **login) as publisher,
+    ):
         report = publisher.publish_lines(source)
     for error in report.errors:
         for line in error.render():
@@ -39,8 +43,9 @@ def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools.kafka_read import read_all
 
     topic = settings.topics.assignments
+    login = settings.kafka_security("reader").kafka_python_kwargs()
     if not args.follow:
-        records = read_all(settings.bootstrap_servers, topic)
+        records = read_all(settings.bootstrap_servers, topic, **login)
         rows = inbox.current_assignments(records, args.agency)
         for row in rows:
             print(inbox.render(row))
@@ -49,7 +54,7 @@ def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
     group = f"{settings.app_id}-inbox-{args.agency}"
     try:
         for row in inbox.follow(
-            settings.bootstrap_servers, topic, args.agency, group, lambda: False
+            settings.bootstrap_servers, topic, args.agency, group, lambda: False, **login
         ):
             print(inbox.render(row), flush=True)
     except KeyboardInterrupt:
@@ -125,18 +130,17 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools import alerts_view
 
     topic = settings.topics.alerts
+    login = settings.kafka_security("reader").kafka_python_kwargs()
     if not args.follow:
-        alerts = alerts_view.select(
-            alerts_view.parse_alerts(alerts_view.read_all(settings.bootstrap_servers, topic)),
-            args.agency,
-        )
+        records = alerts_view.read_all(settings.bootstrap_servers, topic, **login)
+        alerts = alerts_view.select(alerts_view.parse_alerts(records), args.agency)
         for alert in alerts:
             print(alerts_view.render(alert))
         print(f"{len(alerts)} alerts", file=sys.stderr)
         return 0
     try:
         for alert in alerts_view.follow(
-            settings.bootstrap_servers, topic, lambda: False, agency=args.agency
+            settings.bootstrap_servers, topic, lambda: False, agency=args.agency, **login
         ):
             print(alerts_view.render(alert), flush=True)
     except LookupError as exc:
@@ -152,6 +156,16 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
     created = ensure_topics(settings)
     print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+    return 0
+
+
+def _cmd_acls(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.access.provision import grant
+
+    bindings = grant(settings)
+    for binding in bindings:
+        print(binding)
+    print(f"{len(bindings)} ACL bindings in place for prefix {settings.topic_prefix!r}")
     return 0
 
 
@@ -237,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = sub.add_parser("topics", help="create the engine's topics if missing")
     topics.set_defaults(func=_cmd_topics)
+
+    acls = sub.add_parser(
+        "acls", help="grant the engine, publisher and reader principals their topics (admin)"
+    )
+    acls.set_defaults(func=_cmd_acls)
     return parser
 
 
@@ -249,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `dossierflow inbox SXD | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KafkaLoginError as exc:
+        print(f"dossierflow: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from kafka import KafkaConsumer
 
@@ -41,7 +42,12 @@ def render(a: Assignment) -> str:
 
 
 def follow(
-    bootstrap: list[str], topic: str, agency: str, group: str, stop: Callable[[], bool]
+    bootstrap: list[str],
+    topic: str,
+    agency: str,
+    group: str,
+    stop: Callable[[], bool],
+    **security: Any,
 ) -> Iterator[Assignment]:
     """New assignments for ``agency`` as they arrive; the group remembers where it stopped."""
     consumer = KafkaConsumer(
@@ -50,6 +56,7 @@ def follow(
         group_id=group,
         auto_offset_reset="latest",
         enable_auto_commit=True,
+        **security,
     )
     seen: set[str] = set()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -14,9 +15,13 @@ def partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
 
 
-def read_all(bootstrap: list[str], topic: str, timeout_s: float = 30.0) -> list[bytes]:
-    """Every record of ``topic`` up to its current end (no group, nothing committed)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def read_all(
+    bootstrap: list[str], topic: str, timeout_s: float = 30.0, **security: Any
+) -> list[bytes]:
+    """Every record of ``topic`` up to its current end (no group, nothing committed).
+
+    ``security``: the login, ``KafkaSecurity.kafka_python_kwargs()``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
     try:
         tps = partitions(consumer, topic)
         if not tps:
@@ -44,10 +49,10 @@ def values(consumer: KafkaConsumer, stop: Callable[[], bool]) -> Iterator[bytes 
                 yield record.value
 
 
-def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+def consumer_lag(bootstrap: str, group: str, topics: Sequence[str], **security: Any) -> int:
     """Records on ``topics`` the group has not committed yet."""
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **security
     )
     try:
         tps = [tp for topic in topics for tp in partitions(consumer, topic)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -26,8 +27,10 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return table_changelog(settings.app_id, f"{settings.topics.events}-{table}")
 
 
-def latest_values(bootstrap: list[str], topic: str, timeout_s: float = 60.0) -> dict[bytes, bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def latest_values(
+    bootstrap: list[str], topic: str, timeout_s: float = 60.0, **security: Any
+) -> dict[bytes, bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
@@ -49,8 +52,10 @@ def latest_values(bootstrap: list[str], topic: str, timeout_s: float = 60.0) -> 
 
 
 def engine_states(settings: Settings) -> list[DossierState]:
-    opened = latest_values(settings.bootstrap_servers, changelog_topic(settings, OPEN_TABLE))
-    closed = latest_values(settings.bootstrap_servers, changelog_topic(settings, CLOSED_TABLE))
+    login = settings.kafka_security("reader").kafka_python_kwargs()
+    servers = settings.bootstrap_servers
+    opened = latest_values(servers, changelog_topic(settings, OPEN_TABLE), **login)
+    closed = latest_values(servers, changelog_topic(settings, CLOSED_TABLE), **login)
     merged = {**opened, **closed}  # a closed dossier's latest state is in the closed table
     return [DossierState.from_bytes(raw) for raw in merged.values()]
 

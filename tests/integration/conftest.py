@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from support import security
 from support.fleet import Fleet
+from support.security import login
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -103,9 +105,14 @@ def _start_broker(base: Path) -> tuple[str, Path]:
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     external = os.environ.get("DOSSIERFLOW_BROKER") or os.environ.get("KAFKA_BOOTSTRAP")
     if external:
+        # an external broker: secured when its clients file is given, else PLAINTEXT
+        given = os.environ.get("DOSSIERFLOW_KAFKA_CREDENTIALS")
+        security.configure(Path(given) if given else None)
         yield KafkaBroker(bootstrap=external, data_dir=None)
         return
     bootstrap, data_dir = _start_broker(tmp_path_factory.mktemp("kafka-local"))
+    # secured like production: every client of the session logs in (support/security.py)
+    security.configure(data_dir / "security" / "clients.json")
     try:
         yield KafkaBroker(bootstrap=bootstrap, data_dir=data_dir)
     finally:
@@ -160,7 +167,7 @@ def create_topics(
     from kafka import KafkaAdminClient
 
     topics = list(names)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="dossierflow-tests")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="dossierflow-tests", **login())
     try:
         admin.create_topics(
             {

@@ -46,6 +46,7 @@ from support.dossiers import Script
 from support.fleet import TAKEOVER_S, Fleet, wait_split
 from support.harness import Worker, manual_clock, wait_for
 from support.kafka_io import PARTITIONS, WAIT_S, publish
+from support.security import login
 from support.time import vn
 
 #: The dossiers here are filed online, and their supplement requests give this reason.
@@ -115,7 +116,9 @@ class AlertLog:
     """Everything on the alerts topic since the start, read by one long-lived consumer."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=[bootstrap], enable_auto_commit=False, **login()
+        )
         wait_for(lambda: self.consumer.partitions_for_topic(topic), WAIT_S, f"topic {topic}")
         parts = [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)]
         self.consumer.assign(parts)

@@ -40,6 +40,7 @@ from support.fleet import FAST_FAILOVER, Fleet, ownership, status
 from support.fold import Fold
 from support.harness import LocalBroker, Worker, group_lag, manual_clock, wait_for
 from support.kafka_io import assignments, dead_letters, read_to_end
+from support.security import login
 from support.time import vn
 
 #: The simulated workload starts here (``simulated``); the workers' manual clock stays there.
@@ -169,6 +170,7 @@ class PacedPublisher(threading.Thread):
             request_timeout_ms=10_000,
             delivery_timeout_ms=180_000,
             max_block_ms=180_000,
+            **login(),
         )
         try:
             chunks = max(1, round(self.seconds * 2))  # one every half second
@@ -259,7 +261,7 @@ def coordinates(bootstrap: str, topic: str) -> dict[str, tuple[int, int]]:
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, tuple[int | None, int]]:
     """Partition -> (the group's committed offset, the end offset)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
     )
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

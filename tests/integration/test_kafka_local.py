@@ -12,6 +12,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2
 
+from support.security import login
+
 KAFKA_LOCAL = Path(__file__).resolve().parents[2] / "scripts" / "kafka-local"
 PARTITIONS = 4
 
@@ -40,7 +42,7 @@ def test_keyed_records_round_trip(
         for n in range(6)
     ]
 
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", retries=5)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", retries=5, **login())
     try:
         sent_to: dict[bytes, int] = {}
         for key, value in sent:
@@ -56,6 +58,7 @@ def test_keyed_records_round_trip(
         group_id=consumer_group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **login(),
     )
     received: list[Any] = []
     try:

@@ -33,6 +33,7 @@ from agents.tools.alerts_view import follow, parse_alerts, read_all, select
 from events import Alert, AlertLevel, AlertScope, Recipient, TopicNames, alert_id, encode
 
 from support.harness import REPO, Worker, free_port, read_json, wait_for, worker_env
+from support.security import login
 
 SECRET = "integration-secret"
 WAIT_S = 60.0
@@ -134,7 +135,7 @@ def make_alert(dossier: str, recipients: tuple[Recipient, ...]) -> Alert:
 
 
 def publish(bootstrap: str, topic: str, *alerts: Alert) -> None:
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", **login())
     try:
         for a in alerts:
             producer.send(topic, key=a.dossier_id.encode(), value=encode(a))

@@ -55,6 +55,7 @@ from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
 from support.harness import REPO, Worker, free_port, manual_clock, wait_for, worker_env
+from support.security import login
 
 MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"
@@ -423,7 +424,7 @@ def eventually(check: Any, timeout: float = WAIT_S, what: str = "") -> None:
 
 def lag(bootstrap: str, group: str, topic: str) -> int:
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
     )
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
@@ -434,14 +435,14 @@ def lag(bootstrap: str, group: str, topic: str) -> int:
 
 
 def publish_events(bootstrap: str, topic: str, events: list[InboundEvent]) -> None:
-    with Publisher([bootstrap], topic) as publisher:
+    with Publisher([bootstrap], topic, **login("publisher")) as publisher:
         for event in events:
             publisher.publish(event)
         assert publisher.flush() == len(events)
 
 
 def publish_bad_records(bootstrap: str, topic: str) -> None:
-    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all")
+    producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", **login())
     try:
         for key, value, _ in BAD_RECORDS:
             producer.send(topic, key=key.encode(), value=value)

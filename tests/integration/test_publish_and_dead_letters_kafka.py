@@ -40,6 +40,7 @@ from support.harness import (
     worker_env,
 )
 from support.kafka_io import Sent, produce
+from support.security import login
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
@@ -114,7 +115,7 @@ def dossier_on_partition(partition: int, stem: str) -> str:
 
 def end_total(bootstrap: str, topic: str) -> int:
     """Sum of the end offsets of ``topic``: how many records a caught-up group has acked."""
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap])
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], **login())
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(parts).values())
@@ -294,7 +295,7 @@ def test_publish_reports_invalid_lines_and_publishes_only_valid_ones(
         f"published 3 of 7 events to {topics.events}; 4 invalid lines not published (see above)"
     )
     if via == "api":
-        with Publisher([kafka_bootstrap], topics.events) as publisher:
+        with Publisher([kafka_bootstrap], topics.events, **login("publisher")) as publisher:
             report = publisher.publish_lines(lines)
         assert not report.ok
         assert report.published == len(valid)

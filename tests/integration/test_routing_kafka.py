@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crash_worker import CRASH_ENV, CRASH_EXIT_CODE, CRASH_MARKER
+from integration.crash_worker import CRASH_ENV, CRASH_EXIT_CODE, CRASH_MARKER
 
 from agents.runtime.consumer import REWIND_LOG
 from events import ReasonKind, StepCompleted, encode

@@ -19,6 +19,9 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from support import security
+from support.security import login
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -40,7 +43,10 @@ def worker_env(
         DOSSIERFLOW_DATA_DIR=str(data_dir),
         DOSSIERFLOW_WEB_PORT=str(port),
         PYTHONUNBUFFERED="1",
+        **security.env(),
     )
+    # the worker logs in as the engine principal: it may touch only its own topics
+    security.grant(bootstrap, prefix, group)
     return env
 
 
@@ -179,6 +185,7 @@ def read_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         consumer_timeout_ms=500,
+        **login(),
     )
     try:
         deadline = time.monotonic() + timeout
@@ -210,7 +217,7 @@ def read_json(bootstrap: str, topic: str, **kwargs: Any) -> list[dict[str, Any]]
 def committed_total(bootstrap: str, group: str, topic: str) -> int:
     """Sum of the group's committed offsets on ``topic`` (how many records it acked)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
     )
     try:
         parts = consumer.partitions_for_topic(topic) or set()
@@ -252,7 +259,7 @@ def pid_alive(pid: int) -> bool:
 def group_lag(bootstrap: str, group: str, topic: str) -> int:
     """Records of ``topic`` the group has not committed yet (1 while the topic is missing)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
     )
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

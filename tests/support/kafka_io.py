@@ -14,6 +14,7 @@ from agents.tools.publisher import Publisher
 from events import Assignment, DeadLetter, InboundEvent, TopicNames, decode
 
 from support.harness import wait_for
+from support.security import login
 
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
 #: Waits on one worker's progress: a batch, a commit interval (2.8 s), under a loaded CI box.
@@ -21,7 +22,7 @@ WAIT_S = 60.0
 
 
 def publish(bootstrap: str, topic: str, events: Iterable[InboundEvent]) -> int:
-    with Publisher([bootstrap], topic) as publisher:
+    with Publisher([bootstrap], topic, **login("publisher")) as publisher:
         for event in events:
             publisher.publish(event)
         return publisher.flush()
@@ -29,7 +30,7 @@ def publish(bootstrap: str, topic: str, events: Iterable[InboundEvent]) -> int:
 
 def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
     """Every record of ``topic`` up to its end offsets as they are now (ConsumerRecords)."""
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False, **login())
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
@@ -60,7 +61,7 @@ def dead_letters(bootstrap: str, names: TopicNames) -> list[DeadLetter]:
 def lag(bootstrap: str, group: str, topic: str, partitions: Iterable[int] | None = None) -> int:
     """Records of ``topic`` (or of these ``partitions``) the group has not committed yet."""
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
     )
     try:
         wanted = partitions if partitions is not None else consumer.partitions_for_topic(topic)
@@ -78,7 +79,7 @@ def wait_consumed(bootstrap: str, group: str, topic: str, timeout: float = WAIT_
 
 def committed(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
     consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False
+        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
     )
     try:
         offset: int | None = consumer.committed(TopicPartition(topic, partition))
@@ -108,7 +109,7 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, bytes | Non
     A plain producer, so malformed bytes go out untouched (the worker must cope with them).
     """
     producer = KafkaProducer(
-        bootstrap_servers=[bootstrap], acks="all", enable_idempotence=True, linger_ms=0
+        bootstrap_servers=[bootstrap], acks="all", enable_idempotence=True, linger_ms=0, **login()
     )
     try:
         sent = []

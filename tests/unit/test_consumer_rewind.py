@@ -31,6 +31,6 @@ def test_a_fully_committed_assignment_rewinds_nothing() -> None:
 
 
 def test_the_worker_app_consumes_through_the_rewinding_consumer() -> None:
-    flow = create_app(Settings.model_construct())
+    flow = create_app(Settings.model_construct(kafka_security_protocol="PLAINTEXT"))
     assert isinstance(flow.app.transport, Transport)
     assert flow.app.transport.Consumer is RewindingConsumer
