@@ -31,6 +31,7 @@ from events import Alert, decode
 from workflows.catalog import load_catalog
 from workflows.state import DossierState, Status
 
+from support import security
 from support.harness import REPO, child_pids, free_port, pid_alive, read_topic
 
 #: Monday 07:00 to Tuesday 17:30 is 34.5 simulated hours: 52 s at x2400. A guard of 2 real
@@ -61,6 +62,7 @@ class DemoRun:
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(security.env())  # the demo grants its principals their ACLs itself
     return env
 
 

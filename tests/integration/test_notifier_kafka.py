@@ -248,13 +248,25 @@ def test_alerts_are_delivered_once_signed_by_webhook_and_email_and_failures_reco
 
     # The alerts view reads the same topic: every alert once, though some are there 3 times.
     expected = sorted(a.alert_id for a in (both, flaky, down, marker_1, marker_2))
-    shown = select(parse_alerts(read_all([kafka_bootstrap], names.alerts)), agency="SXD")
+    shown = select(
+        parse_alerts(read_all([kafka_bootstrap], names.alerts, **login("reader"))), agency="SXD"
+    )
     assert sorted(a.alert_id for a in shown) == expected
-    assert select(parse_alerts(read_all([kafka_bootstrap], names.alerts)), agency="STNMT") == []
+    assert (
+        select(
+            parse_alerts(read_all([kafka_bootstrap], names.alerts, **login("reader"))),
+            agency="STNMT",
+        )
+        == []
+    )
     deadline = time.monotonic() + 10
     followed = []
     for a in follow(
-        [kafka_bootstrap], names.alerts, lambda: time.monotonic() > deadline, from_beginning=True
+        [kafka_bootstrap],
+        names.alerts,
+        lambda: time.monotonic() > deadline,
+        from_beginning=True,
+        **login("reader"),
     ):
         followed.append(a.alert_id)
         if len(followed) == len(expected):

@@ -30,6 +30,7 @@ from kafka.partitioner.default import murmur2
 from agents.tools.publisher import Publisher
 from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
 
+from support import security
 from support.harness import (
     REPO,
     Worker,
@@ -266,7 +267,8 @@ def cli(
     bootstrap: str, prefix: str, *args: str, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
-    env.update(DOSSIERFLOW_BROKER=bootstrap, DOSSIERFLOW_TOPIC_PREFIX=prefix)
+    env.update(DOSSIERFLOW_BROKER=bootstrap, DOSSIERFLOW_TOPIC_PREFIX=prefix, **security.env())
+    security.grant(bootstrap, prefix, "dossierflow")  # the CLI's principals, on these topics
     return subprocess.run(
         [sys.executable, "-m", "agents.tools.cli", *args],
         env=env,
