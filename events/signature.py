@@ -23,8 +23,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature

@@ -29,10 +29,10 @@ from types import MappingProxyType
 import yaml
 
 __all__ = [
+    "PublisherEntry",
     "PublisherKey",
     "PublisherRegistry",
     "PublisherRegistryError",
-    "PublisherEntry",
     "RegistryProblem",
     "parse",
     "render",
@@ -60,9 +60,7 @@ class PublisherEntry:
 class PublisherRegistry:
     """Implements ``events.signature.Keyring``; empty = nobody may publish."""
 
-    publishers: Mapping[str, PublisherEntry] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    publishers: Mapping[str, PublisherEntry] = field(default_factory=lambda: MappingProxyType({}))
 
     def public_key(self, publisher: str, key_id: str, at: datetime | None) -> bytes | str:
         entry = self.publishers.get(publisher)
@@ -183,8 +181,10 @@ class _Reader:
             raw = b""
         if len(raw) != PUBLIC_KEY_BYTES:
             self.problem(
-                node, path, "must be the base64 of a raw 32-byte Ed25519 public key "
-                "(dossierflow keys new prints it)"
+                node,
+                path,
+                "must be the base64 of a raw 32-byte Ed25519 public key "
+                "(dossierflow keys new prints it)",
             )
             return None
         return raw
