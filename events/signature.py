@@ -100,7 +100,8 @@ class VerifiedSender:
 
     publisher: str
     key_id: str
-    agencies: frozenset[str]
+    #: None: any agency (the registry says ``"*"``)
+    agencies: frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ class Keyring(Protocol):
         why there is none (a one-line reason)."""
         ...
 
-    def agencies(self, publisher: str) -> frozenset[str]:
-        """The agencies ``publisher`` may speak for."""
+    def agencies(self, publisher: str) -> frozenset[str] | None:
+        """The agencies ``publisher`` may speak for; None = any."""
         ...
 
 

@@ -4,7 +4,7 @@ A YAML document (``DOSSIERFLOW_PUBLISHERS``; format in docs/security.md)::
 
     publishers:
       - id: lao-cai-igate             # the dossierflow-publisher header
-        agencies: [MOTCUA, STC, SXD]  # the agencies it may speak for
+        agencies: [MOTCUA, STC, SXD]  # the agencies it may speak for ("*": any)
         keys:                         # versioned, so a key can rotate
           - id: "2026-01"             # the dossierflow-key header
             public_key: 3q2+7w...=    # base64 of the raw 32-byte Ed25519 public key
@@ -29,6 +29,7 @@ from types import MappingProxyType
 import yaml
 
 __all__ = [
+    "ANY_AGENCY",
     "PublisherEntry",
     "PublisherKey",
     "PublisherRegistry",
@@ -49,11 +50,22 @@ class PublisherKey:
     retired_at: datetime | None = None
 
 
+#: In ``agencies``: the publisher may speak for any agency (a test's, or a system that
+#: publishes for a whole province and is trusted to: its events are still authorized
+#: against the dossier's state).
+ANY_AGENCY = "*"
+
+
 @dataclass(frozen=True)
 class PublisherEntry:
     id: str
     agencies: frozenset[str]
     keys: Mapping[str, PublisherKey]
+
+    @property
+    def speaks_for(self) -> frozenset[str] | None:
+        """The agencies it may speak for; None = any (``ANY_AGENCY``)."""
+        return None if ANY_AGENCY in self.agencies else self.agencies
 
 
 @dataclass(frozen=True)
@@ -88,9 +100,10 @@ class PublisherRegistry:
             )
         return key.public_key
 
-    def agencies(self, publisher: str) -> frozenset[str]:
+    def agencies(self, publisher: str) -> frozenset[str] | None:
+        """The agencies ``publisher`` may speak for (None: any; empty: unknown publisher)."""
         entry = self.publishers.get(publisher)
-        return entry.agencies if entry is not None else frozenset()
+        return entry.speaks_for if entry is not None else frozenset()
 
 
 @dataclass(frozen=True)

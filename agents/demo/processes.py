@@ -238,6 +238,7 @@ def worker_env(settings: Settings, name: str, port: int, out: Path) -> dict[str,
         "TICK_SECONDS": settings.tick_seconds,
         "CATALOG_PATH": settings.catalog_path,
         "CALENDAR_OVERRIDES": settings.calendar_overrides,
+        "PUBLISHERS_PATH": settings.publishers_path,
     }
     env.update({f"DOSSIERFLOW_{k}": str(v) for k, v in values.items() if v is not None})
     env["PYTHONUNBUFFERED"] = "1"

@@ -46,6 +46,7 @@ from agents.demo.stubs import webhook_receivers
 from agents.runtime.context import build_calendar
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
+from agents.tools.signing import demo_publisher
 from events import encode
 from workflows.calendar import VN_TZ
 from workflows.catalog import load_catalog
@@ -120,7 +121,10 @@ def _run(
     else:
         bootstrap = stack.enter_context(local_kafka(out / "kafka", opts.kafka_port, started))
 
+    # The demo's own publisher system: a key made in its output folder, trusted by its workers.
+    signer, publishers = demo_publisher(out / "publisher")
     run_settings = Settings(
+        publishers_path=publishers,
         broker=bootstrap,
         topic_prefix=prefix,
         app_id=f"{prefix}router",
@@ -162,7 +166,9 @@ def _run(
     say(f"· workers ready ({time.monotonic() - began:.0f} s since the start)")
 
     stats = SimulatorStats(total=len(backlog) + len(events))
-    publisher = stack.enter_context(Publisher([bootstrap], run_settings.topics.events))
+    publisher = stack.enter_context(
+        Publisher([bootstrap], run_settings.topics.events, signer=signer)
+    )
     names = run_settings.topics
     group = run_settings.app_id
     say(f"· publishing the work in progress at the start, plus bad records for {names.dlq} ...")

@@ -40,6 +40,7 @@ from support.fleet import FAST_FAILOVER, Fleet, ownership, status
 from support.fold import Fold
 from support.harness import LocalBroker, Worker, group_lag, manual_clock, wait_for
 from support.kafka_io import assignments, dead_letters, read_to_end
+from support.signing import signer
 from support.time import vn
 
 #: The simulated workload starts here (``simulated``); the workers' manual clock stays there.
@@ -170,14 +171,16 @@ class PacedPublisher(threading.Thread):
             delivery_timeout_ms=180_000,
             max_block_ms=180_000,
         )
+        signing = signer()
         try:
             chunks = max(1, round(self.seconds * 2))  # one every half second
             size = -(-len(self.events) // chunks)
             started = time.monotonic()
             for n in range(chunks):
                 for event in self.events[n * size : (n + 1) * size]:
+                    key, value = event.dossier_id.encode("utf-8"), encode(event)
                     future = producer.send(
-                        self.topic, key=event.dossier_id.encode("utf-8"), value=encode(event)
+                        self.topic, key=key, value=value, headers=signing.headers(key, value)
                     )
                     future.add_callback(self._ack, event.event_id)
                     future.add_errback(self._fail, event.event_id)

@@ -22,6 +22,7 @@ from workflows.state import DossierState
 from support.context import engine_context
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
+from support.signing import signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -91,7 +92,7 @@ def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
     second = start(2)
     workers = [first, second]
     try:
-        with Publisher([kafka_bootstrap], names.events) as publisher:
+        with Publisher([kafka_bootstrap], names.events, signer=signer()) as publisher:
             for event in events:
                 publisher.publish(event)
             publisher.flush()

@@ -40,6 +40,7 @@ from support.harness import (
     worker_env,
 )
 from support.kafka_io import Sent, produce
+from support.signing import signer
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
@@ -294,7 +295,7 @@ def test_publish_reports_invalid_lines_and_publishes_only_valid_ones(
         f"published 3 of 7 events to {topics.events}; 4 invalid lines not published (see above)"
     )
     if via == "api":
-        with Publisher([kafka_bootstrap], topics.events) as publisher:
+        with Publisher([kafka_bootstrap], topics.events, signer=signer()) as publisher:
             report = publisher.publish_lines(lines)
         assert not report.ok
         assert report.published == len(valid)
