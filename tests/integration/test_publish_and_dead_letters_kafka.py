@@ -40,7 +40,7 @@ from support.harness import (
     worker_env,
 )
 from support.kafka_io import Sent, produce
-from support.signing import signer
+from support.signing import publisher_env, signer
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
@@ -267,6 +267,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
     env.update(DOSSIERFLOW_BROKER=bootstrap, DOSSIERFLOW_TOPIC_PREFIX=prefix)
+    env.update(publisher_env())
     return subprocess.run(
         [sys.executable, "-m", "agents.tools.cli", *args],
         env=env,

@@ -65,3 +65,22 @@ def registry_path() -> Path:
     """The suite's registry file (the test publisher only), written once per process."""
     folder = Path(tempfile.gettempdir()) / f"dossierflow-test-publishers-{os.getpid()}"
     return write_registry(folder / "publishers.yaml")
+
+
+@cache
+def _key_file() -> Path:
+    from agents.tools.signing import write_private_key
+
+    path = registry_path().parent / f"{PUBLISHER}.pem"
+    if not path.exists():
+        write_private_key(path, signer().private_key)
+    return path
+
+
+def publisher_env() -> dict[str, str]:
+    """The environment a ``dossierflow publish`` needs to sign as the test publisher."""
+    return {
+        "DOSSIERFLOW_PUBLISHER_ID": PUBLISHER,
+        "DOSSIERFLOW_PUBLISHER_KEY_ID": KEY_ID,
+        "DOSSIERFLOW_PUBLISHER_KEY_FILE": str(_key_file()),
+    }
