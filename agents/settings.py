@@ -153,6 +153,24 @@ class Settings(BaseSettings):
         32 * 1024 * 1024, ge=1024 * 1024, description="stored bytes of all parked events"
     )
 
+    # Signed events (docs/security.md): the worker verifies every event against the
+    # publisher registry; a publisher (dossierflow publish, the demo feed) signs with its key.
+    publishers_path: Path | None = Field(
+        None, description="publisher registry (YAML); none = every event is unauthenticated"
+    )
+    require_signatures: bool = Field(
+        True,
+        description=(
+            "False is a development escape: unsigned events are applied as sent by anyone "
+            "(a warning at start says so)"
+        ),
+    )
+    publisher_id: str = Field("", description="this publisher's id in the registry")
+    publisher_key_id: str = Field("", description="the id of the key it signs with")
+    publisher_key_file: Path | None = Field(
+        None, description="its Ed25519 private key: PEM or base64 of the raw 32 bytes, mode 0600"
+    )
+
     # Alert levels
     due_soon_fraction: float = Field(0.75, gt=0, lt=1, description="share of allotment used")
     due_soon_days_left: float = Field(1.0, ge=0, description="working days left")

@@ -8,6 +8,12 @@ topic in the same run; the ratio is the figure that matters (DESIGN.md targets).
 
 Without --broker it starts a local Kafka through scripts/kafka-local and stops it.
 Also measures a worker's restart time with the open dossiers it built (--restart).
+
+The plain run publishes unsigned records to a worker that does not require signatures.
+--sign also measures what signing costs: Ed25519 sign and verify per event over the
+same records (in this process), then the same records signed, in their own topics,
+through a second worker that verifies each against a registry: signed vs unsigned
+router throughput in the same run.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ sys.path.insert(0, str(REPO))
 
 from agents.runtime.kafka_admin import ensure_topics  # noqa: E402
 from agents.settings import Settings  # noqa: E402
+from agents.tools.signing import Signer, demo_publisher  # noqa: E402
 from events import encode  # noqa: E402
+from events.signature import verify  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
+from workflows.publishers import parse  # noqa: E402
 from workflows.simulation import interleave, simulate  # noqa: E402
 
 
@@ -66,7 +75,9 @@ def make_events(n: int, seed: int, open_only: bool = False) -> list[tuple[bytes,
     return out[:n]
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+def produce(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], signer: Signer | None = None
+) -> None:
     producer = KafkaProducer(
         bootstrap_servers=[bootstrap],
         acks=1,
@@ -75,7 +86,8 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
         compression_type=None,
     )
     for n, (k, v) in enumerate(records, 1):
-        producer.send(topic, key=k, value=v)
+        headers = signer.headers(k, v) if signer is not None else None
+        producer.send(topic, key=k, value=v, headers=headers)
         if n % 50_000 == 0:
             log(f"  produced {n}/{len(records)}")
     producer.flush()
@@ -152,6 +164,40 @@ def worker_env(
     return env
 
 
+def signing_cost(records: list[tuple[bytes, bytes]], signer: Signer, registry: Path) -> None:
+    """Ed25519 sign and verify per event over ``records``, in this process, one core."""
+    keyring = parse(registry.read_text(), str(registry))
+    at = datetime.now(VN_TZ)
+    t0 = time.perf_counter()
+    signed = [(k, v, signer.headers(k, v)) for k, v in records]
+    sign_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ok = sum(not hasattr(verify(keyring, headers, k, v, at), "reason") for k, v, headers in signed)
+    verify_s = time.perf_counter() - t0
+    assert ok == len(records), f"only {ok} of {len(records)} verified"
+    n = len(records)
+    log(
+        f"signing cost over {n} events: sign {sign_s / n * 1e6:.0f} us/event, "
+        f"verify {verify_s / n * 1e6:.0f} us/event ({n / verify_s:,.0f} verifications/s)"
+    )
+
+
+def measure_router(
+    bootstrap: str, topic: str, group: str, env: dict[str, str], logf: Path, total: int
+) -> tuple[subprocess.Popen[bytes], float, float]:
+    """Start a worker on ``env`` and time it through ``total`` records: (proc, startup, s)."""
+    port = int(env["DOSSIERFLOW_WEB_PORT"])
+    proc, startup = start_worker(env, logf, port)
+    t0 = time.perf_counter()
+    done = 0
+    while done < total:
+        time.sleep(0.5)
+        done = committed(bootstrap, group, topic)
+        if proc.poll() is not None:
+            raise SystemExit(f"worker died; see {logf}")
+    return proc, startup, time.perf_counter() - t0
+
+
 def start_worker(
     env: dict[str, str], logf: Path, port: int, loglevel: str = "warning"
 ) -> tuple[subprocess.Popen[bytes], float]:
@@ -187,6 +233,38 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def bench_signed(
+    bootstrap: str,
+    records: list[tuple[bytes, bytes]],
+    work: Path,
+    store: str,
+    port: int,
+    unsigned_rate: float,
+) -> None:
+    """The same records signed, through a worker that verifies each one."""
+    signer, registry = demo_publisher(work / "publisher")
+    signing_cost(records, signer, registry)
+    prefix = f"bench-{int(time.time())}-signed-"
+    settings = Settings(broker=bootstrap, topic_prefix=prefix, partitions=4)
+    ensure_topics(settings)
+    produce(bootstrap, settings.topics.events, records, signer)
+    env = worker_env(bootstrap, prefix, port, work / "worker-signed", store)
+    env["DOSSIERFLOW_PUBLISHERS_PATH"] = str(registry)
+    log("router: one dossierflow worker, signed records, each verified ...")
+    proc, _, signed_s = measure_router(
+        bootstrap,
+        settings.topics.events,
+        f"{prefix}router",
+        env,
+        work / "worker-signed.log",
+        len(records),
+    )
+    stop(proc)
+    signed_rate = len(records) / signed_s
+    log(f"  {len(records)} in {signed_s:.1f} s = {signed_rate:,.0f} events/s")
+    log(f"ratio signed / unsigned router: {signed_rate / unsigned_rate:.1%}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -196,6 +274,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--store", default="memory://", choices=["memory://", "rocksdb://"])
     ap.add_argument("--restart", action="store_true", help="also time a restart of the worker")
+    ap.add_argument(
+        "--sign", action="store_true", help="also signed vs unsigned, and the cost per event"
+    )
     ap.add_argument(
         "--open-only", action="store_true", help="publish only receipts: --events open dossiers"
     )
@@ -247,16 +328,17 @@ def main() -> int:
 
         port = 18_000 + os.getpid() % 1000
         env = worker_env(bootstrap, prefix, port, work / "worker", args.store)
-        log(f"router: one dossierflow worker, store {args.store} ...")
-        proc, startup = start_worker(env, work / "worker.log", port)
-        t0 = time.perf_counter()
-        done = 0
-        while done < len(records):
-            time.sleep(0.5)
-            done = committed(bootstrap, f"{prefix}router", settings.topics.events)
-            if proc.poll() is not None:
-                raise SystemExit(f"worker died; see {work / 'worker.log'}")
-        router_s = time.perf_counter() - t0
+        # Unsigned records: this worker is told not to require signatures.
+        env["DOSSIERFLOW_REQUIRE_SIGNATURES"] = "false"
+        log(f"router: one dossierflow worker, store {args.store}, unsigned records ...")
+        proc, startup, router_s = measure_router(
+            bootstrap,
+            settings.topics.events,
+            f"{prefix}router",
+            env,
+            work / "worker.log",
+            len(records),
+        )
         router_rate = len(records) / router_s
         rss = rss_kb(proc.pid)
         log(
@@ -283,6 +365,8 @@ def main() -> int:
             if rebuilt:
                 log(f"  worker: {rebuilt[-1]}")
         stop(proc)
+        if args.sign:
+            bench_signed(bootstrap, records, work, args.store, port, router_rate)
     finally:
         if not args.broker:
             subprocess.run(

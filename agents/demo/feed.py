@@ -310,9 +310,15 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     """
     from agents.runtime.context import build_calendar
     from agents.tools.publisher import Publisher
+    from agents.tools.signing import KeyFileError, signer_from
     from workflows.catalog import load_catalog
     from workflows.simulation import run_window, simulate_province
 
+    try:
+        signer = signer_from(settings) if opts.events_out is None else None
+    except KeyFileError as exc:
+        _err(f"dossierflow simulate: {exc}")
+        return 2
     catalog = load_catalog(settings.catalog_path)
     calendar = build_calendar(settings)
     window = run_window(calendar, opts.first_day, opts.days, opts.backlog_days)
@@ -347,7 +353,7 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     topic = settings.topics.events
     stop = threading.Event()
     try:
-        with Publisher(settings.bootstrap_servers, topic) as publisher:
+        with Publisher(settings.bootstrap_servers, topic, signer=signer) as publisher:
             publish_now(publisher, backlog, stats)
             _err(f"published the {len(backlog):,} events before {start.isoformat()} to {topic}")
             origin = settings.clock_origin or datetime.now(UTC)

@@ -47,6 +47,7 @@ from agents.demo.stubs import webhook_receivers
 from agents.runtime.context import build_calendar
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
+from agents.tools.signing import demo_publisher
 from events import encode
 from workflows.calendar import VN_TZ
 from workflows.catalog import load_catalog
@@ -132,7 +133,10 @@ def _run(
             # the principals scripts/kafka-local made for this broker
             security["kafka_credentials"] = out / "kafka" / "security" / "clients.json"
 
+    # The demo's own publisher system: a key made in its output folder, trusted by its workers.
+    signer, publishers = demo_publisher(out / "publisher")
     run_settings = Settings(
+        publishers_path=publishers,
         broker=bootstrap,
         topic_prefix=prefix,
         app_id=f"{prefix}router",
@@ -182,6 +186,7 @@ def _run(
         Publisher(
             [bootstrap],
             run_settings.topics.events,
+            signer=signer,
             **run_settings.kafka_security("publisher").kafka_python_kwargs(),
         )
     )

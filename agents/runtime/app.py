@@ -20,13 +20,14 @@ from agents.notify.agent import register_notifier
 from agents.runtime.acks import OffsetGuard
 from agents.runtime.batch import BatchLoop
 from agents.runtime.consumer import App, RewindingConsumer
-from agents.runtime.context import build_context
+from agents.runtime.context import build_context, build_senders
 from agents.runtime.deadlines import Deadlines, is_recovered
 from agents.runtime.faust_config import app_options
 from agents.runtime.kafka_admin import CLOSED_RETENTION_MS
 from agents.runtime.lag import export_consumer_lag
 from agents.runtime.limits import parking_policy
 from agents.runtime.router import RouterCore, Tables
+from agents.runtime.senders import SenderCheck
 from agents.runtime.stall import StallWatch
 from agents.runtime.tables import make_tables
 from agents.runtime.telemetry import OpenGauges
@@ -70,6 +71,7 @@ def create_app(
     on_event: EventHook | None = None,
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
+    senders: SenderCheck | None = None,
 ) -> Dossierflow:
     """Build the worker app. ``on_event`` runs after each applied event (metrics, tests)."""
     clock = clock if clock is not None else clock_from(settings)
@@ -101,6 +103,7 @@ def create_app(
         ticks_topic=names.ticks,
         alerts=policy,
         max_event_bytes=settings.max_event_bytes,
+        senders=senders if senders is not None else build_senders(settings),
     )
     watcher = Watcher(context.calendar, policy, settings.partitions)
     gauges = OpenGauges(metrics, worker_name)

@@ -21,6 +21,7 @@ from agents.runtime.acks import OffsetGuard, exit_unacked, settle_or_withhold, w
 from agents.runtime.consumer import RewindingConsumer
 from agents.runtime.records import Coordinates, Outgoing, crash_dead_letter
 from agents.runtime.router import BatchResult, RawRecord, RouterCore
+from agents.runtime.senders import broker_time
 from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges, record_batch
 from agents.runtime.watcher import Watcher
@@ -101,6 +102,7 @@ class BatchLoop:
                 e.message.value,
                 Coordinates(e.message.topic, e.message.partition, e.message.offset, e.message.key),
                 headers_of(e.message.headers),
+                broker_time(e.message.timestamp, e.message.timestamp_type),
             )
             for e in batch
         ]

@@ -1,12 +1,19 @@
-"""Build the domain context (catalog, calendar, policy) from settings."""
+"""Build the domain context (catalog, calendar, policy) and the publisher registry from settings."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from agents.runtime.limits import state_limits
+from agents.runtime.senders import SenderCheck
 from agents.settings import Settings
 from workflows.calendar import CalendarOverrides, OfficeHours, WorkingCalendar
 from workflows.catalog import load_catalog
+from workflows.publishers import PublisherRegistry, parse
 from workflows.routing import RoutingContext
+
+log = logging.getLogger(__name__)
 
 
 def build_calendar(settings: Settings) -> WorkingCalendar:
@@ -24,3 +31,32 @@ def build_context(settings: Settings) -> RoutingContext:
         calendar=build_calendar(settings),
         limits=state_limits(settings),
     )
+
+
+def load_publishers(path: Path) -> PublisherRegistry:
+    """The registry in ``path``; raises ``PublisherRegistryError`` (file, line, what)."""
+    return parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def build_senders(settings: Settings) -> SenderCheck:
+    """How the router authenticates records: the registry, and whether signing is required."""
+    if settings.publishers_path is not None:
+        registry = load_publishers(settings.publishers_path)
+        log.info(
+            "publisher registry %s: %d publishers",
+            settings.publishers_path,
+            len(registry.publishers),
+        )
+    else:
+        registry = PublisherRegistry()
+        if settings.require_signatures:
+            log.error(
+                "no publisher registry (DOSSIERFLOW_PUBLISHERS_PATH): every event will be "
+                "dead-lettered as unauthenticated"
+            )
+    if not settings.require_signatures:
+        log.warning(
+            "DOSSIERFLOW_REQUIRE_SIGNATURES=false: unsigned events are applied as sent by "
+            "anyone; never run a province's engine like this"
+        )
+    return SenderCheck(registry, settings.require_signatures)

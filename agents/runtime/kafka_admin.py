@@ -17,7 +17,9 @@ _WEEK_MS = 7 * 24 * 3600 * 1000
 
 #: Per-topic configs. The dead-letter topic keeps records long enough for a person to look.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    "events": {"retention.ms": str(4 * _WEEK_MS)},
+    # The broker stamps each event when it appends it: the record's time is not the
+    # publisher's claim (key rotation and plausible time judge by it, docs/security.md).
+    "events": {"retention.ms": str(4 * _WEEK_MS), "message.timestamp.type": "LogAppendTime"},
     "dlq": {"retention.ms": str(8 * _WEEK_MS)},
     "assignments": {"retention.ms": str(4 * _WEEK_MS)},
     "alerts": {"retention.ms": str(4 * _WEEK_MS)},

@@ -5,8 +5,14 @@ within ``ParkingPolicy``'s bounds, and keeps the running totals the gauges show.
 
 A dossier's parked blob is one line per early event, lines joined by ``\\n``::
 
-    #2 <TAB> fingerprint <TAB> topic <TAB> partition <TAB> offset <TAB> parked at (epoch s)
-       <TAB> key (base64, ``-`` = none) <TAB> value (base64)
+    #3 <TAB> fingerprint <TAB> topic <TAB> partition <TAB> offset <TAB> parked at (epoch s)
+       <TAB> key (base64, ``-`` = none)
+       <TAB> publisher (base64 of the verified publisher id, ``-`` = none)
+       <TAB> broker time (epoch ms, ``-`` = unknown) <TAB> value (base64)
+
+The publisher is the one whose signature verified when the event arrived (the table is
+the engine's own: nobody else may write its changelog), so a released event is judged
+for the sender that sent it. ``#2`` lines (without publisher and broker time) are still read.
 
 The value is the original record's bytes, exactly as read, so a parked event later
 refused or expired is dead-lettered with its own bytes and coordinates. Base64 keeps
@@ -30,7 +36,7 @@ from agents.runtime.records import Coordinates, contract_dead_letter, dead_lette
 from events import MAX_EVENT_BYTES, ContractError, InboundEvent, ReasonKind, parse_event
 from events.topics import PARKED_TABLE
 from workflows.calendar import WorkingCalendar
-from workflows.routing import event_fingerprint
+from workflows.routing import Sender, event_fingerprint
 
 if TYPE_CHECKING:
     from agents.runtime.router import BatchResult
@@ -50,6 +56,7 @@ __all__ = [
 ]
 
 _V2 = b"#2"
+_V3 = b"#3"
 #: The expiry of a parked blob with a damaged line: the first tick deals with it.
 _AT_ONCE = datetime(1976, 1, 2, tzinfo=UTC)
 _NO_KEY = b"-"
@@ -82,19 +89,34 @@ class Parked:
     parked_at: datetime
     #: ``workflows.routing.event_fingerprint`` of its event id (None: an unparsable old line)
     fingerprint: str | None
+    #: the publisher whose signature verified (None: not verified, or an older line)
+    principal: str | None = None
+    #: the record's broker timestamp, when known
+    broker_time: datetime | None = None
 
 
-def entry(fingerprint: str, raw: bytes, source: Coordinates, now: datetime) -> bytes:
+def entry(
+    fingerprint: str,
+    raw: bytes,
+    source: Coordinates,
+    now: datetime,
+    principal: str | None = None,
+    broker_time: datetime | None = None,
+) -> bytes:
     """The stored line for one early event (the format in the module docstring)."""
     key = _NO_KEY if source.key is None else base64.b64encode(source.key)
+    who = _NO_KEY if principal is None else base64.b64encode(principal.encode("utf-8"))
+    at = _NO_KEY if broker_time is None else str(round(broker_time.timestamp() * 1000)).encode()
     fields = (
-        _V2,
+        _V3,
         fingerprint.encode("ascii"),
         source.topic.encode("utf-8"),
         str(source.partition).encode(),
         str(source.offset).encode(),
         f"{now.timestamp():.0f}".encode(),
         key,
+        who,
+        at,
         base64.b64encode(raw),
     )
     return b"\t".join(fields)
@@ -105,17 +127,29 @@ def read_entry(line: bytes, dossier_id: bytes) -> Parked:
 
     Raises ``ValueError`` for a line in neither format.
     """
+    principal: str | None = None
+    broker_time: datetime | None = None
     try:
-        if line.startswith(_V2 + b"\t"):
-            _, fp, topic, partition, offset, at, key, value = line.split(b"\t")
+        if line.startswith(_V3 + b"\t"):
+            _, fp, topic, partition, offset, at, key, who, ms, value = line.split(b"\t")
             raw = base64.b64decode(value, validate=True)
             source_key = None if key == _NO_KEY else base64.b64decode(key, validate=True)
             fingerprint: str | None = fp.decode("ascii")
+            if who != _NO_KEY:
+                principal = base64.b64decode(who, validate=True).decode("utf-8")
+            if ms != _NO_KEY:
+                broker_time = datetime.fromtimestamp(int(ms) / 1000, UTC)
+        elif line.startswith(_V2 + b"\t"):
+            _, fp, topic, partition, offset, at, key, value = line.split(b"\t")
+            raw = base64.b64decode(value, validate=True)
+            source_key = None if key == _NO_KEY else base64.b64decode(key, validate=True)
+            fingerprint = fp.decode("ascii")
         else:
             topic, partition, offset, at, raw = line.split(b"\t", 4)
             source_key, fingerprint = dossier_id, _old_fingerprint(raw)
         source = Coordinates(topic.decode("utf-8"), int(partition), int(offset), source_key)
-        return Parked(raw, source, datetime.fromtimestamp(int(at), UTC), fingerprint)
+        parked = datetime.fromtimestamp(int(at), UTC)
+        return Parked(raw, source, parked, fingerprint, principal, broker_time)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"unreadable parked entry {line[:60]!r}...: {exc}") from None
 
@@ -247,8 +281,11 @@ class ParkingLot:
         index: int,
         now: datetime,
         result: BatchResult,
+        sender: Sender | None = None,
     ) -> None:
-        """Keep ``raw`` until its dossier's receipt, or dead-letter it if that breaks a bound."""
+        """Keep ``raw`` until its dossier's receipt, or dead-letter it if that breaks a bound.
+
+        ``sender``: who it was verified as (stored with it, see the module docstring)."""
         key = event.dossier_id.encode("utf-8")
         blob = self.blob(key, result)
         lines = lines_of(blob)
@@ -259,7 +296,9 @@ class ParkingLot:
         fingerprint = event_fingerprint(event.event_id)
         if any(read_entry(line, key).fingerprint == fingerprint for line in lines):
             return  # the same early event delivered twice
-        line = entry(fingerprint, raw, source, now)
+        who = sender.principal if sender is not None else None
+        at = sender.broker_time if sender is not None else None
+        line = entry(fingerprint, raw, source, now, who, at)
         new_blob = blob + b"\n" + line if blob else line
         why = full(self.policy, self.totals(), len(lines), blob, new_blob)
         if why is not None:
@@ -318,7 +357,14 @@ class ParkingLot:
             # Damaged lines are dead-lettered now (by _read); the others wait on.
             waiting = self._read(key, now, result)
             lines = [
-                entry(event_fingerprint(e.event_id), p.raw, p.source, p.parked_at)
+                entry(
+                    event_fingerprint(e.event_id),
+                    p.raw,
+                    p.source,
+                    p.parked_at,
+                    p.principal,
+                    p.broker_time,
+                )
                 for e, p in waiting
             ]
             self._write(key, b"\n".join(lines) or None, index, result)

@@ -24,7 +24,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agents.runtime.parking import ParkedTotals, ParkingLot, ParkingPolicy
+from agents.runtime.parking import Parked, ParkedTotals, ParkingLot, ParkingPolicy
 from agents.runtime.records import (
     Coordinates,
     Outgoing,
@@ -34,16 +34,19 @@ from agents.runtime.records import (
     dead_letter,
     key_mismatch,
 )
+from agents.runtime.senders import SenderCheck
 from events import (
     MAX_EVENT_BYTES,
     Alert,
     ContractError,
     DossierReceived,
     InboundEvent,
+    ReasonKind,
     encode,
     parse_event,
 )
 from events.internal import DeadlineTick
+from events.signature import Unauthenticated
 from events.topics import CLOSED_TABLE, OPEN_TABLE
 from workflows.alerts import (
     AlertPolicy,
@@ -53,7 +56,7 @@ from workflows.alerts import (
     watch_key,
 )
 from workflows.effects import Anomaly, Assign, Effect, Rejected
-from workflows.routing import RoutingContext, apply
+from workflows.routing import RoutingContext, Sender, apply
 from workflows.state import DossierState
 
 __all__ = ["BatchResult", "ParkingPolicy", "RawRecord", "RouterCore", "Tables"]
@@ -111,6 +114,8 @@ class RawRecord:
     source: Coordinates
     #: the Kafka record's headers (a publisher's identity and signature travel there)
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: the broker's timestamp (LogAppendTime; None when unknown or set by the producer)
+    timestamp: datetime | None = None
 
 
 class RouterCore:
@@ -124,8 +129,12 @@ class RouterCore:
         ticks_topic: str | None = None,
         alerts: AlertPolicy | None = None,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        senders: SenderCheck | None = None,
     ) -> None:
+        """``senders``: how records are authenticated; None = not at all (every sender is
+        unknown: tests of the core). ``create_app`` always gives one."""
         self.ctx = ctx
+        self.senders = senders
         self.ticks_topic = ticks_topic
         self.alerts = alerts if alerts is not None else AlertPolicy()
         self.watch_key = watch_key(ctx.calendar, self.alerts)
@@ -157,6 +166,12 @@ class RouterCore:
             if record.source.topic == self.ticks_topic:
                 self._tick(raw, record.source, index, cache, result)
                 continue
+            # Before anything else: bytes nobody vouches for are not even decoded.
+            sender = self._sender(record)
+            if isinstance(sender, Unauthenticated):
+                reason = ReasonKind.UNAUTHENTICATED
+                result.dead_letter(dead_letter(raw, record.source, reason, sender.reason, now))
+                continue
             try:
                 event = parse_event(raw, self.max_event_bytes)
             except ContractError as exc:
@@ -170,7 +185,7 @@ class RouterCore:
                 continue
             result.touched[key] = record.source.partition
             try:
-                self._route(event, raw, record.source, index, now, cache, result)
+                self._route(event, raw, record.source, sender, index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
                 log.exception("router failed on %s", record.source)
                 result.dead_letter(
@@ -239,6 +254,7 @@ class RouterCore:
         event: InboundEvent,
         raw: bytes,
         source: Coordinates,
+        sender: Sender,
         index: int,
         now: datetime,
         cache: dict[bytes, DossierState | None],
@@ -254,9 +270,9 @@ class RouterCore:
                 state = DossierState.from_bytes(closed)
                 cache[key] = state
             elif not isinstance(event, DossierReceived):
-                self.parked.park(event, raw, source, index, now, result)
+                self.parked.park(event, raw, source, index, now, result, sender)
                 return
-        new = self._apply(key, state, event, raw, source, index, now, cache, result)
+        new = self._apply(key, state, event, raw, source, sender, index, now, cache, result)
         if isinstance(event, DossierReceived) and new is not None:
             self._release_parked(key, index, now, cache, result)
 
@@ -267,12 +283,13 @@ class RouterCore:
         event: InboundEvent,
         raw: bytes,
         source: Coordinates,
+        sender: Sender,
         index: int,
         now: datetime,
         cache: dict[bytes, DossierState | None],
         result: BatchResult,
     ) -> DossierState | None:
-        new, effects = apply(state, event, self.ctx)
+        new, effects = apply(state, event, self.ctx, sender)
         if self._on_event is not None:
             self._on_event(event, new)
         if not any(isinstance(e, Rejected) for e in effects) and new is not state:
@@ -283,6 +300,24 @@ class RouterCore:
         self._emit(effects, raw, source, index, now, result)
         result.applied += 1
         return new
+
+    def _sender(self, record: RawRecord) -> Sender | Unauthenticated:
+        if self.senders is None:
+            return Sender(broker_time=record.timestamp)
+        return self.senders.sender_of(
+            record.headers, record.source.key, record.value, record.timestamp
+        )
+
+    def _parked_sender(self, parked: Parked) -> Sender | Unauthenticated:
+        """The sender a parked event was verified as when it arrived."""
+        if self.senders is None:
+            return Sender(broker_time=parked.broker_time)
+        if parked.principal is None:
+            if self.senders.require_signatures:
+                return Unauthenticated("parked before its sender was verified")
+            return Sender(broker_time=parked.broker_time)
+        agencies = self.senders.registry.agencies(parked.principal)
+        return Sender(parked.principal, agencies, parked.broker_time)
 
     def _load(self, key: bytes, cache: dict[bytes, DossierState | None]) -> DossierState | None:
         if key in cache:
@@ -336,6 +371,14 @@ class RouterCore:
         result: BatchResult,
     ) -> None:
         for event, parked in self.parked.take(key, now, index, result):
+            sender = self._parked_sender(parked)
+            if isinstance(sender, Unauthenticated):
+                reason = ReasonKind.UNAUTHENTICATED
+                result.dead_letter(
+                    dead_letter(parked.raw, parked.source, reason, sender.reason, now)
+                )
+                continue
+            state = cache.get(key)
             self._apply(
-                key, cache.get(key), event, parked.raw, parked.source, index, now, cache, result
+                key, state, event, parked.raw, parked.source, sender, index, now, cache, result
             )

@@ -23,12 +23,19 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools.publisher import Publisher
+    from agents.tools.signing import KeyFileError, signer_from
 
+    try:
+        signer = signer_from(settings)
+    except KeyFileError as exc:
+        print(f"dossierflow publish: {exc}", file=sys.stderr)
+        return 2
     source = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
     login = settings.kafka_security("publisher").kafka_python_kwargs()
+    events = settings.topics.events
     with (
         source,
-        Publisher(settings.bootstrap_servers, settings.topics.events, **login) as publisher,
+        Publisher(settings.bootstrap_servers, events, signer=signer, **login) as publisher,
     ):
         report = publisher.publish_lines(source)
     for error in report.errors:
@@ -151,6 +158,34 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+    from types import MappingProxyType
+
+    from agents.tools.signing import KeyFileError, write_private_key
+    from events.signature import public_key_bytes
+    from workflows.publishers import PublisherEntry, PublisherKey, render
+
+    key_id = args.key_id or datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        key = write_private_key(Path(args.out))
+    except KeyFileError as exc:
+        print(f"dossierflow keys new: {exc}", file=sys.stderr)
+        return 1
+    valid_from = datetime.now(UTC).replace(microsecond=0)
+    entry = PublisherKey(key_id, public_key_bytes(key), valid_from)
+    publisher = PublisherEntry(
+        args.publisher, frozenset(args.agency or ["AGENCY"]), MappingProxyType({key_id: entry})
+    )
+    print(f"# wrote the private key to {args.out} (mode 0600); keep it on the publisher only.")
+    print("# Add this to the publisher registry (DOSSIERFLOW_PUBLISHERS_PATH); for a rotation,")
+    print("# add only the key under the publisher's keys and give the old one a retired_at.")
+    print(f"# Publish with DOSSIERFLOW_PUBLISHER_ID={args.publisher} ", end="")
+    print(f"DOSSIERFLOW_PUBLISHER_KEY_ID={key_id} DOSSIERFLOW_PUBLISHER_KEY_FILE={args.out}")
+    print(render([publisher]), end="")
+    return 0
+
+
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from agents.runtime.kafka_admin import ensure_topics
 
@@ -248,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="the province report from the engine's state")
     report.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     report.set_defaults(func=_cmd_report)
+
+    keys = sub.add_parser("keys", help="publisher signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    new_key = keys_sub.add_parser(
+        "new", help="write a new Ed25519 private key (0600) and print its registry entry"
+    )
+    new_key.add_argument("--publisher", required=True, help="the publisher id, e.g. lao-cai-igate")
+    new_key.add_argument("--out", required=True, help="private key file to create (PEM)")
+    new_key.add_argument("--key-id", help="the key's id (default: today's date)")
+    new_key.add_argument(
+        "--agency", action="append", help="an agency it may speak for (repeat the option)"
+    )
+    new_key.set_defaults(func=_cmd_keys_new)
 
     topics = sub.add_parser("topics", help="create the engine's topics if missing")
     topics.set_defaults(func=_cmd_topics)

@@ -2,7 +2,9 @@
 
 Agency systems use ``Publisher`` directly; ``dossierflow publish`` wraps it.
 The producer is idempotent with ``acks=all`` and keys every record by its
-dossier id, so one dossier's events stay in order on one partition.
+dossier id, so one dossier's events stay in order on one partition. With a
+``Signer`` every record carries its publisher's Ed25519 signature in its headers
+(``events.signature``): the engine refuses what is not signed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from agents.tools.signing import Signer
 from events import ContractError, InboundEvent, Problem, encode, parse_event_obj
 from events.codec import MAX_EVENT_BYTES
 
@@ -55,9 +58,11 @@ class Publisher:
         topic: str,
         *,
         client_id: str = "dossierflow-publisher",
+        signer: Signer | None = None,
         **producer_config: Any,
     ) -> None:
         self.topic = topic
+        self.signer = signer
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -71,15 +76,21 @@ class Publisher:
 
     def publish(self, event: InboundEvent) -> None:
         """Queue one event; ``flush`` waits until the broker has it."""
-        self._futures.append(
-            self._producer.send(
-                self.topic, key=event.dossier_id.encode("utf-8"), value=encode(event)
-            )
-        )
+        self.publish_raw(event.dossier_id.encode("utf-8"), encode(event))
 
-    def publish_raw(self, key: bytes | None, value: bytes) -> None:
-        """Unchecked bytes, for tests and replays that must send what they were given."""
-        self._futures.append(self._producer.send(self.topic, key=key, value=value))
+    def publish_raw(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Unchecked bytes, for tests and replays that must send what they were given;
+        signed by the signer unless ``headers`` are given (sent as they are)."""
+        if headers is None:
+            headers = self.signer.headers(key, value) if self.signer is not None else []
+        self._futures.append(
+            self._producer.send(self.topic, key=key, value=value, headers=headers or None)
+        )
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for every queued event; raises if the broker refused one. Returns the count."""

@@ -41,6 +41,7 @@ from support.fold import Fold
 from support.harness import LocalBroker, Worker, group_lag, manual_clock, wait_for
 from support.kafka_io import assignments, dead_letters, read_to_end
 from support.security import login
+from support.signing import signer
 from support.time import vn
 
 #: The simulated workload starts here (``simulated``); the workers' manual clock stays there.
@@ -172,14 +173,16 @@ class PacedPublisher(threading.Thread):
             max_block_ms=180_000,
             **login(),
         )
+        signing = signer()
         try:
             chunks = max(1, round(self.seconds * 2))  # one every half second
             size = -(-len(self.events) // chunks)
             started = time.monotonic()
             for n in range(chunks):
                 for event in self.events[n * size : (n + 1) * size]:
+                    key, value = event.dossier_id.encode("utf-8"), encode(event)
                     future = producer.send(
-                        self.topic, key=event.dossier_id.encode("utf-8"), value=encode(event)
+                        self.topic, key=key, value=value, headers=signing.headers(key, value)
                     )
                     future.add_callback(self._ack, event.event_id)
                     future.add_errback(self._fail, event.event_id)

@@ -23,6 +23,7 @@ from support.context import engine_context
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 from support.security import login
+from support.signing import signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -92,7 +93,9 @@ def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
     second = start(2)
     workers = [first, second]
     try:
-        with Publisher([kafka_bootstrap], names.events, **login("publisher")) as publisher:
+        with Publisher(
+            [kafka_bootstrap], names.events, signer=signer(), **login("publisher")
+        ) as publisher:
             for event in events:
                 publisher.publish(event)
             publisher.flush()

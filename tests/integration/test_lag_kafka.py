@@ -14,6 +14,7 @@ from workflows.calendar import VN_TZ
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 from support.security import login
+from support.signing import signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 LAG = "dossierflow_consumer_lag{"
@@ -50,7 +51,9 @@ def test_the_lag_shows_a_backlog_and_falls_to_zero_after_catch_up(
         assert {topic for topic, _ in lags(worker)} == {names.events, names.ticks, names.alerts}
         assert set(lags(worker).values()) == {0.0}
 
-        with Publisher([kafka_bootstrap], names.events, **login("publisher")) as publisher:
+        with Publisher(
+            [kafka_bootstrap], names.events, signer=signer(), **login("publisher")
+        ) as publisher:
             for event in events:
                 publisher.publish(event)
             publisher.flush()

@@ -13,6 +13,7 @@ from support.dossiers import receipt
 from support.fleet import post_clock
 from support.harness import Worker, free_port, manual_clock, read_json, wait_for, worker_env
 from support.security import login
+from support.signing import signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 
@@ -38,7 +39,9 @@ def test_early_events_are_applied_on_receipt_or_expire_by_the_clock(
                 step="receive",
             )
 
-        with Publisher([kafka_bootstrap], names.events, **login("publisher")) as publisher:
+        with Publisher(
+            [kafka_bootstrap], names.events, signer=signer(), **login("publisher")
+        ) as publisher:
             publisher.publish(step("EARLY-1"))  # its receipt comes later
             publisher.publish(step("EARLY-2"))  # its receipt never comes
             publisher.flush()

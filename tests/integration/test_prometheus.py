@@ -56,6 +56,7 @@ from workflows.state import DossierState
 
 from support.harness import REPO, Worker, free_port, manual_clock, wait_for, worker_env
 from support.security import login
+from support.signing import signer
 
 MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"
@@ -435,7 +436,7 @@ def lag(bootstrap: str, group: str, topic: str) -> int:
 
 
 def publish_events(bootstrap: str, topic: str, events: list[InboundEvent]) -> None:
-    with Publisher([bootstrap], topic, **login("publisher")) as publisher:
+    with Publisher([bootstrap], topic, signer=signer(), **login("publisher")) as publisher:
         for event in events:
             publisher.publish(event)
         assert publisher.flush() == len(events)
@@ -445,7 +446,8 @@ def publish_bad_records(bootstrap: str, topic: str) -> None:
     producer = KafkaProducer(bootstrap_servers=[bootstrap], acks="all", **login())
     try:
         for key, value, _ in BAD_RECORDS:
-            producer.send(topic, key=key.encode(), value=value)
+            signed = signer().headers(key.encode(), value)
+            producer.send(topic, key=key.encode(), value=value, headers=signed)
         producer.flush()
     finally:
         producer.close()

@@ -42,6 +42,7 @@ from support.harness import (
 )
 from support.kafka_io import Sent, produce
 from support.security import login
+from support.signing import publisher_env, signer
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
@@ -268,6 +269,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
     env.update(DOSSIERFLOW_BROKER=bootstrap, DOSSIERFLOW_TOPIC_PREFIX=prefix, **security.env())
+    env.update(publisher_env())
     security.grant(bootstrap, prefix, "dossierflow")  # the CLI's principals, on these topics
     return subprocess.run(
         [sys.executable, "-m", "agents.tools.cli", *args],
@@ -297,7 +299,9 @@ def test_publish_reports_invalid_lines_and_publishes_only_valid_ones(
         f"published 3 of 7 events to {topics.events}; 4 invalid lines not published (see above)"
     )
     if via == "api":
-        with Publisher([kafka_bootstrap], topics.events, **login("publisher")) as publisher:
+        with Publisher(
+            [kafka_bootstrap], topics.events, signer=signer(), **login("publisher")
+        ) as publisher:
             report = publisher.publish_lines(lines)
         assert not report.ok
         assert report.published == len(valid)

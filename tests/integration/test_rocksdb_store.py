@@ -21,6 +21,7 @@ from support.context import engine_context
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 from support.security import login
+from support.signing import signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -49,7 +50,9 @@ def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
         # batches wrote, on every partition (where the stale-partition read went wrong).
         waves = 4
         size = -(-len(events) // waves)
-        with Publisher([kafka_bootstrap], names.events, **login("publisher")) as publisher:
+        with Publisher(
+            [kafka_bootstrap], names.events, signer=signer(), **login("publisher")
+        ) as publisher:
             for wave in range(waves):
                 for event in events[wave * size : (wave + 1) * size]:
                     publisher.publish(event)

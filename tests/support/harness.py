@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from support import security
 from support.security import login
+from support.signing import registry_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,8 @@ def worker_env(
         DOSSIERFLOW_APP_ID=group,
         DOSSIERFLOW_DATA_DIR=str(data_dir),
         DOSSIERFLOW_WEB_PORT=str(port),
+        # Every test publisher signs (support.signing); the worker trusts that key.
+        DOSSIERFLOW_PUBLISHERS_PATH=str(registry_path()),
         PYTHONUNBUFFERED="1",
         **security.env(),
     )

@@ -11,10 +11,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from agents.tools.publisher import Publisher
+from agents.tools.signing import Signer
 from events import Assignment, DeadLetter, InboundEvent, TopicNames, decode
 
 from support.harness import wait_for
 from support.security import login
+from support.signing import signer
 
 PARTITIONS = 4  # Settings.partitions: what the worker's ensure_topics creates
 #: Waits on one worker's progress: a batch, a commit interval (2.8 s), under a loaded CI box.
@@ -22,7 +24,8 @@ WAIT_S = 60.0
 
 
 def publish(bootstrap: str, topic: str, events: Iterable[InboundEvent]) -> int:
-    with Publisher([bootstrap], topic, **login("publisher")) as publisher:
+    """Publish ``events`` signed by the suite's test publisher."""
+    with Publisher([bootstrap], topic, signer=signer(), **login("publisher")) as publisher:
         for event in events:
             publisher.publish(event)
         return publisher.flush()
@@ -103,11 +106,21 @@ class Sent:
     offset: int
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, bytes | None]]) -> list[Sent]:
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[str, bytes | None]],
+    *,
+    signed_by: Signer | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> list[Sent]:
     """Send each (dossier id, value) in order and wait for the broker's coordinates of each.
 
-    A plain producer, so malformed bytes go out untouched (the worker must cope with them).
+    A plain producer, so malformed bytes go out untouched (the worker must cope with them),
+    signed by ``signed_by`` (default: the suite's test publisher) so they reach the checks
+    after the signature's; ``headers`` instead sends exactly those headers (``[]``: unsigned).
     """
+    signing = signed_by if signed_by is not None else signer()
     producer = KafkaProducer(
         bootstrap_servers=[bootstrap], acks="all", enable_idempotence=True, linger_ms=0, **login()
     )
@@ -115,7 +128,9 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[str, bytes | Non
         sent = []
         for dossier, value in records:
             key = dossier.encode("utf-8")
-            meta = producer.send(topic, key=key, value=value).get(timeout=30)
+            sent_headers = headers if headers is not None else signing.headers(key, value)
+            future = producer.send(topic, key=key, value=value, headers=sent_headers or None)
+            meta = future.get(timeout=30)
             sent.append(Sent(key, value, meta.partition, meta.offset))
         return sent
     finally:
