@@ -64,6 +64,11 @@ class SheetRow(_Frozen):
     received after the cut-off is counted from the next working day, and so are
     its first steps). ``used_hours`` is working time, pauses excluded. A step
     cut short by withdrawal or rejection has ``used_hours`` but no ``result``.
+
+    ``sent_by`` is the publisher whose event opened the row (received it, handed it
+    over), ``finished_by`` the one whose event closed it: the verified principal, not
+    the agency the event claims; None when not known (states stored before issue 12,
+    a deployment without signatures).
     """
 
     step: str = Field(alias="s")
@@ -76,6 +81,8 @@ class SheetRow(_Frozen):
     used_hours: float | None = Field(None, alias="u")
     result: Completion | None = Field(None, alias="r")
     off_route: bool = Field(False, alias="off")
+    sent_by: str | None = Field(None, alias="by")
+    finished_by: str | None = Field(None, alias="by1")
 
 
 class Pause(_Frozen):

@@ -23,7 +23,7 @@ from workflows.limits import StateLimits, state_problem
 from workflows.routing import handlers as on
 from workflows.routing.dedupe import event_fingerprint, remember
 from workflows.routing.sender import ANYONE, Authorize, Refusal, Sender, allow_all
-from workflows.routing.sheet import reject
+from workflows.routing.sheet import reject, signed
 from workflows.state import DossierState, Status
 
 __all__ = [
@@ -99,6 +99,8 @@ def apply(
         except CalendarRangeError as exc:
             # An instant the working calendar cannot place (before 1976, after 2100).
             new, effects = state, [reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
+        if new is not None and new is not state:
+            new = signed(state, new, sender.principal)
     if new is None:
         return None, effects
     remembered = _remember(new, event, fingerprint, effects, ctx)
