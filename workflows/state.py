@@ -66,9 +66,10 @@ class SheetRow(_Frozen):
     cut short by withdrawal or rejection has ``used_hours`` but no ``result``.
 
     ``sent_by`` is the publisher whose event opened the row (received it, handed it
-    over), ``finished_by`` the one whose event closed it: the verified principal, not
-    the agency the event claims; None when not known (states stored before issue 12,
-    a deployment without signatures).
+    over): the verified principal, not the agency the event claims; None when not known
+    (states stored before issue 12, a deployment without signatures). The event that
+    closes a row opens the next, so the next row's ``sent_by`` says who closed it; the
+    last row, closed by the result, a withdrawal or a rejection, says it in ``finished_by``.
     """
 
     step: str = Field(alias="s")

@@ -1,7 +1,8 @@
 """The process control sheet records the real sender (issue 12 item 3): each row names the
-publisher whose event opened it (``sent_by``) and closed it (``finished_by``), the verified
-principal, not the agency the event claims; None when not known. States stored before
-the fields existed still load, and the size estimate still bounds the encoded state."""
+publisher whose event opened it (``sent_by``; the next row's says who closed it) and the
+last row the one whose event closed it (``finished_by``): the verified principal, not
+the agency the event claims; None when not known. States stored before the fields
+existed still load, and the size estimate still bounds the encoded state."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from events import (
     DossierHandedOff,
     DossierReceived,
+    DossierWithdrawn,
     InboundEvent,
     ReasonKind,
     ResultReady,
@@ -58,12 +60,12 @@ def walk(senders: dict[str, Sender]) -> DossierState:
 def test_each_row_names_who_opened_and_who_closed_it() -> None:
     state = walk({"MOTCUA": DESK_SYSTEM, "STC": STC_SYSTEM})
     assert [(r.step, r.agency, r.sent_by, r.finished_by) for r in state.sheet] == [
-        # opened by the receipt, closed by the desk's completion
-        ("receive", "MOTCUA", "motcua-igate", "motcua-igate"),
-        # handed to STC by the desk's event, finished by STC's own system
-        ("review", "STC", "motcua-igate", "stc-own"),
-        ("issue", "STC", "stc-own", "stc-own"),
-        # the last row: opened by STC, closed by the desk
+        # opened by the receipt; the desk's completion closed it (the next row says so)
+        ("receive", "MOTCUA", "motcua-igate", None),
+        # handed to STC by the desk's event; finished by STC's own system
+        ("review", "STC", "motcua-igate", None),
+        ("issue", "STC", "stc-own", None),
+        # the last row: opened by STC, closed by the desk, and no row after to say it
         ("return", "MOTCUA", "stc-own", "motcua-igate"),
     ]
     again = DossierState.from_bytes(state.to_bytes())
@@ -118,6 +120,22 @@ def test_the_size_estimate_bounds_a_sheet_signed_by_long_principals() -> None:
     rows = tuple(state.sheet) * 25
     big = state.model_copy(update={"sheet": rows})
     assert estimated_size(big) >= len(big.to_bytes())
+
+
+def test_a_withdrawal_mid_step_records_who_closed_the_open_row() -> None:
+    state: DossierState | None = None
+    script: list[tuple[type[Any], str, str, dict[str, str]]] = [
+        (DossierReceived, "MOTCUA", "2026-03-02 08:00", {"procedure": "2.001610", "channel": "online"}),
+        (StepCompleted, "MOTCUA", "2026-03-02 09:00", {"step": "receive"}),
+        (DossierWithdrawn, "MOTCUA", "2026-03-02 10:00", {"reason": "rút"}),
+    ]  # fmt: skip
+    for n, (cls, agency, at, fields) in enumerate(script):
+        state, _ = apply(state, event(n, cls, agency, vn(at), **fields), CTX, DESK_SYSTEM)
+    assert state is not None
+    assert [(r.step, r.finished_by) for r in state.sheet] == [
+        ("receive", None),
+        ("review", "motcua-igate"),
+    ]
 
 
 def test_a_refused_event_signs_nothing() -> None:
