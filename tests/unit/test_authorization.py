@@ -28,7 +28,7 @@ from events import (
     SupplementReceived,
     SupplementRequested,
 )
-from workflows.catalog import Catalog
+from workflows.catalog import Catalog, CatalogError
 from workflows.effects import Rejected
 from workflows.routing import RoutingContext, Sender, apply, province_rules
 from workflows.routing.authorize import speaks_for
@@ -306,3 +306,16 @@ AUTH_KINDS = {ReasonKind.UNAUTHORIZED, ReasonKind.IMPLAUSIBLE_TIME}
 def _unsigned(state: DossierState) -> DossierState:
     rows = tuple(r.model_copy(update={"sent_by": None, "finished_by": None}) for r in state.sheet)
     return state.model_copy(update={"sheet": rows})
+
+
+def test_a_delegate_must_be_a_known_agency() -> None:
+    base = sample_catalog()
+    procedures = [p for versions in base.procedures.values() for p in versions]
+    first = procedures[0]
+    steps = (first.steps[0].model_copy(update={"delegates": ("NOWHERE",)}), *first.steps[1:])
+    procedures[0] = first.model_copy(update={"steps": steps})
+    with pytest.raises(CatalogError) as caught:
+        Catalog(base.agencies.values(), procedures)
+    assert [str(p) for p in caught.value.problems] == [
+        "<memory>: procedures[0].steps[0].delegates[0]: unknown agency 'NOWHERE'"
+    ]

@@ -59,7 +59,8 @@ class RoutingContext:
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     limits: StateLimits = field(default_factory=StateLimits)
 
-    #: The pure place to refuse an event for who sent it, before any transition.
+    #: The pure place to refuse an event for who sent it, before any transition; a
+    #: worker runs ``province_rules(catalog)`` (workflows/routing/authorize.py).
     authorize: Authorize = allow_all
 
 
