@@ -37,7 +37,7 @@ class StateLimits:
 # to 6 bytes in JSON (``\u001f``); an instant 18 bytes, a float 24. Every key, quote,
 # comma and number of a row or of the envelope is inside the constants.
 _CHAR = 6
-_ROW = 300
+_ROW = 330
 _PAUSE = 110
 _ENVELOPE = 900
 _MARK = 4
@@ -62,7 +62,8 @@ def estimated_size(state: DossierState) -> int:
     )
     size = _ENVELOPE + _CHAR * sum(len(s) for s in strings)
     for row in state.sheet:
-        size += _ROW + _CHAR * (len(row.step) + len(row.agency) + len(row.from_agency or ""))
+        names = (row.step, row.agency, row.from_agency, row.sent_by, row.finished_by)
+        size += _ROW + _CHAR * sum(len(name or "") for name in names)
     size += _PAUSE * len(state.pauses)
     if state.outcome is not None:
         size += _ROW + _CHAR * len(state.outcome.decision)

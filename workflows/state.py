@@ -64,6 +64,12 @@ class SheetRow(_Frozen):
     received after the cut-off is counted from the next working day, and so are
     its first steps). ``used_hours`` is working time, pauses excluded. A step
     cut short by withdrawal or rejection has ``used_hours`` but no ``result``.
+
+    ``sent_by`` is the publisher whose event opened the row (received it, handed it
+    over): the verified principal, not the agency the event claims; None when not known
+    (states stored before issue 12, a deployment without signatures). The event that
+    closes a row opens the next, so the next row's ``sent_by`` says who closed it; the
+    last row, closed by the result, a withdrawal or a rejection, says it in ``finished_by``.
     """
 
     step: str = Field(alias="s")
@@ -76,6 +82,8 @@ class SheetRow(_Frozen):
     used_hours: float | None = Field(None, alias="u")
     result: Completion | None = Field(None, alias="r")
     off_route: bool = Field(False, alias="off")
+    sent_by: str | None = Field(None, alias="by")
+    finished_by: str | None = Field(None, alias="by1")
 
 
 class Pause(_Frozen):

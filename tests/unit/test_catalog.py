@@ -467,7 +467,7 @@ _F = "broken_catalogs"
                 f"{_F}/unknown_keys.yaml: procedures[0].steps[1].agency: required key missing "
                 "(line 30)",
                 f"{_F}/unknown_keys.yaml: procedures[0].steps[1].agencyy: unknown key (allowed: "
-                "id, name, agency, allotment, next, on) (line 30)",
+                "id, name, agency, allotment, next, on, delegates) (line 30)",
                 f"{_F}/unknown_keys.yaml: procedure_notes: unknown key (allowed: agencies, "
                 "procedures) (line 32)",
             ],

@@ -73,6 +73,11 @@ def cross_check(
                 problems.append(
                     where.problem(f"unknown agency {step.agency!r}", "steps", i, "agency")
                 )
+            for j, code in enumerate(step.delegates):
+                if code not in exists:
+                    problems.append(
+                        where.problem(f"unknown agency {code!r}", "steps", i, "delegates", j)
+                    )
 
     if not invalid:
         problems.extend(coverage_problems(known, by_code, used))

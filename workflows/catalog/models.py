@@ -175,6 +175,9 @@ class Step(_Frozen):
 
     Leave by ``next`` (one way on, outcome ``ok``) or by ``on`` (outcome -> step id);
     a step with neither is terminal (its only outcome, ``ok``, ends the route).
+
+    ``delegates`` are agencies that may act for the step's holder: complete it or hand it
+    on (workflows.routing.authorize). On the entry step they are further receiving desks.
     """
 
     id: StepId
@@ -183,6 +186,7 @@ class Step(_Frozen):
     allotment: NonNegativeDecimal
     next: StepId | None = None
     on: Mapping[Outcome, StepId] | None = None
+    delegates: tuple[AgencyCode, ...] = ()
 
     @model_validator(mode="after")
     def _one_way_out(self) -> Step:

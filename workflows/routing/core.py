@@ -23,7 +23,7 @@ from workflows.limits import StateLimits, state_problem
 from workflows.routing import handlers as on
 from workflows.routing.dedupe import event_fingerprint, remember
 from workflows.routing.sender import ANYONE, Authorize, Refusal, Sender, allow_all
-from workflows.routing.sheet import reject
+from workflows.routing.sheet import reject, signed
 from workflows.state import DossierState, Status
 
 __all__ = [
@@ -59,7 +59,8 @@ class RoutingContext:
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     limits: StateLimits = field(default_factory=StateLimits)
 
-    #: The pure place to refuse an event for who sent it, before any transition.
+    #: The pure place to refuse an event for who sent it, before any transition; a
+    #: worker runs ``province_rules(catalog)`` (workflows/routing/authorize.py).
     authorize: Authorize = allow_all
 
 
@@ -99,6 +100,8 @@ def apply(
         except CalendarRangeError as exc:
             # An instant the working calendar cannot place (before 1976, after 2100).
             new, effects = state, [reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
+        if new is not None and new is not state:
+            new = signed(state, new, sender.principal)
     if new is None:
         return None, effects
     remembered = _remember(new, event, fingerprint, effects, ctx)
