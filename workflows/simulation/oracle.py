@@ -9,17 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from events import (
-    DossierReceived,
-    DossierRejected,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ResultReady,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, Procedure
 from workflows.deadlines import (
@@ -101,13 +91,15 @@ class Expectation:
         return min(gaps, default=None)
 
 
-def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent]) -> Expectation:
+def expect(
+    catalog: Catalog, cal: WorkingCalendar, events: Sequence[ev.InboundEvent]
+) -> Expectation:
     """The engine's expected conclusions about one dossier's ``events`` (in time order).
 
     The first event must be its ``dossier.received``; the procedure version is the
     one in force on the day of receipt.
     """
-    if not events or not isinstance(events[0], DossierReceived):
+    if not events or not isinstance(events[0], ev.DossierReceived):
         raise ValueError("a dossier's events start with its dossier.received")
     received = events[0]
     proc = catalog.procedure(received.procedure, at=received.occurred_at.astimezone(cal.tz).date())
@@ -152,18 +144,18 @@ def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent
         if status.closed:
             break
         match event:
-            case SupplementRequested() if status is Status.OPEN:
+            case ev.SupplementRequested() if status is Status.OPEN:
                 close_span(at)
                 paused_since, status = at, Status.PAUSED
-            case SupplementReceived() if status is Status.PAUSED:
+            case ev.SupplementReceived() if status is Status.PAUSED:
                 resume(at)
                 status, open_since = Status.OPEN, at
-            case DossierRescheduled() if status in (Status.OPEN, Status.PAUSED):
+            case ev.DossierRescheduled() if status in (Status.OPEN, Status.PAUSED):
                 close_span(at)
                 committed, rescheduled_at = event.new_due_at, at
                 if status is Status.OPEN:
                     open_since = at
-            case ResultReady() if status in (Status.OPEN, Status.PAUSED):
+            case ev.ResultReady() if status in (Status.OPEN, Status.PAUSED):
                 close_span(at)
                 if status is Status.PAUSED:
                     resume(at)
@@ -177,12 +169,12 @@ def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent
                 finished_at, used_days = at, used
                 saved_days = working_days_in(statutory_span) - used
                 status = Status.RESULT_READY
-            case DossierReturned() if status is Status.RESULT_READY:
+            case ev.DossierReturned() if status is Status.RESULT_READY:
                 status = Status.RETURNED
-            case DossierWithdrawn():
+            case ev.DossierWithdrawn():
                 close_span(at)
                 status = Status.WITHDRAWN
-            case DossierRejected():
+            case ev.DossierRejected():
                 close_span(at)
                 status = Status.REJECTED
             case _:
