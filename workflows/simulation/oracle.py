@@ -10,25 +10,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import events as ev
+from workflows import deadlines as dl
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, Procedure
-from workflows.deadlines import (
-    Completion,
-    TimeAllowance,
-    allowance,
-    classify,
-    counting_start,
-    due_instant,
-    extend_for_pause,
-    working_days_in,
-    working_days_used,
-)
 from workflows.simulation.window import RunWindow
 from workflows.state import Status
 
 
-def _allowance(proc: Procedure, amount: Decimal) -> TimeAllowance:
-    return allowance(amount, proc.time_unit)
+def _allowance(proc: Procedure, amount: Decimal) -> dl.TimeAllowance:
+    return dl.allowance(amount, proc.time_unit)
 
 
 @dataclass(frozen=True)
@@ -54,7 +44,7 @@ class Expectation:
     committed_due_at: datetime
     original_due_at: datetime
     statutory_due_at: datetime
-    completion: Completion | None = None
+    completion: dl.Completion | None = None
     finished_at: datetime | None = None
     used_days: Decimal | None = None
     saved_days: Decimal | None = None
@@ -107,9 +97,9 @@ def expect(
         raise ValueError(
             f"procedure {received.procedure} is not in force at {received.occurred_at}"
         )
-    start = counting_start(cal, received.occurred_at, proc.same_day_cutoff)
-    committed = due_instant(cal, start, _allowance(proc, proc.committed_time))
-    statutory = due_instant(cal, start, _allowance(proc, proc.statutory_time))
+    start = dl.counting_start(cal, received.occurred_at, proc.same_day_cutoff)
+    committed = dl.due_instant(cal, start, _allowance(proc, proc.committed_time))
+    statutory = dl.due_instant(cal, start, _allowance(proc, proc.statutory_time))
     original = committed
     status = Status.OPEN
     spans: list[OpenSpan] = []
@@ -117,7 +107,7 @@ def expect(
     paused_since: datetime | None = None
     pauses: list[tuple[datetime, datetime]] = []
     rescheduled_at: datetime | None = None
-    completion: Completion | None = None
+    completion: dl.Completion | None = None
     finished_at: datetime | None = None
     used_days: Decimal | None = None
     saved_days: Decimal | None = None
@@ -133,9 +123,9 @@ def expect(
         assert paused_since is not None
         begin, end = paused_since, max(at, paused_since)
         since = max(begin, rescheduled_at or begin)
-        committed = extend_for_pause(cal, committed, min(since, end), end)
-        original = extend_for_pause(cal, original, begin, end)
-        statutory = extend_for_pause(cal, statutory, begin, end)
+        committed = dl.extend_for_pause(cal, committed, min(since, end), end)
+        original = dl.extend_for_pause(cal, original, begin, end)
+        statutory = dl.extend_for_pause(cal, statutory, begin, end)
         pauses.append((begin, end))
         paused_since = None
 
@@ -159,15 +149,15 @@ def expect(
                 close_span(at)
                 if status is Status.PAUSED:
                     resume(at)
-                used = working_days_used(cal, start, at, pauses)
+                used = dl.working_days_used(cal, start, at, pauses)
                 statutory_span = cal.working_time_between(
-                    start, due_instant(cal, start, _allowance(proc, proc.statutory_time))
+                    start, dl.due_instant(cal, start, _allowance(proc, proc.statutory_time))
                 )
-                completion = classify(cal, at, original)
+                completion = dl.classify(cal, at, original)
                 if len(pauses) >= 2:
-                    completion = Completion.LATE
+                    completion = dl.Completion.LATE
                 finished_at, used_days = at, used
-                saved_days = working_days_in(statutory_span) - used
+                saved_days = dl.working_days_in(statutory_span) - used
                 status = Status.RESULT_READY
             case ev.DossierReturned() if status is Status.RESULT_READY:
                 status = Status.RETURNED
