@@ -22,18 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import events as ev
+from workflows import effects as fx
 from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
-from workflows.effects import (
-    Anomaly,
-    ArmDeadlines,
-    Assign,
-    Closed,
-    Completed,
-    DisarmDeadlines,
-    Effect,
-    Rejected,
-)
 from workflows.routing import RoutingContext, RoutingPolicy, apply
 from workflows.state import DossierState, Status
 
@@ -64,12 +55,12 @@ class Driver:
         self.sent.append(event)
         return event
 
-    def send(self, event: ev.InboundEvent) -> list[Effect]:
+    def send(self, event: ev.InboundEvent) -> list[fx.Effect]:
         loaded = None if self.state is None else DossierState.from_bytes(self.state.to_bytes())
         self.state, effects = apply(loaded, event, self.ctx)
         return effects
 
-    def do(self, cls: type[Any], at: datetime, agency: str, **fields: Any) -> list[Effect]:
+    def do(self, cls: type[Any], at: datetime, agency: str, **fields: Any) -> list[fx.Effect]:
         return self.send(self.event(cls, at, agency, **fields))
 
     @property
@@ -82,15 +73,15 @@ class Driver:
         return self.state
 
 
-def only(effects: list[Effect], kind: type[Any]) -> Any:
+def only(effects: list[fx.Effect], kind: type[Any]) -> Any:
     found = [e for e in effects if isinstance(e, kind)]
     assert len(found) == 1, f"expected one {kind.__name__} in {effects}"
     return found[0]
 
 
-def routed(effects: list[Effect]) -> tuple[object, ...]:
+def routed(effects: list[fx.Effect]) -> tuple[object, ...]:
     """The Assign as (step, agency, from_agency, assigned_at, step due, dossier due, statutory)."""
-    a: Assign = only(effects, Assign)
+    a: fx.Assign = only(effects, fx.Assign)
     return (
         a.step,
         a.agency,
@@ -141,7 +132,7 @@ def test_construction_licence_with_site_visit_branch() -> None:
         due,
         statutory,
     )
-    assert only(effects, ArmDeadlines) == ArmDeadlines(
+    assert only(effects, fx.ArmDeadlines) == fx.ArmDeadlines(
         d.dossier_id, 0, "receive", desk, vn(2026, 3, 2, 9), vn(2026, 3, 3, 17, 30), due, statutory
     )
 
@@ -189,8 +180,8 @@ def test_construction_licence_with_site_visit_branch() -> None:
     # 8 h + Tue 03-17 8 h = 94.5 h = 11.8125 days; saved 11.8125 - 9.125 = 2.6875.
     effects = d.do(ev.ResultReady, vn(2026, 3, 13, 10), desk, outcome=ev.ResultOutcome.APPROVED)
     assert effects == [
-        DisarmDeadlines(d.dossier_id, "result ready"),
-        Completed(d.dossier_id, "1.013225", "construction", "late", 9.125, 2.6875),
+        fx.DisarmDeadlines(d.dossier_id, "result ready"),
+        fx.Completed(d.dossier_id, "1.013225", "construction", "late", 9.125, 2.6875),
     ]
     sheet = d.st.sheet
     assert [(r.step, r.agency, r.result) for r in sheet] == [
@@ -212,7 +203,7 @@ def test_construction_licence_with_site_visit_branch() -> None:
     assert d.st.current_step is None
 
     effects = d.do(ev.DossierReturned, vn(2026, 3, 13, 10, 30), desk)
-    assert effects == [Closed(d.dossier_id, "returned")]
+    assert effects == [fx.Closed(d.dossier_id, "returned")]
     assert d.st.status.closed
     assert d.st.closed_at == vn(2026, 3, 13, 10, 30)
 
@@ -260,7 +251,7 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
         tue_close,
         tue_close,
     )
-    arm: ArmDeadlines = only(effects, ArmDeadlines)
+    arm: fx.ArmDeadlines = only(effects, fx.ArmDeadlines)
     assert arm.step_started_at == vn(2026, 4, 28, 7, 30)
     effects = d.do(ev.StepCompleted, vn(2026, 4, 28, 9), commune, step="register")
     assert routed(effects)[:2] == ("sign", commune)
@@ -273,7 +264,7 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
     # A same-day statutory time is the rest of the counting day: 07:30-17:30 = 8 h =
     # 1 day; saved 1 - 0.375 = 0.625.
     effects = d.do(ev.ResultReady, vn(2026, 4, 28, 10, 30), desk, outcome=ev.ResultOutcome.APPROVED)
-    assert only(effects, Completed) == Completed(
+    assert only(effects, fx.Completed) == fx.Completed(
         d.dossier_id, "1.001193", "civil-status", "on_time", 0.375, 0.625
     )
     # receive ran Fri 15:20-15:40, before the clock started: 0 h used, done before its day.
@@ -341,7 +332,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
     )
 
     effects = d.do(ev.SupplementRequested, vn(2026, 4, 24, 10), "SXD", reason="thiếu bản vẽ")
-    assert effects == [DisarmDeadlines(d.dossier_id, "paused for supplement")]
+    assert effects == [fx.DisarmDeadlines(d.dossier_id, "paused for supplement")]
     assert d.st.status is Status.PAUSED
     # Paused Fri 04-24 10:00 -> Mon 05-04 09:30: Fri 1.5 + 4 = 5.5 h, Mon 27 off, Tue 28
     # and Wed 29 16 h, Thu 30 and Fri 1 off, Mon 07:30-09:30 2 h: 23.5 h of working time
@@ -351,7 +342,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
     # dossier due Mon 05-11 08:00 + 23.5 h: Mon 7.5, Tue 15.5, Wed 23.5 = Wed 17:30.
     new_due = vn(2026, 5, 13, 17, 30)
     assert effects == [
-        ArmDeadlines(
+        fx.ArmDeadlines(
             d.dossier_id,
             1,
             "review",
@@ -391,7 +382,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
     # -> Tue 05-12 09:00: 7.5 + 16 + 16 + 40 + 8 + 1.5 = 89 h, less 23.5 h paused =
     # 65.5 h = 8.1875 days; saved 10 - 8.1875 = 1.8125.
     effects = d.do(ev.ResultReady, vn(2026, 5, 12, 9), "MOTCUA", outcome=ev.ResultOutcome.APPROVED)
-    assert only(effects, Completed) == Completed(
+    assert only(effects, fx.Completed) == fx.Completed(
         d.dossier_id, "1.012906", "real-estate", "early", 8.1875, 1.8125
     )
     review = d.st.sheet[1]
@@ -402,7 +393,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
         Completion.EARLY,
     )
     assert d.do(ev.DossierReturned, vn(2026, 5, 12, 9, 30), "MOTCUA") == [
-        Closed(d.dossier_id, "returned")
+        fx.Closed(d.dossier_id, "returned")
     ]
 
 
@@ -446,7 +437,7 @@ def test_reschedule_rearms_once(counts_late: bool, completion: str) -> None:
         reason="xin lỗi",
     )
     assert effects == [
-        ArmDeadlines(
+        fx.ArmDeadlines(
             d.dossier_id,
             1,  # bumped: alerts for the new due instant get new ids
             "receive",
@@ -467,12 +458,12 @@ def test_reschedule_rearms_once(counts_late: bool, completion: str) -> None:
         reason="xin lỗi lần hai",
     )
     assert len(effects) == 1
-    assert only(effects, Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
-    assert "already rescheduled" in only(effects, Rejected).message
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
+    assert "already rescheduled" in only(effects, fx.Rejected).message
     assert domain(d.st) == domain(before)
 
     effects = d.do(ev.ResultReady, vn(2026, 6, 5, 10), "MOTCUA", outcome=ev.ResultOutcome.APPROVED)
-    assert only(effects, Completed).completion == completion
+    assert only(effects, fx.Completed).completion == completion
 
 
 def test_reschedule_during_a_pause_moves_only_by_the_rest_of_the_pause() -> None:
@@ -495,7 +486,7 @@ def test_reschedule_during_a_pause_moves_only_by_the_rest_of_the_pause() -> None
     # due Thu 06-04 08:00 + 15.5 h: Thu 7.5, Fri 15.5 -> Fri 06-05 17:30.
     # The new appointment, given Wed 09:00, moves only by Wed 09:00 -> Thu 07:30 =
     # 2.5 + 4 = 6.5 h: Tue 06-09 17:30 + 6.5 h = Wed 06-10 07:30 + 4 h + 2.5 h = 16:00.
-    arm: ArmDeadlines = only(effects, ArmDeadlines)
+    arm: fx.ArmDeadlines = only(effects, fx.ArmDeadlines)
     assert (arm.deadline_version, arm.dossier_due_at, arm.statutory_due_at) == (
         2,
         vn(2026, 6, 10, 16),
@@ -527,7 +518,7 @@ def test_second_supplement_request(counts_late: bool, completion: str) -> None:
     effects = d.do(ev.ResultReady, vn(2026, 6, 2, 16), "MOTCUA", outcome=ev.ResultOutcome.REFUSED)
     # Used Mon 08:00 -> Tue 16:00 = 7.5 + (4 + 2.5) = 14 h, less 2 h paused = 12 h =
     # 1.5 days; saved 3 - 1.5 = 1.5 either way.
-    assert only(effects, Completed) == Completed(
+    assert only(effects, fx.Completed) == fx.Completed(
         d.dossier_id, "2.001610", "business-registration", completion, 1.5, 1.5
     )
     assert d.st.outcome is not None and d.st.outcome.decision == "refused"
@@ -541,8 +532,8 @@ def test_result_ready_while_paused_ends_the_pause() -> None:
     # = 2.5 + 4 + 1.5 = 8 h; used Mon 08:00 -> Tue 09:00 = 9.5 + 1.5 - 8 = 1 h = 0.125 days.
     effects = d.do(ev.ResultReady, vn(2026, 6, 2, 9), "MOTCUA", outcome=ev.ResultOutcome.REFUSED)
     assert effects == [
-        DisarmDeadlines(d.dossier_id, "result ready"),
-        Completed(d.dossier_id, "2.001610", "business-registration", "early", 0.125, 2.875),
+        fx.DisarmDeadlines(d.dossier_id, "result ready"),
+        fx.Completed(d.dossier_id, "2.001610", "business-registration", "early", 0.125, 2.875),
     ]
     assert d.st.pauses[0].received_at == vn(2026, 6, 2, 9)
     assert d.st.pauses[0].paused_hours == 8
@@ -555,8 +546,8 @@ def test_withdrawn_mid_step_records_time_used_but_no_result() -> None:
     received_3day(d)
     effects = d.do(ev.DossierWithdrawn, vn(2026, 6, 1, 10), "MOTCUA", reason="rút hồ sơ")
     assert effects == [
-        DisarmDeadlines(d.dossier_id, "withdrawn"),
-        Closed(d.dossier_id, "withdrawn"),
+        fx.DisarmDeadlines(d.dossier_id, "withdrawn"),
+        fx.Closed(d.dossier_id, "withdrawn"),
     ]
     row = d.st.sheet[0]
     assert (row.finished_at, row.used_hours, row.result) == (vn(2026, 6, 1, 10), 2, None)
@@ -575,7 +566,7 @@ def test_after_the_last_step_the_dossier_waits_at_the_returning_agency() -> None
     effects = d.do(ev.StepCompleted, vn(2026, 6, 2, 9), "MOTCUA", step="return")
     # No step left: no Assign; the dossier deadline stays armed at the desk.
     assert effects == [
-        ArmDeadlines(
+        fx.ArmDeadlines(
             d.dossier_id, 0, None, "MOTCUA", None, None, vn(2026, 6, 4, 8), vn(2026, 6, 4, 8)
         )
     ]
@@ -585,7 +576,7 @@ def test_after_the_last_step_the_dossier_waits_at_the_returning_agency() -> None
         "MOTCUA",
     )
     effects = d.do(ev.StepCompleted, vn(2026, 6, 2, 9, 5), "MOTCUA", step="return")
-    assert only(effects, Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
 
 
 # --------------------------------------------------------------------------- hand-offs
@@ -596,16 +587,16 @@ def test_off_route_hand_off_is_tracked_where_the_dossier_is() -> None:
     d.do(ev.DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.012906", channel="online")
     # The desk sends review to the finance department instead of construction.
     effects = d.do(ev.StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="receive", to_agency="STC")
-    a: Assign = only(effects, Assign)
+    a: fx.Assign = only(effects, fx.Assign)
     assert (a.step, a.agency, a.off_route) == ("review", "STC", True)
-    anomaly: Anomaly = only(effects, Anomaly)
+    anomaly: fx.Anomaly = only(effects, fx.Anomaly)
     assert (anomaly.kind, anomaly.event_id) == (ev.ReasonKind.OFF_ROUTE, d.last_id)
     assert (d.st.current_step, d.st.current_agency, d.st.anomalies) == ("review", "STC", 1)
 
     # STC passes it on to SXD, whose step it is: back on the route, same step and clock.
     review_due = d.st.sheet[-1].due_at
     effects = d.do(ev.DossierHandedOff, vn(2026, 6, 1, 10), "STC", step="review", to_agency="SXD")
-    a = only(effects, Assign)
+    a = only(effects, fx.Assign)
     assert (a.step, a.agency, a.from_agency, a.off_route, a.assigned_at, a.step_due_at) == (
         "review",
         "SXD",
@@ -615,7 +606,7 @@ def test_off_route_hand_off_is_tracked_where_the_dossier_is() -> None:
         review_due,
     )
     assert d.st.sheet[-1].started_at == vn(2026, 6, 1, 9)  # the step began at STC
-    assert not [e for e in effects if isinstance(e, Anomaly)]
+    assert not [e for e in effects if isinstance(e, fx.Anomaly)]
     assert len(d.st.sheet) == 2  # one row per step: the hand-over rewrote it
 
     # SXD confirms what the route did: nothing changes, nothing is emitted.
@@ -629,8 +620,8 @@ def test_off_route_hand_off_is_tracked_where_the_dossier_is() -> None:
 
     # SXD skips sign and hands straight to the desk's return step: off the route.
     effects = d.do(ev.DossierHandedOff, vn(2026, 6, 2, 9), "SXD", step="return", to_agency="MOTCUA")
-    assert only(effects, Assign).step == "return"
-    assert only(effects, Anomaly).kind is ev.ReasonKind.OFF_ROUTE
+    assert only(effects, fx.Assign).step == "return"
+    assert only(effects, fx.Anomaly).kind is ev.ReasonKind.OFF_ROUTE
     assert (d.st.current_step, d.st.current_agency, d.st.anomalies) == ("return", "MOTCUA", 2)
     assert d.st.sheet[1].finished_at == vn(2026, 6, 2, 9)  # review ended at the hand-off
 
@@ -639,7 +630,7 @@ def test_off_route_hand_off_is_tracked_where_the_dossier_is() -> None:
     effects = d.do(
         ev.DossierHandedOff, vn(2026, 6, 2, 10), "MOTCUA", step="review", to_agency="SXD"
     )
-    assert only(effects, ArmDeadlines).deadline_version == 1
+    assert only(effects, fx.ArmDeadlines).deadline_version == 1
 
 
 def test_on_route_hand_off_to_the_next_step() -> None:
@@ -654,8 +645,8 @@ def test_on_route_hand_off_to_the_next_step() -> None:
         step="site_visit",
         to_agency="CAMDUONG",
     )
-    assert not [e for e in effects if isinstance(e, Anomaly)]
-    assert only(effects, Assign).step == "site_visit"
+    assert not [e for e in effects if isinstance(e, fx.Anomaly)]
+    assert only(effects, fx.Assign).step == "site_visit"
     assert d.st.sheet[-2].result is Completion.EARLY  # review due Wed 06-03, done Tue
 
 
@@ -806,7 +797,7 @@ def test_illegal_transitions_are_rejected_and_change_nothing(
     effects = d.do(cls, LATER, "SXD", **fields)
     assert len(effects) == 1
     rejected = effects[0]
-    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected, fx.Rejected)
     assert (rejected.kind, rejected.event_id, rejected.dossier_id) == (
         kind,
         d.last_id,
@@ -826,8 +817,8 @@ def test_procedure_version_not_yet_in_force() -> None:
     effects = d.do(
         ev.DossierReceived, vn(2025, 6, 30, 9), "MOTCUA", procedure="1.012906", channel="online"
     )
-    assert only(effects, Rejected).kind is ev.ReasonKind.UNKNOWN_PROCEDURE
-    assert "no version in force on 2025-06-30" in only(effects, Rejected).message
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.UNKNOWN_PROCEDURE
+    assert "no version in force on 2025-06-30" in only(effects, fx.Rejected).message
     assert d.state is None
 
 
@@ -841,14 +832,14 @@ def test_procedure_version_not_yet_in_force() -> None:
 def test_instants_outside_the_calendar_are_rejected(at: datetime) -> None:
     d = Driver()
     effects = d.do(ev.DossierReceived, at, "MOTCUA", procedure="1.012906", channel="online")
-    assert only(effects, Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
     _received(d)
     before = d.st
     effects = d.do(ev.SupplementRequested, at, "MOTCUA", reason="x")
-    assert only(effects, Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
     assert domain(d.st) == domain(before)
     effects = d.do(ev.DossierRescheduled, LATER, "MOTCUA", new_due_at=vn(2150, 1, 1), reason="x")
-    assert only(effects, Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
 
 
 def test_state_of_another_dossier_is_a_caller_bug() -> None:
@@ -867,7 +858,7 @@ def test_repeated_event_id_is_a_no_op() -> None:
     _received(d)
     event = d.event(ev.StepCompleted, LATER, "MOTCUA", step="receive")
     first = d.send(event)
-    assert only(first, Assign).step == "review"
+    assert only(first, fx.Assign).step == "review"
     state = d.st
     again, effects = apply(state, event, CTX)
     assert again is state
@@ -881,7 +872,7 @@ def test_a_refused_event_is_not_applied_when_redelivered_later() -> None:
     d = Driver()
     _paused(d)
     early = d.event(ev.StepCompleted, LATER, "MOTCUA", step="receive")
-    assert only(d.send(early), Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
+    assert only(d.send(early), fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
     d.do(ev.SupplementReceived, LATER, "MOTCUA")
     # Now it would be legal, but it is the same record delivered again: nothing happens.
     assert d.send(early) == []
@@ -900,7 +891,7 @@ def test_dedupe_memory_is_bounded() -> None:
         d.send(event)
     assert len(d.st.applied) == 3
     # The oldest ids are forgotten: the received event would be refused afresh.
-    assert only(d.send(d.sent[0]), Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
+    assert only(d.send(d.sent[0]), fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
 
 
 # --------------------------------------------------------------------------- properties
@@ -982,10 +973,10 @@ def draw_event(
 
 def run(
     events: list[ev.InboundEvent], ctx: RoutingContext = CTX, *, twice: bool = False
-) -> tuple[dict[str, DossierState | None], list[Effect]]:
+) -> tuple[dict[str, DossierState | None], list[fx.Effect]]:
     """Apply ``events`` (each delivered twice in a row when ``twice``), bytes in between."""
     states: dict[str, DossierState | None] = {}
-    effects: list[Effect] = []
+    effects: list[fx.Effect] = []
     for event in events:
         for delivery in range(2 if twice else 1):
             state = states.get(event.dossier_id)
@@ -1034,8 +1025,8 @@ def test_any_sequence_of_valid_events(data: st.DataObject, policy: RoutingPolicy
         before = states.get(event.dossier_id)
         new, effects = apply(before, event, ctx)
         states[event.dossier_id] = new
-        assert all(isinstance(e, Effect) for e in effects)
-        refused = [e for e in effects if isinstance(e, Rejected)]
+        assert all(isinstance(e, fx.Effect) for e in effects)
+        refused = [e for e in effects if isinstance(e, fx.Rejected)]
         if refused:
             assert len(effects) == 1
             assert domain(new) == domain(before)
@@ -1091,8 +1082,8 @@ def test_public_view_is_long_names_and_local_iso() -> None:
 
 
 def test_effects_are_plain_values() -> None:
-    closed = Closed("D1", "returned")
-    assert closed == Closed("D1", "returned")
+    closed = fx.Closed("D1", "returned")
+    assert closed == fx.Closed("D1", "returned")
     assert replace(closed, status="withdrawn") != closed
     with pytest.raises(AttributeError):
         closed.status = "x"  # type: ignore[misc]
@@ -1104,7 +1095,7 @@ def test_saved_days_can_be_negative() -> None:
     # Ready Mon 06-08 17:30: Mon 7.5 + Tue-Fri 32 + Mon 8 = 47.5 h = 5.9375 days used,
     # 3 - 5.9375 = -2.9375 saved, late (due Thu 06-04).
     effects = d.do(ev.ResultReady, vn(2026, 6, 8, 17, 30), "MOTCUA", outcome="approved")
-    completed: Completed = only(effects, Completed)
+    completed: fx.Completed = only(effects, fx.Completed)
     assert (completed.completion, completed.used_days, completed.saved_days) == (
         "late",
         5.9375,
