@@ -23,6 +23,28 @@ PREFIX = "dossierflow"
 WORKING_DAY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90)
 
 
+#: Sample names as Prometheus shows them (a counter's end in ``_total``; a histogram's
+#: series add ``_bucket``, ``_count``, ``_sum``): dashboards and alert rules import these.
+EVENTS_CONSUMED = f"{PREFIX}_events_consumed_total"
+DEAD_LETTERS = f"{PREFIX}_dead_letters_total"
+ASSIGNMENTS = f"{PREFIX}_assignments_total"
+COMPLETIONS = f"{PREFIX}_completions_total"
+PROCESSING_DAYS = f"{PREFIX}_processing_working_days"
+WORKING_DAYS_USED = f"{PREFIX}_working_days_used_total"
+WORKING_DAYS_SAVED = f"{PREFIX}_working_days_saved_total"
+WORKING_DAYS_OVERRUN = f"{PREFIX}_working_days_overrun_total"
+ALERTS_RAISED = f"{PREFIX}_alerts_raised_total"
+ALERT_DELIVERIES = f"{PREFIX}_alert_deliveries_total"
+ROUTER_BATCH_SECONDS = f"{PREFIX}_router_batch_seconds"
+ROUTER_RECORDS = f"{PREFIX}_router_records_total"
+OPEN_DOSSIERS = f"{PREFIX}_open_dossiers"
+OPEN_OVERDUE = f"{PREFIX}_open_overdue"
+WATCHED_DOSSIERS = f"{PREFIX}_watched_dossiers"
+CONSUMER_LAG = f"{PREFIX}_consumer_lag"
+PARKED_DOSSIERS = f"{PREFIX}_parked_dossiers"
+PARKED_BYTES = f"{PREFIX}_parked_bytes"
+
+
 @dataclass(frozen=True)
 class Metrics:
     events_consumed: Counter
@@ -47,122 +69,112 @@ class Metrics:
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:
-    def name(short: str) -> str:
-        return f"{PREFIX}_{short}"
+    # prometheus_client drops a counter's "_total" from the name it is given and adds it
+    # back on export, so the constants above are both what is registered and what is read.
+    def counter(name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        return Counter(name, documentation, labels, registry=registry)
+
+    def gauge(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(name, documentation, labels, registry=registry)
+
+    def histogram(name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, buckets=buckets, registry=registry)
 
     return Metrics(
-        events_consumed=Counter(
-            name("events_consumed"),
+        events_consumed=counter(
+            EVENTS_CONSUMED,
             "Inbound events applied by the router, by event type and publishing agency.",
-            ["type", "agency"],
-            registry=registry,
+            ("type", "agency"),
         ),
-        dead_letters=Counter(
-            name("dead_letters"),
+        dead_letters=counter(
+            DEAD_LETTERS,
             "Records sent to the dead-letter topic, by reason kind.",
-            ["reason"],
-            registry=registry,
+            ("reason",),
         ),
-        assignments=Counter(
-            name("assignments"),
+        assignments=counter(
+            ASSIGNMENTS,
             "Dossiers routed to an agency's inbox (one per step assignment).",
-            ["agency"],
-            registry=registry,
+            ("agency",),
         ),
-        completions=Counter(
-            name("completions"),
+        completions=counter(
+            COMPLETIONS,
             "Dossiers whose processing ended (result ready), by sector and class.",
-            ["sector", "completion"],
-            registry=registry,
+            ("sector", "completion"),
         ),
         # No sector label on the histogram: 17 series a sector would cost ~2,000 series
         # for the national catalog's ~130 sectors. Per-sector means come from the counter.
-        processing_days=Histogram(
-            name("processing_working_days"),
+        processing_days=histogram(
+            PROCESSING_DAYS,
             "Working days a dossier took from receipt to result, supplement pauses excluded.",
-            buckets=WORKING_DAY_BUCKETS,
-            registry=registry,
+            WORKING_DAY_BUCKETS,
         ),
-        working_days_used=Counter(
-            name("working_days_used"),
+        working_days_used=counter(
+            WORKING_DAYS_USED,
             "Working days used from receipt to result (pauses excluded), summed by sector.",
-            ["sector"],
-            registry=registry,
+            ("sector",),
         ),
-        working_days_saved=Counter(
-            name("working_days_saved"),
+        working_days_saved=counter(
+            WORKING_DAYS_SAVED,
             "Statutory working days minus working days used, summed over completed dossiers.",
-            ["sector"],
-            registry=registry,
+            ("sector",),
         ),
-        working_days_overrun=Counter(
-            name("working_days_overrun"),
+        working_days_overrun=counter(
+            WORKING_DAYS_OVERRUN,
             "Working days used beyond the statutory time, summed over completed dossiers.",
-            ["sector"],
-            registry=registry,
+            ("sector",),
         ),
-        alerts_raised=Counter(
-            name("alerts_raised"),
+        alerts_raised=counter(
+            ALERTS_RAISED,
             "Deadline alerts raised, by level and scope.",
-            ["level", "scope"],
-            registry=registry,
+            ("level", "scope"),
         ),
-        alert_deliveries=Counter(
-            name("alert_deliveries"),
+        alert_deliveries=counter(
+            ALERT_DELIVERIES,
             "Alert deliveries to supervisors, by channel and result (delivered/failed).",
-            ["channel", "result"],
-            registry=registry,
+            ("channel", "result"),
         ),
-        router_batch_seconds=Histogram(
-            name("router_batch_seconds"),
+        router_batch_seconds=histogram(
+            ROUTER_BATCH_SECONDS,
             "Wall time the router spent on one batch, outputs and changelog included.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=registry,
+            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         ),
-        router_records=Counter(
-            name("router_records"),
+        router_records=counter(
+            ROUTER_RECORDS,
             "Records read by the router, by topic kind (events/ticks).",
-            ["kind"],
-            registry=registry,
+            ("kind",),
         ),
-        open_dossiers=Gauge(
-            name("open_dossiers"),
+        open_dossiers=gauge(
+            OPEN_DOSSIERS,
             "Open dossiers on this worker's partitions, by the agency holding them and status.",
-            ["worker", "agency", "status"],
-            registry=registry,
+            ("worker", "agency", "status"),
         ),
-        open_overdue=Gauge(
-            name("open_overdue"),
+        open_overdue=gauge(
+            OPEN_OVERDUE,
             "Open dossiers past their committed due instant on this worker's partitions.",
-            ["worker", "agency", "scope"],
-            registry=registry,
+            ("worker", "agency", "scope"),
         ),
-        watched_dossiers=Gauge(
-            name("watched_dossiers"),
+        watched_dossiers=gauge(
+            WATCHED_DOSSIERS,
             "Dossiers in this worker's deadline index.",
-            ["worker"],
-            registry=registry,
+            ("worker",),
         ),
         # Set when /metrics is scraped (end offsets are asked of the broker then); absent
         # while the broker does not answer, rather than a stale figure.
-        consumer_lag=Gauge(
-            name("consumer_lag"),
+        consumer_lag=gauge(
+            CONSUMER_LAG,
             "Records on a partition this worker consumes not yet committed by its group "
             "(end offset minus committed offset).",
-            ["worker", "topic", "partition"],
-            registry=registry,
+            ("worker", "topic", "partition"),
         ),
         # No worker label: the router's batch result carries no worker name; Prometheus'
         # instance label tells workers apart.
-        parked_dossiers=Gauge(
-            name("parked_dossiers"),
+        parked_dossiers=gauge(
+            PARKED_DOSSIERS,
             "Dossiers with events waiting for their receipt in this worker's parked table.",
-            registry=registry,
         ),
-        parked_bytes=Gauge(
-            name("parked_bytes"),
+        parked_bytes=gauge(
+            PARKED_BYTES,
             "Bytes the parked events take in this worker's parked table (bounded in total).",
-            registry=registry,
         ),
         registry=registry,
     )

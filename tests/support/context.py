@@ -38,3 +38,21 @@ def engine_context() -> RoutingContext:
     ``model_construct`` skips the environment here too.
     """
     return build_context(Settings.model_construct())
+
+
+def expect_procedure(
+    catalog: Catalog, code: str, unit: str, committed: str, statutory: str, steps: str
+) -> None:
+    """The sample procedure is still the one a test's expectations were worked out for.
+
+    ``steps`` reads ``"receive@AGENCY:1 review@AGENCY:2 ..."`` in declaration order.
+    """
+    proc = catalog.procedure(code)
+    assert proc is not None, f"{code} left the sample catalog: rework this test by hand"
+    actual = " ".join(f"{s.id}@{s.agency}:{s.allotment}" for s in proc.steps)
+    assert (proc.time_unit, str(proc.committed_time), str(proc.statutory_time), actual) == (
+        unit,
+        committed,
+        statutory,
+        steps,
+    ), f"{code} changed in the sample catalog: rework the hand-computed expectations"

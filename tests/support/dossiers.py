@@ -9,18 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from events import (
-    DossierHandedOff,
-    DossierReceived,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.simulation import interleave, simulate
 
 from support.context import engine_context
@@ -35,10 +24,10 @@ def receipt(
     procedure: str = "2.001610",
     agency: str = "MOTCUA",
     channel: str = "online",
-) -> DossierReceived:
+) -> ev.DossierReceived:
     """A ``dossier.received``; by default of 2.001610 (receive MOTCUA, review STC, issue STC,
     return MOTCUA, 3 working days), filed online at the provincial desk."""
-    return DossierReceived(
+    return ev.DossierReceived(
         event_id=event_id,
         dossier_id=dossier_id,
         occurred_at=occurred_at,
@@ -63,45 +52,45 @@ class Script:
             "agency": agency,
         }
 
-    def received(self, when: str, agency: str, procedure: str) -> InboundEvent:
-        return DossierReceived(
+    def received(self, when: str, agency: str, procedure: str) -> ev.InboundEvent:
+        return ev.DossierReceived(
             **self._envelope(when, agency), procedure=procedure, channel=self.channel
         )
 
-    def done(self, when: str, agency: str, step: str, outcome: str = "ok") -> InboundEvent:
-        return StepCompleted(**self._envelope(when, agency), step=step, outcome=outcome)
+    def done(self, when: str, agency: str, step: str, outcome: str = "ok") -> ev.InboundEvent:
+        return ev.StepCompleted(**self._envelope(when, agency), step=step, outcome=outcome)
 
     def supplement(
         self, when: str, agency: str, reason: str = "Bổ sung bản sao giấy tờ"
-    ) -> InboundEvent:
-        return SupplementRequested(**self._envelope(when, agency), reason=reason)
+    ) -> ev.InboundEvent:
+        return ev.SupplementRequested(**self._envelope(when, agency), reason=reason)
 
-    def supplied(self, when: str, agency: str) -> InboundEvent:
-        return SupplementReceived(**self._envelope(when, agency))
+    def supplied(self, when: str, agency: str) -> ev.InboundEvent:
+        return ev.SupplementReceived(**self._envelope(when, agency))
 
-    def rescheduled(self, when: str, agency: str, new_due: str) -> InboundEvent:
-        return DossierRescheduled(
+    def rescheduled(self, when: str, agency: str, new_due: str) -> ev.InboundEvent:
+        return ev.DossierRescheduled(
             **self._envelope(when, agency), new_due_at=vn(new_due), reason="Xin lỗi, hẹn lại"
         )
 
-    def result(self, when: str, agency: str, outcome: str = "approved") -> InboundEvent:
-        return ResultReady(**self._envelope(when, agency), outcome=outcome)
+    def result(self, when: str, agency: str, outcome: str = "approved") -> ev.InboundEvent:
+        return ev.ResultReady(**self._envelope(when, agency), outcome=outcome)
 
-    def returned(self, when: str, agency: str) -> InboundEvent:
-        return DossierReturned(**self._envelope(when, agency))
+    def returned(self, when: str, agency: str) -> ev.InboundEvent:
+        return ev.DossierReturned(**self._envelope(when, agency))
 
-    def withdrawn(self, when: str, agency: str) -> InboundEvent:
-        return DossierWithdrawn(**self._envelope(when, agency), reason="Rút hồ sơ")
+    def withdrawn(self, when: str, agency: str) -> ev.InboundEvent:
+        return ev.DossierWithdrawn(**self._envelope(when, agency), reason="Rút hồ sơ")
 
-    def handed_off(self, when: str, agency: str, step: str, to_agency: str) -> InboundEvent:
-        return DossierHandedOff(**self._envelope(when, agency), step=step, to_agency=to_agency)
+    def handed_off(self, when: str, agency: str, step: str, to_agency: str) -> ev.InboundEvent:
+        return ev.DossierHandedOff(**self._envelope(when, agency), step=step, to_agency=to_agency)
 
 
 MOTCUA, SVHTTDL = "MOTCUA", "SVHTTDL"  # provincial one-stop desk; culture department
 DESK, WARD = "CAMDUONG.TTPVHCC", "CAMDUONG"  # the ward's one-stop desk; its People's Committee
 
 
-def publishing_licence(dossier_id: str) -> list[InboundEvent]:
+def publishing_licence(dossier_id: str) -> list[ev.InboundEvent]:
     """SAMPLE-XB-01, working days: receive 0.5 (MOTCUA), review 7, sign 3 (SVHTTDL), return 0.5."""
     s = Script(dossier_id)
     return [
@@ -117,7 +106,7 @@ def publishing_licence(dossier_id: str) -> list[InboundEvent]:
     ]
 
 
-def construction_licence(dossier_id: str) -> list[InboundEvent]:
+def construction_licence(dossier_id: str) -> list[ev.InboundEvent]:
     """1.013225, calendar days, the ``needs_inspection`` branch through ``site_visit``."""
     s = Script(dossier_id)
     return [
@@ -135,7 +124,7 @@ def construction_licence(dossier_id: str) -> list[InboundEvent]:
     ]
 
 
-def certified_copy(dossier_id: str) -> list[InboundEvent]:
+def certified_copy(dossier_id: str) -> list[ev.InboundEvent]:
     """2.000815, same day with a 15:00 cut-off; every step has allotment 0 (end of the day)."""
     s = Script(dossier_id)
     return [
@@ -157,7 +146,7 @@ def simulated(
     id_prefix: str,
     start: datetime | None = None,
     spread: timedelta = timedelta(days=5),  # simulate's own default
-) -> tuple[list[str], list[InboundEvent]]:
+) -> tuple[list[str], list[ev.InboundEvent]]:
     """``count`` realistic lifecycles received over ``spread`` from ``start`` (Monday
     2 March 2026 08:00 unless told), interleaved in time order, and their dossier ids."""
     ctx = engine_context()
@@ -172,8 +161,8 @@ CLOSING = {"dossier.returned", "dossier.withdrawn", "dossier.rejected"}
 
 
 def beginnings(
-    events: Iterable[InboundEvent], dossiers: Iterable[str], n: int
-) -> list[InboundEvent]:
+    events: Iterable[ev.InboundEvent], dossiers: Iterable[str], n: int
+) -> list[ev.InboundEvent]:
     """The first ``n`` events of each of ``dossiers`` (in ``events``' order), none closing it."""
     wanted = set(dossiers)
     taken: Counter[str] = Counter()

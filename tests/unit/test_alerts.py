@@ -23,23 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import (
-    Alert,
-    AlertLevel,
-    AlertScope,
-    Channel,
-    DossierReceived,
-    DossierRejected,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-    alert_id,
-)
+import events as ev
+from events import alert_id
 from events.internal import DeadlineTick
 from workflows.alerts import (
     AlertPolicy,
@@ -55,7 +40,7 @@ from workflows.effects import Rejected
 from workflows.routing import apply
 from workflows.state import DossierState, Status
 
-from support.context import routing_context
+from support.context import expect_procedure, routing_context
 from support.time import vn
 
 CTX = routing_context(range(2026, 2029))
@@ -68,21 +53,9 @@ WARD_DESK = "CAMDUONG.TTPVHCC"  # the Cam Đường ward's one-stop desk
 COMMUNE_DESK = "BAOTHANG.TTPVHCC"  # the Bảo Thắng commune's one-stop desk
 
 
-def expect_procedure(code: str, unit: str, committed: str, statutory: str, steps: str) -> None:
-    """The sample procedure is still the one the expectations were worked out for."""
-    proc = CATALOG.procedure(code)
-    assert proc is not None, f"{code} left the sample catalog: rework this test by hand"
-    actual = " ".join(f"{s.id}@{s.agency}:{s.allotment}" for s in proc.steps)
-    assert (proc.time_unit, str(proc.committed_time), str(proc.statutory_time), actual) == (
-        unit,
-        committed,
-        statutory,
-        steps,
-    ), f"{code} changed in the sample catalog: rework the hand-computed expectations"
-
-
 def test_sample_procedures_are_the_ones_worked_out_by_hand() -> None:
     expect_procedure(
+        CATALOG,
         "2.001610",
         "working_days",
         "3",
@@ -90,6 +63,7 @@ def test_sample_procedures_are_the_ones_worked_out_by_hand() -> None:
         "receive@MOTCUA:0.5 review@STC:1.5 issue@STC:0.5 return@MOTCUA:0.5",
     )
     expect_procedure(
+        CATALOG,
         "SAMPLE-XB-01",
         "working_days",
         "11",
@@ -97,6 +71,7 @@ def test_sample_procedures_are_the_ones_worked_out_by_hand() -> None:
         "receive@MOTCUA:0.5 review@SVHTTDL:7 sign@SVHTTDL:3 return@MOTCUA:0.5",
     )
     expect_procedure(
+        CATALOG,
         "1.013225",
         "calendar_days",
         "10",
@@ -106,6 +81,7 @@ def test_sample_procedures_are_the_ones_worked_out_by_hand() -> None:
         "return@CAMDUONG.TTPVHCC:1",
     )
     expect_procedure(
+        CATALOG,
         "1.001193",
         "working_days",
         "0",
@@ -123,16 +99,18 @@ class Dossier:
         self.dossier_id = dossier_id
         self.state: DossierState | None = None
         self.sent = 0
-        self.send(DossierReceived, received, desk, procedure=procedure, channel=Channel.ONLINE)
+        self.send(
+            ev.DossierReceived, received, desk, procedure=procedure, channel=ev.Channel.ONLINE
+        )
 
     @property
     def st(self) -> DossierState:
         assert self.state is not None
         return self.state
 
-    def event(self, cls: type[Any], when: str, agency: str, **fields: Any) -> InboundEvent:
+    def event(self, cls: type[Any], when: str, agency: str, **fields: Any) -> ev.InboundEvent:
         self.sent += 1
-        event: InboundEvent = cls(
+        event: ev.InboundEvent = cls(
             event_id=f"{self.dossier_id}/{self.sent}",
             dossier_id=self.dossier_id,
             occurred_at=vn(when),
@@ -149,9 +127,9 @@ class Dossier:
         return self
 
     def done(self, when: str, agency: str, step: str) -> Dossier:
-        return self.send(StepCompleted, when, agency, step=step)
+        return self.send(ev.StepCompleted, when, agency, step=step)
 
-    def tick(self, when: str | datetime) -> list[Alert]:
+    def tick(self, when: str | datetime) -> list[ev.Alert]:
         detected = vn(when) if isinstance(when, str) else when
         loaded = DossierState.from_bytes(self.st.to_bytes())
         tick = DeadlineTick(dossier_id=self.dossier_id, detected_at=detected)
@@ -173,7 +151,7 @@ def points(state: DossierState) -> list[str]:
     )
 
 
-def raised(alerts: list[Alert]) -> list[str]:
+def raised(alerts: list[ev.Alert]) -> list[str]:
     """What a tick raised: scope, level, step and deadline version of each alert."""
     return sorted(f"{a.scope} {a.level} {a.step or '-'} v{a.deadline_version}" for a in alerts)
 
@@ -346,8 +324,8 @@ def test_due_soon_after_a_pause_counts_only_working_time_used() -> None:
     # Paused Mon 01-25 07:30 -> Mon 02-01 07:30: Jan 25-29, 40 working hours. The dossier's
     # due Fri 02-12 17:30 moves by 40 h (Feb 15-19) -> Fri 02-19 17:30. 88 h allotted, 22 h
     # left at 75 % used: Fri 02-19 17:30 - 22 h = Wed 02-17 09:30.
-    d.send(SupplementRequested, "2027-01-25 07:30", SVHTTDL, reason="Bổ sung bản thảo")
-    d.send(SupplementReceived, "2027-02-01 07:30", MOTCUA)
+    d.send(ev.SupplementRequested, "2027-01-25 07:30", SVHTTDL, reason="Bổ sung bản thảo")
+    d.send(ev.SupplementReceived, "2027-02-01 07:30", MOTCUA)
     due_soon = [p for p in points(d.st) if "dossier due_soon" in p]
     assert due_soon == ["2027-02-17 09:30 dossier due_soon -"]  # actual: Mon 02-15 17:30
 
@@ -382,13 +360,13 @@ def test_ticks_raise_each_level_once_with_the_alert_fields() -> None:
     d = DOSSIERS["11d-review"]()  # instants: see test_watch_points_of_each_level
     assert d.tick("2027-01-29 09:59") == []
     (soon,) = d.tick("2027-01-29 10:00")
-    assert soon == Alert(
-        alert_id=alert_id(d.dossier_id, AlertScope.STEP, "review", AlertLevel.DUE_SOON, 0),
+    assert soon == ev.Alert(
+        alert_id=alert_id(d.dossier_id, ev.AlertScope.STEP, "review", ev.AlertLevel.DUE_SOON, 0),
         dossier_id=d.dossier_id,
         procedure="SAMPLE-XB-01",
         procedure_name="Cấp giấy phép xuất bản tài liệu không kinh doanh",
-        scope=AlertScope.STEP,
-        level=AlertLevel.DUE_SOON,
+        scope=ev.AlertScope.STEP,
+        level=ev.AlertLevel.DUE_SOON,
         agency=SVHTTDL,
         step="review",
         due_at=vn("2027-02-02 08:00"),
@@ -421,7 +399,7 @@ def test_ticks_raise_each_level_once_with_the_alert_fields() -> None:
 def test_statutory_breach_fires_even_when_an_apology_moved_the_due_past_it() -> None:
     d = DOSSIERS["3d-review"]()  # committed = statutory = Wed 01-27 09:00; no tick yet
     d.send(
-        DossierRescheduled,
+        ev.DossierRescheduled,
         "2027-01-26 10:00",
         STC,
         new_due_at=vn("2027-01-29 17:30"),
@@ -454,30 +432,32 @@ def test_statutory_breach_fires_even_when_an_apology_moved_the_due_past_it() -> 
     [
         # result ready: the clock stops, the dossier waits at the desk
         pytest.param(
-            lambda d: d.send(ResultReady, "2027-01-22 11:00", MOTCUA, outcome="approved"),
+            lambda d: d.send(ev.ResultReady, "2027-01-22 11:00", MOTCUA, outcome="approved"),
             id="result_ready",
         ),
         # returned to the applicant: closed
         pytest.param(
-            lambda d: d.send(ResultReady, "2027-01-22 11:00", MOTCUA, outcome="refused").send(
-                DossierReturned, "2027-01-22 11:05", MOTCUA
+            lambda d: d.send(ev.ResultReady, "2027-01-22 11:00", MOTCUA, outcome="refused").send(
+                ev.DossierReturned, "2027-01-22 11:05", MOTCUA
             ),
             id="returned",
         ),
         # withdrawn by the applicant: closed
         pytest.param(
-            lambda d: d.send(DossierWithdrawn, "2027-01-22 11:00", MOTCUA, reason="Rút hồ sơ"),
+            lambda d: d.send(ev.DossierWithdrawn, "2027-01-22 11:00", MOTCUA, reason="Rút hồ sơ"),
             id="withdrawn",
         ),
         # refused at intake: closed
         pytest.param(
-            lambda d: d.send(DossierRejected, "2027-01-22 11:00", MOTCUA, reason="Sai thẩm quyền"),
+            lambda d: d.send(
+                ev.DossierRejected, "2027-01-22 11:00", MOTCUA, reason="Sai thẩm quyền"
+            ),
             id="rejected",
         ),
         # paused for a supplement that never comes: the clock is stopped
         pytest.param(
             lambda d: d.send(
-                SupplementRequested, "2027-01-22 10:30", MOTCUA, reason="Thiếu bản sao"
+                ev.SupplementRequested, "2027-01-22 10:30", MOTCUA, reason="Thiếu bản sao"
             ),
             id="paused",
         ),
@@ -499,9 +479,9 @@ def test_a_supplement_re_arms_every_level_against_the_moved_deadlines() -> None:
     assert raised(d.tick("2027-01-25 08:00")) == ["step due_soon review v0"]
     # Paused Mon 01-25 10:00 -> Wed 01-27 10:00: 16 working hours. Every deadline moves by
     # 16 h: review Mon 16:00 -> Wed 16:00; the dossier Wed 01-27 09:00 -> Fri 01-29 09:00.
-    d.send(SupplementRequested, "2027-01-25 10:00", STC, reason="Bổ sung điều lệ")
+    d.send(ev.SupplementRequested, "2027-01-25 10:00", STC, reason="Bổ sung điều lệ")
     assert d.tick("2027-01-27 09:59") == []  # overdue by the old due, but paused
-    d.send(SupplementReceived, "2027-01-27 10:00", MOTCUA)
+    d.send(ev.SupplementReceived, "2027-01-27 10:00", MOTCUA)
     assert d.st.deadline_version == 1
     due = sorted(p for p in points(d.st) if "overdue" in p or "statutory" in p)
     assert due == [
@@ -530,7 +510,7 @@ def test_a_reschedule_re_arms_every_level_with_new_ids() -> None:
     # The apology on Wed 01-27 08:00 sets Fri 01-29 17:30: 6 days = 48 h from the start,
     # 12 h left -> 36 h in: Fri, Mon, Tue, Wed + 4 h on Thu -> Thu 01-28 11:30.
     d.send(
-        DossierRescheduled,
+        ev.DossierRescheduled,
         "2027-01-27 08:00",
         MOTCUA,
         new_due_at=vn("2027-01-29 17:30"),
@@ -553,9 +533,9 @@ def test_a_reschedule_re_arms_every_level_with_new_ids() -> None:
     ]
     assert not {a.alert_id for a in again} & {a.alert_id for a in first}
     assert {a.alert_id for a in again} == {
-        alert_id(d.dossier_id, AlertScope.DOSSIER, None, AlertLevel.STATUTORY_BREACH, 1),
-        alert_id(d.dossier_id, AlertScope.STEP, "review", AlertLevel.DUE_SOON, 1),
-        alert_id(d.dossier_id, AlertScope.STEP, "review", AlertLevel.OVERDUE, 1),
+        alert_id(d.dossier_id, ev.AlertScope.DOSSIER, None, ev.AlertLevel.STATUTORY_BREACH, 1),
+        alert_id(d.dossier_id, ev.AlertScope.STEP, "review", ev.AlertLevel.DUE_SOON, 1),
+        alert_id(d.dossier_id, ev.AlertScope.STEP, "review", ev.AlertLevel.OVERDUE, 1),
     }
     assert raised(d.tick("2027-01-28 11:30")) == ["dossier due_soon - v1"]
     (late,) = d.tick("2027-01-29 17:30")
@@ -564,7 +544,9 @@ def test_a_reschedule_re_arms_every_level_with_new_ids() -> None:
         1,
         vn("2027-01-29 17:30"),
     )
-    assert late.alert_id != alert_id(d.dossier_id, AlertScope.DOSSIER, None, AlertLevel.OVERDUE, 0)
+    assert late.alert_id != alert_id(
+        d.dossier_id, ev.AlertScope.DOSSIER, None, ev.AlertLevel.OVERDUE, 0
+    )
 
 
 def test_a_tick_applied_twice_raises_once() -> None:
@@ -689,7 +671,7 @@ def test_each_level_alerts_at_most_once_and_never_before_its_instant(
             ids.add(a.alert_id)
             point: WatchPoint = pending[alert_mark(a.scope, a.level, a.step, a.deadline_version)]
             assert point.at <= a.detected_at == at
-            if a.level is not AlertLevel.DUE_SOON:
+            if a.level is not ev.AlertLevel.DUE_SOON:
                 assert a.due_at <= a.detected_at, "overdue before the due instant"
         # The same tick delivered again raises nothing.
         assert d.tick(at) == []
@@ -699,20 +681,22 @@ def test_each_level_alerts_at_most_once_and_never_before_its_instant(
         when = now.strftime("%Y-%m-%d %H:%M:%S")
         st_ = d.st
         agency = st_.current_agency or PROCEDURES[procedure]
-        event: InboundEvent | None = None
+        event: ev.InboundEvent | None = None
         if op == "tick":
             tick(vn(when))
         elif op == "done" and st_.current_step is not None:
-            event = d.event(StepCompleted, when, agency, step=st_.current_step)
+            event = d.event(ev.StepCompleted, when, agency, step=st_.current_step)
         elif op == "pause":
-            event = d.event(SupplementRequested, when, agency, reason="Bổ sung")
+            event = d.event(ev.SupplementRequested, when, agency, reason="Bổ sung")
         elif op == "resume":
-            event = d.event(SupplementReceived, when, agency)
+            event = d.event(ev.SupplementReceived, when, agency)
         elif op == "reschedule":
             new_due = max(st_.committed_due_at, vn(when)) + timedelta(hours=hours)
-            event = d.event(DossierRescheduled, when, agency, new_due_at=new_due, reason="Hẹn lại")
+            event = d.event(
+                ev.DossierRescheduled, when, agency, new_due_at=new_due, reason="Hẹn lại"
+            )
         elif op == "result":
-            event = d.event(ResultReady, when, agency, outcome="approved")
+            event = d.event(ev.ResultReady, when, agency, outcome="approved")
         if event is not None:  # refused events (e.g. a second reschedule) change nothing
             d.state, _ = apply(DossierState.from_bytes(st_.to_bytes()), event, CTX)
     # Nothing is missed either: a tick far later raises every level still pending.

@@ -10,26 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events import (
-    EVENT_TYPES,
-    MAX_EVENT_BYTES,
-    Alert,
-    AlertLevel,
-    AlertScope,
-    Assignment,
-    ContractError,
-    DeadLetter,
-    DossierReceived,
-    ReasonKind,
-    Recipient,
-    StepCompleted,
-    TopicNames,
-    alert_id,
-    decode,
-    encode,
-    parse_event,
-    parse_event_obj,
-)
+import events as ev
+from events import alert_id, decode, encode, parse_event, parse_event_obj
 
 BASE: dict[str, Any] = {
     "schema_version": 1,
@@ -62,13 +44,13 @@ def raw(obj: Any) -> bytes:
 
 
 def test_every_registered_type_has_a_sample() -> None:
-    assert set(EXTRA) == set(EVENT_TYPES)
+    assert set(EXTRA) == set(ev.EVENT_TYPES)
 
 
 @pytest.mark.parametrize("kind", sorted(EXTRA))
 def test_each_type_parses_to_its_model(kind: str) -> None:
     parsed = parse_event(raw(event(kind)))
-    assert type(parsed) is EVENT_TYPES[kind]
+    assert type(parsed) is ev.EVENT_TYPES[kind]
     assert parsed.dossier_id == BASE["dossier_id"]
     assert parsed.occurred_at == datetime(2026, 4, 27, 1, 15, tzinfo=UTC)
 
@@ -77,7 +59,7 @@ def test_step_completed_outcome_defaults_to_ok() -> None:
     obj = event("step.completed")
     del obj["outcome"]
     parsed = parse_event(raw(obj))
-    assert isinstance(parsed, StepCompleted)
+    assert isinstance(parsed, ev.StepCompleted)
     assert parsed.outcome == "ok"
 
 
@@ -87,8 +69,8 @@ def test_models_are_frozen() -> None:
         parsed.dossier_id = "other"  # type: ignore[misc]
 
 
-def _err(data: bytes) -> ContractError:
-    with pytest.raises(ContractError) as info:
+def _err(data: bytes) -> ev.ContractError:
+    with pytest.raises(ev.ContractError) as info:
         parse_event(data)
     return info.value
 
@@ -99,92 +81,92 @@ def _err(data: bytes) -> ContractError:
         # a type nobody registered
         (
             raw(event("dossier.received", type="dossier.lost")),
-            ReasonKind.UNKNOWN_TYPE,
+            ev.ReasonKind.UNKNOWN_TYPE,
             "type",
             "unknown type 'dossier.lost'",
         ),
         # no type at all
         (
             raw({k: v for k, v in event("dossier.returned").items() if k != "type"}),
-            ReasonKind.UNKNOWN_TYPE,
+            ev.ReasonKind.UNKNOWN_TYPE,
             "type",
             "missing",
         ),
         # a received event without its procedure
         (
             raw({k: v for k, v in event("dossier.received").items() if k != "procedure"}),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "procedure",
             "Field required",
         ),
         # wall-clock time without an offset is ambiguous across agencies
         (
             raw(event("dossier.returned", occurred_at="2026-04-27T08:15:00")),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "occurred_at",
             "naive",
         ),
         # a future schema this engine cannot read
         (
             raw(event("dossier.returned", schema_version=2)),
-            ReasonKind.UNSUPPORTED_VERSION,
+            ev.ReasonKind.UNSUPPORTED_VERSION,
             "schema_version",
             "2",
         ),
         # true is not 1
         (
             raw(event("dossier.returned", schema_version=True)),
-            ReasonKind.UNSUPPORTED_VERSION,
+            ev.ReasonKind.UNSUPPORTED_VERSION,
             "schema_version",
             "True",
         ),
         # 65 characters: one too many for a dossier id
         (
             raw(event("dossier.returned", dossier_id="D" * 65)),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "dossier_id",
             "at most 64",
         ),
         # an empty dossier id
         (
             raw(event("dossier.returned", dossier_id="")),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "dossier_id",
             "at least 1",
         ),
         # a number where a string belongs is not coerced
-        (raw(event("dossier.returned", agency=12)), ReasonKind.SCHEMA_ERROR, "agency", "string"),
+        (raw(event("dossier.returned", agency=12)), ev.ReasonKind.SCHEMA_ERROR, "agency", "string"),
         # a field the contract does not know
         (
             raw(event("dossier.returned", colour="red")),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "colour",
             "unknown field",
         ),
         # a channel outside the enum
         (
             raw(event("dossier.received", channel="fax")),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "channel",
             "online",
         ),
         # the rescheduled due date must be aware too
         (
             raw(event("dossier.rescheduled", new_due_at="2026-05-12T17:30:00")),
-            ReasonKind.SCHEMA_ERROR,
+            ev.ReasonKind.SCHEMA_ERROR,
             "new_due_at",
             "naive",
         ),
         # Latin-1 bytes, not UTF-8
-        ("Hồ sơ".encode("utf-16"), ReasonKind.INVALID_ENCODING, "$", "offset 0"),
+        ("Hồ sơ".encode("utf-16"), ev.ReasonKind.INVALID_ENCODING, "$", "offset 0"),
         # truncated JSON
-        (b'{"schema_version": 1, "type": ', ReasonKind.INVALID_JSON, "$", "line 1"),
+        (b'{"schema_version": 1, "type": ', ev.ReasonKind.INVALID_JSON, "$", "line 1"),
         # a JSON array is not an event
-        (b"[1, 2]", ReasonKind.SCHEMA_ERROR, "$", "JSON object"),
+        (b"[1, 2]", ev.ReasonKind.SCHEMA_ERROR, "$", "JSON object"),
     ],
 )
 def test_invalid_input_names_the_field(
-    data: bytes, kind: ReasonKind, field: str, fragment: str
+    data: bytes, kind: ev.ReasonKind, field: str, fragment: str
 ) -> None:
     error = _err(data)
     assert error.kind is kind
@@ -193,12 +175,12 @@ def test_invalid_input_names_the_field(
 
 def test_payload_over_64_kib_is_refused_before_parsing() -> None:
     obj = event("dossier.withdrawn", reason="x" * 1000)
-    padded = raw(obj) + b" " * (MAX_EVENT_BYTES - len(raw(obj)) + 1)
+    padded = raw(obj) + b" " * (ev.MAX_EVENT_BYTES - len(raw(obj)) + 1)
     error = _err(padded)
-    assert error.kind is ReasonKind.TOO_LARGE
-    assert str(MAX_EVENT_BYTES) in str(error)
+    assert error.kind is ev.ReasonKind.TOO_LARGE
+    assert str(ev.MAX_EVENT_BYTES) in str(error)
     # exactly at the limit is still accepted
-    assert parse_event(padded[:MAX_EVENT_BYTES]).type == "dossier.withdrawn"
+    assert parse_event(padded[: ev.MAX_EVENT_BYTES]).type == "dossier.withdrawn"
 
 
 def test_every_problem_is_reported_not_just_the_first() -> None:
@@ -207,21 +189,21 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 
 
 def test_topic_prefix_applies_to_every_topic() -> None:
-    names = TopicNames.with_prefix("t-1-")
+    names = ev.TopicNames.with_prefix("t-1-")
     assert names.events == "t-1-dossier-events"
     assert all(n.startswith("t-1-dossier-") for n in names.all())
     assert len(set(names.all())) == 6
 
 
 def test_alert_id_is_deterministic_and_distinguishes_every_part() -> None:
-    base = ("D1", AlertScope.STEP, "appraisal", AlertLevel.OVERDUE, 0)
+    base = ("D1", ev.AlertScope.STEP, "appraisal", ev.AlertLevel.OVERDUE, 0)
     assert alert_id(*base) == alert_id(*base)
     variants = [
-        ("D2", AlertScope.STEP, "appraisal", AlertLevel.OVERDUE, 0),
-        ("D1", AlertScope.DOSSIER, "appraisal", AlertLevel.OVERDUE, 0),
-        ("D1", AlertScope.STEP, "intake", AlertLevel.OVERDUE, 0),
-        ("D1", AlertScope.STEP, "appraisal", AlertLevel.DUE_SOON, 0),
-        ("D1", AlertScope.STEP, "appraisal", AlertLevel.OVERDUE, 1),
+        ("D2", ev.AlertScope.STEP, "appraisal", ev.AlertLevel.OVERDUE, 0),
+        ("D1", ev.AlertScope.DOSSIER, "appraisal", ev.AlertLevel.OVERDUE, 0),
+        ("D1", ev.AlertScope.STEP, "intake", ev.AlertLevel.OVERDUE, 0),
+        ("D1", ev.AlertScope.STEP, "appraisal", ev.AlertLevel.DUE_SOON, 0),
+        ("D1", ev.AlertScope.STEP, "appraisal", ev.AlertLevel.OVERDUE, 1),
     ]
     assert len({alert_id(*v) for v in [base, *variants]}) == 6
 
@@ -256,7 +238,7 @@ def test_received_round_trips_through_bytes(
     applicant: str | None,
     actor: str | None,
 ) -> None:
-    model = DossierReceived.model_validate(
+    model = ev.DossierReceived.model_validate(
         {
             "event_id": event_id,
             "dossier_id": dossier_id,
@@ -275,7 +257,7 @@ def test_received_round_trips_through_bytes(
 def test_step_completed_round_trips(
     step: str, outcome: str, to_agency: str | None, at: datetime
 ) -> None:
-    model = StepCompleted(
+    model = ev.StepCompleted(
         event_id="e",
         dossier_id="d",
         occurred_at=at,
@@ -292,13 +274,18 @@ def test_step_completed_round_trips(
     due=aware,
     step=st.none() | codes,
     n=st.integers(0, 10),
-    level=st.sampled_from(list(AlertLevel)),
-    scope=st.sampled_from(list(AlertScope)),
+    level=st.sampled_from(list(ev.AlertLevel)),
+    scope=st.sampled_from(list(ev.AlertScope)),
 )
 def test_outbound_records_round_trip(
-    at: datetime, due: datetime, step: str | None, n: int, level: AlertLevel, scope: AlertScope
+    at: datetime,
+    due: datetime,
+    step: str | None,
+    n: int,
+    level: ev.AlertLevel,
+    scope: ev.AlertScope,
 ) -> None:
-    alert = Alert(
+    alert = ev.Alert(
         alert_id=alert_id("d", scope, step, level, n),
         dossier_id="d",
         procedure="1.009994",
@@ -309,10 +296,10 @@ def test_outbound_records_round_trip(
         due_at=due,
         detected_at=at,
         deadline_version=n,
-        recipients=(Recipient(name="A", role="department_head", email="a@x.example"),),
+        recipients=(ev.Recipient(name="A", role="department_head", email="a@x.example"),),
     )
-    assert decode(Alert, encode(alert)) == alert
-    assignment = Assignment(
+    assert decode(ev.Alert, encode(alert)) == alert
+    assignment = ev.Assignment(
         assignment_id="x",
         dossier_id="d",
         procedure="p",
@@ -323,21 +310,21 @@ def test_outbound_records_round_trip(
         dossier_due_at=due,
         cause_event_id="e",
     )
-    assert decode(Assignment, encode(assignment)) == assignment
+    assert decode(ev.Assignment, encode(assignment)) == assignment
 
 
 @given(original=st.binary(max_size=300), offset=st.integers(0, 2**62))
 def test_dead_letter_keeps_the_original_bytes(original: bytes, offset: int) -> None:
-    letter = DeadLetter(
-        reason=ReasonKind.INVALID_JSON,
+    letter = ev.DeadLetter(
+        reason=ev.ReasonKind.INVALID_JSON,
         error="$: invalid JSON",
-        original_b64=DeadLetter.wrap(original),
+        original_b64=ev.DeadLetter.wrap(original),
         source_topic="dossier-events",
         source_partition=3,
         source_offset=offset,
         dead_lettered_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    back = decode(DeadLetter, encode(letter))
+    back = decode(ev.DeadLetter, encode(letter))
     assert back.original == original
     assert back.source_offset == offset
 
@@ -397,10 +384,10 @@ def test_fast_and_precise_paths_agree(kind: str, field: str, value: Any, drop: b
     data = raw(obj)
     try:
         precise = parse_event_obj(json.loads(data))
-    except ContractError:
+    except ev.ContractError:
         precise = None
     try:
         fast = parse_event(data)
-    except ContractError:
+    except ev.ContractError:
         fast = None
     assert fast == precise

@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
+import events as ev
 from agents.notify import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -50,16 +51,7 @@ from agents.notify import ChannelName as Channel
 from agents.notify import DeliveryOutcome as Outcome
 from agents.settings import Settings
 from agents.tools.alerts_view import Dedupe, parse_alerts, render, select
-from events import (
-    Alert,
-    AlertDeliveryFailed,
-    AlertLevel,
-    AlertScope,
-    Recipient,
-    alert_id,
-    decode,
-    encode,
-)
+from events import alert_id, decode, encode
 
 SECRET = "s3cret-for-tests"
 VN = timezone(timedelta(hours=7))
@@ -72,16 +64,16 @@ SENT_AT = datetime(2026, 5, 6, 13, 46, tzinfo=UTC)
 
 def make_alert(
     *,
-    level: AlertLevel = AlertLevel.OVERDUE,
-    scope: AlertScope = AlertScope.STEP,
-    recipients: tuple[Recipient, ...] = (),
+    level: ev.AlertLevel = ev.AlertLevel.OVERDUE,
+    scope: ev.AlertScope = ev.AlertScope.STEP,
+    recipients: tuple[ev.Recipient, ...] = (),
     dossier: str = DOSSIER,
     step: str | None = "tham-dinh",
     name: str | None = "Cấp giấy phép xây dựng",
     due: datetime = DUE,
     detected: datetime = DETECTED,
-) -> Alert:
-    return Alert(
+) -> ev.Alert:
+    return ev.Alert(
         alert_id=alert_id(dossier, scope, step, level, 0),
         dossier_id=dossier,
         procedure="1.013225",
@@ -96,8 +88,8 @@ def make_alert(
     )
 
 
-def head(email_addr: str | None = None, webhook: str | None = None) -> Recipient:
-    return Recipient(
+def head(email_addr: str | None = None, webhook: str | None = None) -> ev.Recipient:
+    return ev.Recipient(
         name="Hoàng Văn Nam", role="department_head", email=email_addr, webhook=webhook
     )
 
@@ -172,17 +164,17 @@ def test_subject_of_an_overdue_construction_licence() -> None:
 @pytest.mark.parametrize(
     ("level", "name", "expected"),
     [
-        (AlertLevel.DUE_SOON, "Cấp giấy phép xây dựng", "[SẮP ĐẾN HẠN] Hồ sơ {d} — Cấp giấy phép xây dựng"),
-        (AlertLevel.STATUTORY_BREACH, "Cấp giấy phép xây dựng", "[VI PHẠM THỜI HẠN LUẬT ĐỊNH] Hồ sơ {d} — Cấp giấy phép xây dựng"),
+        (ev.AlertLevel.DUE_SOON, "Cấp giấy phép xây dựng", "[SẮP ĐẾN HẠN] Hồ sơ {d} — Cấp giấy phép xây dựng"),
+        (ev.AlertLevel.STATUTORY_BREACH, "Cấp giấy phép xây dựng", "[VI PHẠM THỜI HẠN LUẬT ĐỊNH] Hồ sơ {d} — Cấp giấy phép xây dựng"),
         # no name in the alert: the national code stands in
-        (AlertLevel.OVERDUE, None, "[QUÁ HẠN] Hồ sơ {d} — 1.013225"),
-        (AlertLevel.OVERDUE, "   ", "[QUÁ HẠN] Hồ sơ {d} — 1.013225"),
+        (ev.AlertLevel.OVERDUE, None, "[QUÁ HẠN] Hồ sơ {d} — 1.013225"),
+        (ev.AlertLevel.OVERDUE, "   ", "[QUÁ HẠN] Hồ sơ {d} — 1.013225"),
         # a name folded over lines (YAML >-) must not inject a header line
-        (AlertLevel.OVERDUE, "Cấp giấy phép\n  xây dựng\r\nBcc: x@y", "[QUÁ HẠN] Hồ sơ {d} — Cấp giấy phép xây dựng Bcc: x@y"),
+        (ev.AlertLevel.OVERDUE, "Cấp giấy phép\n  xây dựng\r\nBcc: x@y", "[QUÁ HẠN] Hồ sơ {d} — Cấp giấy phép xây dựng Bcc: x@y"),
     ],
 )  # fmt: skip
 def test_subject_per_level_and_fallbacks(
-    level: AlertLevel, name: str | None, expected: str
+    level: ev.AlertLevel, name: str | None, expected: str
 ) -> None:
     assert subject(make_alert(level=level, name=name)) == expected.format(d=DOSSIER)
 
@@ -230,8 +222,8 @@ def test_body_of_an_overdue_step_in_vietnamese_with_one_english_line() -> None:
 def test_body_converts_utc_instants_to_hanoi_time_and_says_time_left_when_due_soon() -> None:
     # 10:30Z is 17:30 in Hanoi; detected 12:30 Hanoi: 5 hours left.
     alert = make_alert(
-        level=AlertLevel.DUE_SOON,
-        scope=AlertScope.DOSSIER,
+        level=ev.AlertLevel.DUE_SOON,
+        scope=ev.AlertScope.DOSSIER,
         due=datetime(2026, 5, 4, 10, 30, tzinfo=UTC),
         detected=datetime(2026, 5, 4, 12, 30, tzinfo=VN),
     )
@@ -331,9 +323,11 @@ def test_targets_per_recipient_distinct_addresses_and_email_only_when_enabled() 
     alert = make_alert(
         recipients=(
             head("a@example.vn", "http://127.0.0.1:1/hook"),
-            Recipient(name="Phòng QLHĐXD", role="department_officer", email="A@example.vn"),
-            Recipient(name="Trung tâm", role="centre_director", webhook="http://127.0.0.1:1/hook"),
-            Recipient(name="Không có kênh", role="province_leader"),
+            ev.Recipient(name="Phòng QLHĐXD", role="department_officer", email="A@example.vn"),
+            ev.Recipient(
+                name="Trung tâm", role="centre_director", webhook="http://127.0.0.1:1/hook"
+            ),
+            ev.Recipient(name="Không có kênh", role="province_leader"),
         )
     )
     assert [(t.channel, t.address) for t in targets(alert, email_enabled=True)] == [
@@ -521,9 +515,9 @@ def test_batch_dedupes_records_failures_and_keeps_garbage() -> None:
         (1, down.alert_id.encode()),
     ]
     assert result.handled[1][2] == b"2026-05-06T13:46:00+00:00 delivered=0 failed=1"
-    records = [(k, decode(AlertDeliveryFailed, v)) for k, v in result.failed]
+    records = [(k, decode(ev.AlertDeliveryFailed, v)) for k, v in result.failed]
     assert [k for k, _ in records] == [b"k4", b"k5", b"D-2"]
-    assert records[2][1] == AlertDeliveryFailed(
+    assert records[2][1] == ev.AlertDeliveryFailed(
         alert_id=down.alert_id,
         channel="webhook",
         target=f"{base}/down",
@@ -739,8 +733,8 @@ def test_alerts_view_dedupes_filters_sorts_and_renders_one_line() -> None:
     early = make_alert(recipients=(head("a@b.example"),))
     late = make_alert(
         dossier="D-9",
-        level=AlertLevel.STATUTORY_BREACH,
-        scope=AlertScope.DOSSIER,
+        level=ev.AlertLevel.STATUTORY_BREACH,
+        scope=ev.AlertScope.DOSSIER,
         step=None,
         detected=DETECTED + timedelta(hours=1),
     )

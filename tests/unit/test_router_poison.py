@@ -16,21 +16,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+import events as ev
 from agents.runtime.parking import ParkedTotals, ParkingPolicy, lines_of
 from agents.runtime.records import Coordinates
 from agents.runtime.router import BatchResult, RawRecord, RouterCore, Tables
 from agents.runtime.telemetry import record_batch
-from events import (
-    DEAD_LETTER_MAX_BYTES,
-    EXCERPT_BYTES,
-    DeadLetter,
-    DossierReceived,
-    InboundEvent,
-    StepCompleted,
-    SupplementRequested,
-    decode,
-    encode,
-)
+from events import decode, encode
 from events.internal import DeadlineTick
 from monitoring.metrics import create_metrics
 from workflows.calendar import VN_TZ
@@ -51,7 +42,7 @@ def record(raw: bytes, offset: int, key: bytes | None, partition: int = 2) -> Ra
     return RawRecord(raw, Coordinates("events", partition, offset, key))
 
 
-def event_record(event: InboundEvent, offset: int) -> RawRecord:
+def event_record(event: ev.InboundEvent, offset: int) -> RawRecord:
     return record(encode(event), offset, event.dossier_id.encode())
 
 
@@ -66,8 +57,8 @@ def run(core: RouterCore, records: Sequence[RawRecord], now: datetime = MON) -> 
     return result
 
 
-def letters(result: BatchResult) -> list[DeadLetter]:
-    return [decode(DeadLetter, out.value) for out in result.outgoing if out.topic == "dlq"]
+def letters(result: BatchResult) -> list[ev.DeadLetter]:
+    return [decode(ev.DeadLetter, out.value) for out in result.outgoing if out.topic == "dlq"]
 
 
 def steps(result: BatchResult) -> list[tuple[str, str]]:
@@ -78,8 +69,8 @@ def steps(result: BatchResult) -> list[tuple[str, str]]:
     ]
 
 
-def received(dossier: str, event_id: str = "r") -> DossierReceived:
-    return DossierReceived(
+def received(dossier: str, event_id: str = "r") -> ev.DossierReceived:
+    return ev.DossierReceived(
         event_id=f"{dossier}-{event_id}",
         dossier_id=dossier,
         occurred_at=MON,
@@ -89,8 +80,8 @@ def received(dossier: str, event_id: str = "r") -> DossierReceived:
     )
 
 
-def done(dossier: str, step: str = "receive", event_id: str = "s") -> StepCompleted:
-    return StepCompleted(
+def done(dossier: str, step: str = "receive", event_id: str = "s") -> ev.StepCompleted:
+    return ev.StepCompleted(
         event_id=f"{dossier}-{event_id}",
         dossier_id=dossier,
         occurred_at=MON + timedelta(hours=1),
@@ -99,8 +90,8 @@ def done(dossier: str, step: str = "receive", event_id: str = "s") -> StepComple
     )
 
 
-def supplement(dossier: str, n: int, reason: str) -> SupplementRequested:
-    return SupplementRequested(
+def supplement(dossier: str, n: int, reason: str) -> ev.SupplementRequested:
+    return ev.SupplementRequested(
         event_id=f"{dossier}-p{n}",
         dossier_id=dossier,
         occurred_at=MON + timedelta(minutes=n),
@@ -135,12 +126,12 @@ def test_oversize_records_are_dead_lettered_by_coordinates_and_the_batch_goes_on
             2,
             offset,
         )
-        assert letter.original_truncated and letter.original == raw[:EXCERPT_BYTES]
+        assert letter.original_truncated and letter.original == raw[: ev.EXCERPT_BYTES]
         assert (letter.original_size, letter.original_sha256) == (
             len(raw),
             hashlib.sha256(raw).hexdigest(),
         )
-    assert all(len(out.value) <= DEAD_LETTER_MAX_BYTES for out in result.outgoing)
+    assert all(len(out.value) <= ev.DEAD_LETTER_MAX_BYTES for out in result.outgoing)
     # the records after them were applied
     assert steps(result) == [("A", "receive"), ("A", "review"), ("B", "receive")]
 
@@ -192,7 +183,7 @@ def test_a_well_keyed_record_after_a_mis_keyed_one_is_applied() -> None:
 # --- parking: exact bytes of orphans -------------------------------------------------
 
 
-def unusual_bytes(event: InboundEvent) -> bytes:
+def unusual_bytes(event: ev.InboundEvent) -> bytes:
     """The same event as an agency might really send it: other key order, spaces, a
     newline and a tab inside, non-ASCII escaped: valid JSON, not what ``encode`` writes."""
     obj = json.loads(encode(event))

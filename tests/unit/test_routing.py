@@ -21,58 +21,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import (
-    Channel,
-    DossierHandedOff,
-    DossierReceived,
-    DossierRejected,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ReasonKind,
-    ResultOutcome,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
+from workflows import effects as fx
 from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
-from workflows.effects import (
-    Anomaly,
-    ArmDeadlines,
-    Assign,
-    Closed,
-    Completed,
-    DisarmDeadlines,
-    Effect,
-    Rejected,
-)
 from workflows.routing import RoutingContext, RoutingPolicy, apply
 from workflows.state import DossierState, Status
 
-from support.context import routing_context
+from support.context import expect_procedure, routing_context
 from support.time import vn
 
 CTX = routing_context(range(2025, 2028))
 CATALOG, CAL = CTX.catalog, CTX.calendar
-
-
-def expect_route(code: str, unit: str, committed: str, statutory: str, steps: str) -> None:
-    """The sample procedure is still the one the expectations were worked out for.
-
-    ``steps`` reads ``"receive@AGENCY:1 review@AGENCY:2 ..."`` in declaration order.
-    """
-    proc = CATALOG.procedure(code)
-    assert proc is not None, f"{code} left the sample catalog: rework this test by hand"
-    actual = " ".join(f"{s.id}@{s.agency}:{s.allotment}" for s in proc.steps)
-    assert (proc.time_unit, str(proc.committed_time), str(proc.statutory_time), actual) == (
-        unit,
-        committed,
-        statutory,
-        steps,
-    ), f"{code} changed in the sample catalog: rework the hand-computed expectations"
 
 
 class Driver:
@@ -82,10 +42,10 @@ class Driver:
         self.ctx = ctx
         self.dossier_id = dossier_id
         self.state: DossierState | None = None
-        self.sent: list[InboundEvent] = []
+        self.sent: list[ev.InboundEvent] = []
 
-    def event(self, cls: type[Any], at: datetime, agency: str, **fields: Any) -> InboundEvent:
-        event: InboundEvent = cls(
+    def event(self, cls: type[Any], at: datetime, agency: str, **fields: Any) -> ev.InboundEvent:
+        event: ev.InboundEvent = cls(
             event_id=f"{self.dossier_id}/{len(self.sent) + 1}",
             dossier_id=self.dossier_id,
             occurred_at=at,
@@ -95,12 +55,12 @@ class Driver:
         self.sent.append(event)
         return event
 
-    def send(self, event: InboundEvent) -> list[Effect]:
+    def send(self, event: ev.InboundEvent) -> list[fx.Effect]:
         loaded = None if self.state is None else DossierState.from_bytes(self.state.to_bytes())
         self.state, effects = apply(loaded, event, self.ctx)
         return effects
 
-    def do(self, cls: type[Any], at: datetime, agency: str, **fields: Any) -> list[Effect]:
+    def do(self, cls: type[Any], at: datetime, agency: str, **fields: Any) -> list[fx.Effect]:
         return self.send(self.event(cls, at, agency, **fields))
 
     @property
@@ -113,15 +73,15 @@ class Driver:
         return self.state
 
 
-def only(effects: list[Effect], kind: type[Any]) -> Any:
+def only(effects: list[fx.Effect], kind: type[Any]) -> Any:
     found = [e for e in effects if isinstance(e, kind)]
     assert len(found) == 1, f"expected one {kind.__name__} in {effects}"
     return found[0]
 
 
-def routed(effects: list[Effect]) -> tuple[object, ...]:
+def routed(effects: list[fx.Effect]) -> tuple[object, ...]:
     """The Assign as (step, agency, from_agency, assigned_at, step due, dossier due, statutory)."""
-    a: Assign = only(effects, Assign)
+    a: fx.Assign = only(effects, fx.Assign)
     return (
         a.step,
         a.agency,
@@ -144,7 +104,8 @@ def domain(state: DossierState | None) -> DossierState | None:
 def test_construction_licence_with_site_visit_branch() -> None:
     # Calendar days: a due date is the office close of the last day, moved to the next
     # working day when that day is off.
-    expect_route(
+    expect_procedure(
+        CATALOG,
         "1.013225",
         "calendar_days",
         "10",
@@ -159,7 +120,7 @@ def test_construction_licence_with_site_visit_branch() -> None:
     # Committed 10 days: 03-12 (Thu) 17:30. Statutory 15 days: 03-17 (Tue) 17:30.
     due, statutory = vn(2026, 3, 12, 17, 30), vn(2026, 3, 17, 17, 30)
     effects = d.do(
-        DossierReceived, vn(2026, 3, 2, 9), desk, procedure="1.013225", channel=Channel.ONLINE
+        ev.DossierReceived, vn(2026, 3, 2, 9), desk, procedure="1.013225", channel=ev.Channel.ONLINE
     )
     # receive, 1 day: 03-03 (Tue) 17:30; the desk received it itself, so no from_agency.
     assert routed(effects) == (
@@ -171,12 +132,12 @@ def test_construction_licence_with_site_visit_branch() -> None:
         due,
         statutory,
     )
-    assert only(effects, ArmDeadlines) == ArmDeadlines(
+    assert only(effects, fx.ArmDeadlines) == fx.ArmDeadlines(
         d.dossier_id, 0, "receive", desk, vn(2026, 3, 2, 9), vn(2026, 3, 3, 17, 30), due, statutory
     )
 
     # Mon 15:00 -> review, 2 days from Mon 03-02: Wed 03-04 17:30.
-    effects = d.do(StepCompleted, vn(2026, 3, 2, 15), desk, step="receive")
+    effects = d.do(ev.StepCompleted, vn(2026, 3, 2, 15), desk, step="receive")
     assert routed(effects) == (
         "review",
         ward,
@@ -188,20 +149,20 @@ def test_construction_licence_with_site_visit_branch() -> None:
     )
     # Wed 10:00, review needs an inspection -> site_visit, 2 days: Fri 03-06 17:30.
     effects = d.do(
-        StepCompleted, vn(2026, 3, 4, 10), ward, step="review", outcome="needs_inspection"
+        ev.StepCompleted, vn(2026, 3, 4, 10), ward, step="review", outcome="needs_inspection"
     )
     assert routed(effects)[:2] == ("site_visit", ward)
     assert routed(effects)[4] == vn(2026, 3, 6, 17, 30)
     # Fri 16:00 -> appraisal_after_visit, 2 days: Sun 03-08, moved to Mon 03-09 17:30.
-    effects = d.do(StepCompleted, vn(2026, 3, 6, 16), ward, step="site_visit")
+    effects = d.do(ev.StepCompleted, vn(2026, 3, 6, 16), ward, step="site_visit")
     assert routed(effects)[:2] == ("appraisal_after_visit", ward)
     assert routed(effects)[4] == vn(2026, 3, 9, 17, 30)
     # Tue 03-10 09:00 (a day late) -> sign, 2 days: Thu 03-12 17:30.
-    effects = d.do(StepCompleted, vn(2026, 3, 10, 9), ward, step="appraisal_after_visit")
+    effects = d.do(ev.StepCompleted, vn(2026, 3, 10, 9), ward, step="appraisal_after_visit")
     assert routed(effects)[:2] == ("sign", ward)
     assert routed(effects)[4] == vn(2026, 3, 12, 17, 30)
     # Thu 03-12 08:00 -> return at the desk, 1 day: Fri 03-13 17:30.
-    effects = d.do(StepCompleted, vn(2026, 3, 12, 8), ward, step="sign")
+    effects = d.do(ev.StepCompleted, vn(2026, 3, 12, 8), ward, step="sign")
     assert routed(effects) == (
         "return",
         desk,
@@ -217,10 +178,10 @@ def test_construction_licence_with_site_visit_branch() -> None:
     # Fri 07:30-10:00 = 2.5 h: 73 h = 9.125 days.
     # Statutory as working time: Mon 6.5 h + 03-03..06 32 h + 03-09..13 40 h + Mon 03-16
     # 8 h + Tue 03-17 8 h = 94.5 h = 11.8125 days; saved 11.8125 - 9.125 = 2.6875.
-    effects = d.do(ResultReady, vn(2026, 3, 13, 10), desk, outcome=ResultOutcome.APPROVED)
+    effects = d.do(ev.ResultReady, vn(2026, 3, 13, 10), desk, outcome=ev.ResultOutcome.APPROVED)
     assert effects == [
-        DisarmDeadlines(d.dossier_id, "result ready"),
-        Completed(d.dossier_id, "1.013225", "construction", "late", 9.125, 2.6875),
+        fx.DisarmDeadlines(d.dossier_id, "result ready"),
+        fx.Completed(d.dossier_id, "1.013225", "construction", "late", 9.125, 2.6875),
     ]
     sheet = d.st.sheet
     assert [(r.step, r.agency, r.result) for r in sheet] == [
@@ -241,14 +202,15 @@ def test_construction_licence_with_site_visit_branch() -> None:
     assert d.st.status is Status.RESULT_READY
     assert d.st.current_step is None
 
-    effects = d.do(DossierReturned, vn(2026, 3, 13, 10, 30), desk)
-    assert effects == [Closed(d.dossier_id, "returned")]
+    effects = d.do(ev.DossierReturned, vn(2026, 3, 13, 10, 30), desk)
+    assert effects == [fx.Closed(d.dossier_id, "returned")]
     assert d.st.status.closed
     assert d.st.closed_at == vn(2026, 3, 13, 10, 30)
 
 
 def test_same_day_procedure_received_after_the_cutoff() -> None:
-    expect_route(
+    expect_procedure(
+        CATALOG,
         "1.001193",
         "working_days",
         "0",
@@ -261,11 +223,11 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
     # and Mon 04-27 is the Hùng Kings day off, so from Tue 04-28 07:30; due Tue 17:30.
     tue_close = vn(2026, 4, 28, 17, 30)
     effects = d.do(
-        DossierReceived,
+        ev.DossierReceived,
         vn(2026, 4, 24, 15, 20),
         desk,
         procedure="1.001193",
-        channel=Channel.IN_PERSON,
+        channel=ev.Channel.IN_PERSON,
     )
     assert routed(effects) == (
         "receive",
@@ -279,7 +241,7 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
     assert d.st.start_at == vn(2026, 4, 28, 7, 30)
     # Handed on the same Friday at 15:40: the step's clock still starts with the
     # dossier's, Tue 07:30, so register is due Tue 17:30 (not Fri 17:30).
-    effects = d.do(StepCompleted, vn(2026, 4, 24, 15, 40), desk, step="receive")
+    effects = d.do(ev.StepCompleted, vn(2026, 4, 24, 15, 40), desk, step="receive")
     assert routed(effects) == (
         "register",
         commune,
@@ -289,20 +251,20 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
         tue_close,
         tue_close,
     )
-    arm: ArmDeadlines = only(effects, ArmDeadlines)
+    arm: fx.ArmDeadlines = only(effects, fx.ArmDeadlines)
     assert arm.step_started_at == vn(2026, 4, 28, 7, 30)
-    effects = d.do(StepCompleted, vn(2026, 4, 28, 9), commune, step="register")
+    effects = d.do(ev.StepCompleted, vn(2026, 4, 28, 9), commune, step="register")
     assert routed(effects)[:2] == ("sign", commune)
     assert routed(effects)[4] == tue_close
-    effects = d.do(StepCompleted, vn(2026, 4, 28, 10), commune, step="sign")
+    effects = d.do(ev.StepCompleted, vn(2026, 4, 28, 10), commune, step="sign")
     assert routed(effects)[:3] == ("return", desk, commune)
     assert routed(effects)[4] == tue_close
 
     # Ready Tue 10:30, on the due day: on time. Used Tue 07:30-10:30 = 3 h = 0.375 days.
     # A same-day statutory time is the rest of the counting day: 07:30-17:30 = 8 h =
     # 1 day; saved 1 - 0.375 = 0.625.
-    effects = d.do(ResultReady, vn(2026, 4, 28, 10, 30), desk, outcome=ResultOutcome.APPROVED)
-    assert only(effects, Completed) == Completed(
+    effects = d.do(ev.ResultReady, vn(2026, 4, 28, 10, 30), desk, outcome=ev.ResultOutcome.APPROVED)
+    assert only(effects, fx.Completed) == fx.Completed(
         d.dossier_id, "1.001193", "civil-status", "on_time", 0.375, 0.625
     )
     # receive ran Fri 15:20-15:40, before the clock started: 0 h used, done before its day.
@@ -325,12 +287,13 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
 )
 def test_same_day_cutoff_table(received: datetime, due: datetime) -> None:
     d = Driver()
-    d.do(DossierReceived, received, "BAOTHANG.TTPVHCC", procedure="1.001193", channel="online")
+    d.do(ev.DossierReceived, received, "BAOTHANG.TTPVHCC", procedure="1.001193", channel="online")
     assert (d.st.committed_due_at, d.st.statutory_due_at, d.st.sheet[0].due_at) == (due,) * 3
 
 
 def test_working_days_procedure_paused_across_the_holidays() -> None:
-    expect_route(
+    expect_procedure(
+        CATALOG,
         "1.012906",
         "working_days",
         "10",
@@ -343,7 +306,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
     # last 0.5 h on Mon 05-11: due Mon 05-11 08:00.
     due = vn(2026, 5, 11, 8)
     effects = d.do(
-        DossierReceived, vn(2026, 4, 22, 8), "MOTCUA", procedure="1.012906", channel="online"
+        ev.DossierReceived, vn(2026, 4, 22, 8), "MOTCUA", procedure="1.012906", channel="online"
     )
     # receive, 0.5 day = 4 h: 08:00-11:30 is 3.5 h, then 13:30 + 0.5 h = Wed 14:00.
     assert routed(effects) == (
@@ -357,7 +320,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
     )
     # Wed 11:00 -> review at SXD, 6 days = 48 h: Wed 4.5, Thu 12.5, Fri 20.5, Tue 28.5,
     # Wed 36.5, Mon 05-04 44.5, Tue 05-05 07:30 + 3.5 h = 11:00.
-    effects = d.do(StepCompleted, vn(2026, 4, 22, 11), "MOTCUA", step="receive")
+    effects = d.do(ev.StepCompleted, vn(2026, 4, 22, 11), "MOTCUA", step="receive")
     assert routed(effects) == (
         "review",
         "SXD",
@@ -368,18 +331,18 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
         due,
     )
 
-    effects = d.do(SupplementRequested, vn(2026, 4, 24, 10), "SXD", reason="thiếu bản vẽ")
-    assert effects == [DisarmDeadlines(d.dossier_id, "paused for supplement")]
+    effects = d.do(ev.SupplementRequested, vn(2026, 4, 24, 10), "SXD", reason="thiếu bản vẽ")
+    assert effects == [fx.DisarmDeadlines(d.dossier_id, "paused for supplement")]
     assert d.st.status is Status.PAUSED
     # Paused Fri 04-24 10:00 -> Mon 05-04 09:30: Fri 1.5 + 4 = 5.5 h, Mon 27 off, Tue 28
     # and Wed 29 16 h, Thu 30 and Fri 1 off, Mon 07:30-09:30 2 h: 23.5 h of working time
     # (twelve calendar days).
-    effects = d.do(SupplementReceived, vn(2026, 5, 4, 9, 30), "MOTCUA")
+    effects = d.do(ev.SupplementReceived, vn(2026, 5, 4, 9, 30), "MOTCUA")
     # review due Tue 05-05 11:00 + 23.5 h: Tue 4.5, Wed 12.5, Thu 20.5, Fri 07:30 + 3 h.
     # dossier due Mon 05-11 08:00 + 23.5 h: Mon 7.5, Tue 15.5, Wed 23.5 = Wed 17:30.
     new_due = vn(2026, 5, 13, 17, 30)
     assert effects == [
-        ArmDeadlines(
+        fx.ArmDeadlines(
             d.dossier_id,
             1,
             "review",
@@ -400,7 +363,7 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
 
     # Thu 05-07 15:00 -> sign, 3 days = 24 h: Thu 2.5, Fri 10.5, Mon 18.5, Tue 05-12
     # 4 h morning (22.5) + 1.5 h = 15:00.
-    effects = d.do(StepCompleted, vn(2026, 5, 7, 15), "SXD", step="review")
+    effects = d.do(ev.StepCompleted, vn(2026, 5, 7, 15), "SXD", step="review")
     assert routed(effects) == (
         "sign",
         "SXD",
@@ -411,15 +374,15 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
         new_due,
     )
     # Mon 05-11 16:00 -> return, 4 h: Mon 1.5 h, Tue 07:30 + 2.5 h = 10:00.
-    effects = d.do(StepCompleted, vn(2026, 5, 11, 16), "SXD", step="sign")
+    effects = d.do(ev.StepCompleted, vn(2026, 5, 11, 16), "SXD", step="sign")
     assert routed(effects)[:4] == ("return", "MOTCUA", "SXD", vn(2026, 5, 11, 16))
     assert routed(effects)[4] == vn(2026, 5, 12, 10)
 
     # Ready Tue 05-12 09:00, before the due day Wed 05-13: early. Worked Wed 04-22 08:00
     # -> Tue 05-12 09:00: 7.5 + 16 + 16 + 40 + 8 + 1.5 = 89 h, less 23.5 h paused =
     # 65.5 h = 8.1875 days; saved 10 - 8.1875 = 1.8125.
-    effects = d.do(ResultReady, vn(2026, 5, 12, 9), "MOTCUA", outcome=ResultOutcome.APPROVED)
-    assert only(effects, Completed) == Completed(
+    effects = d.do(ev.ResultReady, vn(2026, 5, 12, 9), "MOTCUA", outcome=ev.ResultOutcome.APPROVED)
+    assert only(effects, fx.Completed) == fx.Completed(
         d.dossier_id, "1.012906", "real-estate", "early", 8.1875, 1.8125
     )
     review = d.st.sheet[1]
@@ -429,8 +392,8 @@ def test_working_days_procedure_paused_across_the_holidays() -> None:
         vn(2026, 5, 8, 10, 30),
         Completion.EARLY,
     )
-    assert d.do(DossierReturned, vn(2026, 5, 12, 9, 30), "MOTCUA") == [
-        Closed(d.dossier_id, "returned")
+    assert d.do(ev.DossierReturned, vn(2026, 5, 12, 9, 30), "MOTCUA") == [
+        fx.Closed(d.dossier_id, "returned")
     ]
 
 
@@ -440,14 +403,15 @@ def received_3day(d: Driver) -> None:
     24 h: Mon 7.5, Tue 15.5, Wed 23.5, Thu 07:30 + 0.5 h: due Thu 06-04 08:00.
     receive, 4 h: Mon 08:00-11:30 3.5 h, 13:30 + 0.5 h = Mon 14:00.
     """
-    expect_route(
+    expect_procedure(
+        CATALOG,
         "2.001610",
         "working_days",
         "3",
         "3",
         "receive@MOTCUA:0.5 review@STC:1.5 issue@STC:0.5 return@MOTCUA:0.5",
     )
-    d.do(DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="2.001610", channel="online")
+    d.do(ev.DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="2.001610", channel="online")
 
 
 # --------------------------------------------------------------------------- reschedule
@@ -466,14 +430,14 @@ def test_reschedule_rearms_once(counts_late: bool, completion: str) -> None:
     received_3day(d)
     # The apology on Thu 06-04 10:00, already past the 08:00 due: new date Mon 06-08 17:30.
     effects = d.do(
-        DossierRescheduled,
+        ev.DossierRescheduled,
         vn(2026, 6, 4, 10),
         "STC",
         new_due_at=vn(2026, 6, 8, 17, 30),
         reason="xin lỗi",
     )
     assert effects == [
-        ArmDeadlines(
+        fx.ArmDeadlines(
             d.dossier_id,
             1,  # bumped: alerts for the new due instant get new ids
             "receive",
@@ -487,29 +451,29 @@ def test_reschedule_rearms_once(counts_late: bool, completion: str) -> None:
     assert d.st.original_due_at == vn(2026, 6, 4, 8)
     before = d.st
     effects = d.do(
-        DossierRescheduled,
+        ev.DossierRescheduled,
         vn(2026, 6, 5, 9),
         "STC",
         new_due_at=vn(2026, 6, 12, 17, 30),
         reason="xin lỗi lần hai",
     )
     assert len(effects) == 1
-    assert only(effects, Rejected).kind is ReasonKind.ILLEGAL_TRANSITION
-    assert "already rescheduled" in only(effects, Rejected).message
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
+    assert "already rescheduled" in only(effects, fx.Rejected).message
     assert domain(d.st) == domain(before)
 
-    effects = d.do(ResultReady, vn(2026, 6, 5, 10), "MOTCUA", outcome=ResultOutcome.APPROVED)
-    assert only(effects, Completed).completion == completion
+    effects = d.do(ev.ResultReady, vn(2026, 6, 5, 10), "MOTCUA", outcome=ev.ResultOutcome.APPROVED)
+    assert only(effects, fx.Completed).completion == completion
 
 
 def test_reschedule_during_a_pause_moves_only_by_the_rest_of_the_pause() -> None:
     d = Driver()
     received_3day(d)
-    d.do(SupplementRequested, vn(2026, 6, 2, 8), "MOTCUA", reason="thiếu giấy tờ")
+    d.do(ev.SupplementRequested, vn(2026, 6, 2, 8), "MOTCUA", reason="thiếu giấy tờ")
     # Paused, nothing armed: the new appointment waits for the supplement.
     assert (
         d.do(
-            DossierRescheduled,
+            ev.DossierRescheduled,
             vn(2026, 6, 3, 9),
             "STC",
             new_due_at=vn(2026, 6, 9, 17, 30),
@@ -517,12 +481,12 @@ def test_reschedule_during_a_pause_moves_only_by_the_rest_of_the_pause() -> None
         )
         == []
     )
-    effects = d.do(SupplementReceived, vn(2026, 6, 4, 7, 30), "MOTCUA")
+    effects = d.do(ev.SupplementReceived, vn(2026, 6, 4, 7, 30), "MOTCUA")
     # Pause Tue 08:00 -> Thu 07:30: Tue 7.5 + Wed 8 = 15.5 h. The original and statutory
     # due Thu 06-04 08:00 + 15.5 h: Thu 7.5, Fri 15.5 -> Fri 06-05 17:30.
     # The new appointment, given Wed 09:00, moves only by Wed 09:00 -> Thu 07:30 =
     # 2.5 + 4 = 6.5 h: Tue 06-09 17:30 + 6.5 h = Wed 06-10 07:30 + 4 h + 2.5 h = 16:00.
-    arm: ArmDeadlines = only(effects, ArmDeadlines)
+    arm: fx.ArmDeadlines = only(effects, fx.ArmDeadlines)
     assert (arm.deadline_version, arm.dossier_due_at, arm.statutory_due_at) == (
         2,
         vn(2026, 6, 10, 16),
@@ -546,15 +510,15 @@ def test_second_supplement_request(counts_late: bool, completion: str) -> None:
     d = Driver(ctx)
     received_3day(d)
     for day in (1, 2):  # Mon 13:30 -> 14:30 and Tue 13:30 -> 14:30: 1 h each
-        d.do(SupplementRequested, vn(2026, 6, day, 13, 30), "MOTCUA", reason="thiếu")
-        d.do(SupplementReceived, vn(2026, 6, day, 14, 30), "MOTCUA")
+        d.do(ev.SupplementRequested, vn(2026, 6, day, 13, 30), "MOTCUA", reason="thiếu")
+        d.do(ev.SupplementReceived, vn(2026, 6, day, 14, 30), "MOTCUA")
     assert [p.paused_hours for p in d.st.pauses] == [1, 1]
     # Both pauses move the due: Thu 06-04 08:00 + 2 h = Thu 10:00.
     assert d.st.committed_due_at == vn(2026, 6, 4, 10)
-    effects = d.do(ResultReady, vn(2026, 6, 2, 16), "MOTCUA", outcome=ResultOutcome.REFUSED)
+    effects = d.do(ev.ResultReady, vn(2026, 6, 2, 16), "MOTCUA", outcome=ev.ResultOutcome.REFUSED)
     # Used Mon 08:00 -> Tue 16:00 = 7.5 + (4 + 2.5) = 14 h, less 2 h paused = 12 h =
     # 1.5 days; saved 3 - 1.5 = 1.5 either way.
-    assert only(effects, Completed) == Completed(
+    assert only(effects, fx.Completed) == fx.Completed(
         d.dossier_id, "2.001610", "business-registration", completion, 1.5, 1.5
     )
     assert d.st.outcome is not None and d.st.outcome.decision == "refused"
@@ -563,13 +527,13 @@ def test_second_supplement_request(counts_late: bool, completion: str) -> None:
 def test_result_ready_while_paused_ends_the_pause() -> None:
     d = Driver()
     received_3day(d)
-    d.do(SupplementRequested, vn(2026, 6, 1, 9), "MOTCUA", reason="thiếu")
+    d.do(ev.SupplementRequested, vn(2026, 6, 1, 9), "MOTCUA", reason="thiếu")
     # The applicant never came back; refused Tue 06-02 09:00. Pause Mon 09:00 -> Tue 09:00
     # = 2.5 + 4 + 1.5 = 8 h; used Mon 08:00 -> Tue 09:00 = 9.5 + 1.5 - 8 = 1 h = 0.125 days.
-    effects = d.do(ResultReady, vn(2026, 6, 2, 9), "MOTCUA", outcome=ResultOutcome.REFUSED)
+    effects = d.do(ev.ResultReady, vn(2026, 6, 2, 9), "MOTCUA", outcome=ev.ResultOutcome.REFUSED)
     assert effects == [
-        DisarmDeadlines(d.dossier_id, "result ready"),
-        Completed(d.dossier_id, "2.001610", "business-registration", "early", 0.125, 2.875),
+        fx.DisarmDeadlines(d.dossier_id, "result ready"),
+        fx.Completed(d.dossier_id, "2.001610", "business-registration", "early", 0.125, 2.875),
     ]
     assert d.st.pauses[0].received_at == vn(2026, 6, 2, 9)
     assert d.st.pauses[0].paused_hours == 8
@@ -580,10 +544,10 @@ def test_result_ready_while_paused_ends_the_pause() -> None:
 def test_withdrawn_mid_step_records_time_used_but_no_result() -> None:
     d = Driver()
     received_3day(d)
-    effects = d.do(DossierWithdrawn, vn(2026, 6, 1, 10), "MOTCUA", reason="rút hồ sơ")
+    effects = d.do(ev.DossierWithdrawn, vn(2026, 6, 1, 10), "MOTCUA", reason="rút hồ sơ")
     assert effects == [
-        DisarmDeadlines(d.dossier_id, "withdrawn"),
-        Closed(d.dossier_id, "withdrawn"),
+        fx.DisarmDeadlines(d.dossier_id, "withdrawn"),
+        fx.Closed(d.dossier_id, "withdrawn"),
     ]
     row = d.st.sheet[0]
     assert (row.finished_at, row.used_hours, row.result) == (vn(2026, 6, 1, 10), 2, None)
@@ -598,11 +562,11 @@ def test_after_the_last_step_the_dossier_waits_at_the_returning_agency() -> None
         (vn(2026, 6, 1, 15), "STC", "review"),
         (vn(2026, 6, 2, 8), "STC", "issue"),
     ]:
-        d.do(StepCompleted, at, agency, step=step)
-    effects = d.do(StepCompleted, vn(2026, 6, 2, 9), "MOTCUA", step="return")
+        d.do(ev.StepCompleted, at, agency, step=step)
+    effects = d.do(ev.StepCompleted, vn(2026, 6, 2, 9), "MOTCUA", step="return")
     # No step left: no Assign; the dossier deadline stays armed at the desk.
     assert effects == [
-        ArmDeadlines(
+        fx.ArmDeadlines(
             d.dossier_id, 0, None, "MOTCUA", None, None, vn(2026, 6, 4, 8), vn(2026, 6, 4, 8)
         )
     ]
@@ -611,8 +575,8 @@ def test_after_the_last_step_the_dossier_waits_at_the_returning_agency() -> None
         None,
         "MOTCUA",
     )
-    effects = d.do(StepCompleted, vn(2026, 6, 2, 9, 5), "MOTCUA", step="return")
-    assert only(effects, Rejected).kind is ReasonKind.ILLEGAL_TRANSITION
+    effects = d.do(ev.StepCompleted, vn(2026, 6, 2, 9, 5), "MOTCUA", step="return")
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
 
 
 # --------------------------------------------------------------------------- hand-offs
@@ -620,19 +584,19 @@ def test_after_the_last_step_the_dossier_waits_at_the_returning_agency() -> None
 
 def test_off_route_hand_off_is_tracked_where_the_dossier_is() -> None:
     d = Driver()
-    d.do(DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.012906", channel="online")
+    d.do(ev.DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.012906", channel="online")
     # The desk sends review to the finance department instead of construction.
-    effects = d.do(StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="receive", to_agency="STC")
-    a: Assign = only(effects, Assign)
+    effects = d.do(ev.StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="receive", to_agency="STC")
+    a: fx.Assign = only(effects, fx.Assign)
     assert (a.step, a.agency, a.off_route) == ("review", "STC", True)
-    anomaly: Anomaly = only(effects, Anomaly)
-    assert (anomaly.kind, anomaly.event_id) == (ReasonKind.OFF_ROUTE, d.last_id)
+    anomaly: fx.Anomaly = only(effects, fx.Anomaly)
+    assert (anomaly.kind, anomaly.event_id) == (ev.ReasonKind.OFF_ROUTE, d.last_id)
     assert (d.st.current_step, d.st.current_agency, d.st.anomalies) == ("review", "STC", 1)
 
     # STC passes it on to SXD, whose step it is: back on the route, same step and clock.
     review_due = d.st.sheet[-1].due_at
-    effects = d.do(DossierHandedOff, vn(2026, 6, 1, 10), "STC", step="review", to_agency="SXD")
-    a = only(effects, Assign)
+    effects = d.do(ev.DossierHandedOff, vn(2026, 6, 1, 10), "STC", step="review", to_agency="SXD")
+    a = only(effects, fx.Assign)
     assert (a.step, a.agency, a.from_agency, a.off_route, a.assigned_at, a.step_due_at) == (
         "review",
         "SXD",
@@ -642,44 +606,47 @@ def test_off_route_hand_off_is_tracked_where_the_dossier_is() -> None:
         review_due,
     )
     assert d.st.sheet[-1].started_at == vn(2026, 6, 1, 9)  # the step began at STC
-    assert not [e for e in effects if isinstance(e, Anomaly)]
+    assert not [e for e in effects if isinstance(e, fx.Anomaly)]
     assert len(d.st.sheet) == 2  # one row per step: the hand-over rewrote it
 
     # SXD confirms what the route did: nothing changes, nothing is emitted.
     before = d.st
     assert (
-        d.do(DossierHandedOff, vn(2026, 6, 1, 10, 5), "SXD", step="review", to_agency="SXD") == []
+        d.do(ev.DossierHandedOff, vn(2026, 6, 1, 10, 5), "SXD", step="review", to_agency="SXD")
+        == []
     )
     assert d.st.last_event_at == vn(2026, 6, 1, 10, 5)
     assert domain(d.st.model_copy(update={"last_event_at": before.last_event_at})) == domain(before)
 
     # SXD skips sign and hands straight to the desk's return step: off the route.
-    effects = d.do(DossierHandedOff, vn(2026, 6, 2, 9), "SXD", step="return", to_agency="MOTCUA")
-    assert only(effects, Assign).step == "return"
-    assert only(effects, Anomaly).kind is ReasonKind.OFF_ROUTE
+    effects = d.do(ev.DossierHandedOff, vn(2026, 6, 2, 9), "SXD", step="return", to_agency="MOTCUA")
+    assert only(effects, fx.Assign).step == "return"
+    assert only(effects, fx.Anomaly).kind is ev.ReasonKind.OFF_ROUTE
     assert (d.st.current_step, d.st.current_agency, d.st.anomalies) == ("return", "MOTCUA", 2)
     assert d.st.sheet[1].finished_at == vn(2026, 6, 2, 9)  # review ended at the hand-off
 
     # And back to review, a step it has been at: the deadline version moves so the
     # second visit's alerts are not taken for the first's.
-    effects = d.do(DossierHandedOff, vn(2026, 6, 2, 10), "MOTCUA", step="review", to_agency="SXD")
-    assert only(effects, ArmDeadlines).deadline_version == 1
+    effects = d.do(
+        ev.DossierHandedOff, vn(2026, 6, 2, 10), "MOTCUA", step="review", to_agency="SXD"
+    )
+    assert only(effects, fx.ArmDeadlines).deadline_version == 1
 
 
 def test_on_route_hand_off_to_the_next_step() -> None:
     d = Driver()
-    d.do(DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.013225", channel="online")
-    d.do(StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="receive", to_agency="CAMDUONG")
+    d.do(ev.DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.013225", channel="online")
+    d.do(ev.StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="receive", to_agency="CAMDUONG")
     # review branches to appraisal or site_visit: a hand-off to either is on the route.
     effects = d.do(
-        DossierHandedOff,
+        ev.DossierHandedOff,
         vn(2026, 6, 2, 9),
         "CAMDUONG",
         step="site_visit",
         to_agency="CAMDUONG",
     )
-    assert not [e for e in effects if isinstance(e, Anomaly)]
-    assert only(effects, Assign).step == "site_visit"
+    assert not [e for e in effects if isinstance(e, fx.Anomaly)]
+    assert only(effects, fx.Assign).step == "site_visit"
     assert d.st.sheet[-2].result is Completion.EARLY  # review due Wed 06-03, done Tue
 
 
@@ -687,33 +654,33 @@ def test_on_route_hand_off_to_the_next_step() -> None:
 
 
 def _received(d: Driver) -> None:
-    d.do(DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.012906", channel="online")
+    d.do(ev.DossierReceived, vn(2026, 6, 1, 8), "MOTCUA", procedure="1.012906", channel="online")
 
 
 def _paused(d: Driver) -> None:
     _received(d)
-    d.do(SupplementRequested, vn(2026, 6, 1, 9), "MOTCUA", reason="thiếu")
+    d.do(ev.SupplementRequested, vn(2026, 6, 1, 9), "MOTCUA", reason="thiếu")
 
 
 def _ready(d: Driver) -> None:
     _received(d)
-    d.do(ResultReady, vn(2026, 6, 1, 10), "MOTCUA", outcome=ResultOutcome.APPROVED)
+    d.do(ev.ResultReady, vn(2026, 6, 1, 10), "MOTCUA", outcome=ev.ResultOutcome.APPROVED)
 
 
 def _returned(d: Driver) -> None:
     _ready(d)
-    d.do(DossierReturned, vn(2026, 6, 1, 11), "MOTCUA")
+    d.do(ev.DossierReturned, vn(2026, 6, 1, 11), "MOTCUA")
 
 
 def _withdrawn(d: Driver) -> None:
     _received(d)
-    d.do(DossierWithdrawn, vn(2026, 6, 1, 9), "MOTCUA", reason="rút")
+    d.do(ev.DossierWithdrawn, vn(2026, 6, 1, 9), "MOTCUA", reason="rút")
 
 
 def _rescheduled(d: Driver) -> None:
     _received(d)
     d.do(
-        DossierRescheduled,
+        ev.DossierRescheduled,
         vn(2026, 6, 1, 9),
         "MOTCUA",
         new_due_at=vn(2026, 6, 20, 17, 30),
@@ -724,8 +691,8 @@ def _rescheduled(d: Driver) -> None:
 def _at_end(d: Driver) -> None:
     _received(d)
     for step, agency in [("receive", "MOTCUA"), ("review", "SXD"), ("sign", "SXD")]:
-        d.do(StepCompleted, vn(2026, 6, 1, 9), agency, step=step)
-    d.do(StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="return")
+        d.do(ev.StepCompleted, vn(2026, 6, 1, 9), agency, step=step)
+    d.do(ev.StepCompleted, vn(2026, 6, 1, 9), "MOTCUA", step="return")
 
 
 def _nothing(d: Driver) -> None:
@@ -734,95 +701,95 @@ def _nothing(d: Driver) -> None:
 
 LATER = vn(2026, 6, 2, 9)
 
-ILLEGAL: list[tuple[Callable[[Driver], None], type[Any], dict[str, Any], ReasonKind]] = [
+ILLEGAL: list[tuple[Callable[[Driver], None], type[Any], dict[str, Any], ev.ReasonKind]] = [
     # anything after returned: the dossier is closed
-    (_returned, StepCompleted, {"step": "review"}, ReasonKind.DOSSIER_CLOSED),
-    (_returned, DossierReturned, {}, ReasonKind.DOSSIER_CLOSED),
-    (_returned, ResultReady, {"outcome": "approved"}, ReasonKind.DOSSIER_CLOSED),
-    (_returned, SupplementRequested, {"reason": "x"}, ReasonKind.DOSSIER_CLOSED),
-    (_returned, DossierWithdrawn, {"reason": "x"}, ReasonKind.DOSSIER_CLOSED),
+    (_returned, ev.StepCompleted, {"step": "review"}, ev.ReasonKind.DOSSIER_CLOSED),
+    (_returned, ev.DossierReturned, {}, ev.ReasonKind.DOSSIER_CLOSED),
+    (_returned, ev.ResultReady, {"outcome": "approved"}, ev.ReasonKind.DOSSIER_CLOSED),
+    (_returned, ev.SupplementRequested, {"reason": "x"}, ev.ReasonKind.DOSSIER_CLOSED),
+    (_returned, ev.DossierWithdrawn, {"reason": "x"}, ev.ReasonKind.DOSSIER_CLOSED),
     # withdrawn is closed too
-    (_withdrawn, DossierRejected, {"reason": "x"}, ReasonKind.DOSSIER_CLOSED),
+    (_withdrawn, ev.DossierRejected, {"reason": "x"}, ev.ReasonKind.DOSSIER_CLOSED),
     # result_ready twice
-    (_ready, ResultReady, {"outcome": "refused"}, ReasonKind.ILLEGAL_TRANSITION),
+    (_ready, ev.ResultReady, {"outcome": "refused"}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # after result_ready the route is over: no step, no pause, no hand-off, no apology
-    (_ready, StepCompleted, {"step": "receive"}, ReasonKind.ILLEGAL_TRANSITION),
-    (_ready, SupplementRequested, {"reason": "x"}, ReasonKind.ILLEGAL_TRANSITION),
+    (_ready, ev.StepCompleted, {"step": "receive"}, ev.ReasonKind.ILLEGAL_TRANSITION),
+    (_ready, ev.SupplementRequested, {"reason": "x"}, ev.ReasonKind.ILLEGAL_TRANSITION),
     (
         _ready,
-        DossierHandedOff,
+        ev.DossierHandedOff,
         {"step": "return", "to_agency": "MOTCUA"},
-        ReasonKind.ILLEGAL_TRANSITION,
+        ev.ReasonKind.ILLEGAL_TRANSITION,
     ),
     (
         _ready,
-        DossierRescheduled,
+        ev.DossierRescheduled,
         {"new_due_at": vn(2026, 7, 1), "reason": "x"},
-        ReasonKind.ILLEGAL_TRANSITION,
+        ev.ReasonKind.ILLEGAL_TRANSITION,
     ),
     # a procedure the catalog does not know
     (
         _nothing,
-        DossierReceived,
+        ev.DossierReceived,
         {"procedure": "9.999999", "channel": "online"},
-        ReasonKind.UNKNOWN_PROCEDURE,
+        ev.ReasonKind.UNKNOWN_PROCEDURE,
     ),
     # a step the procedure does not have
-    (_received, StepCompleted, {"step": "inspection"}, ReasonKind.UNKNOWN_STEP),
+    (_received, ev.StepCompleted, {"step": "inspection"}, ev.ReasonKind.UNKNOWN_STEP),
     (
         _received,
-        DossierHandedOff,
+        ev.DossierHandedOff,
         {"step": "inspection", "to_agency": "SXD"},
-        ReasonKind.UNKNOWN_STEP,
+        ev.ReasonKind.UNKNOWN_STEP,
     ),
     # a real step, but not the current one (the dossier is at receive)
-    (_received, StepCompleted, {"step": "sign"}, ReasonKind.ILLEGAL_TRANSITION),
+    (_received, ev.StepCompleted, {"step": "sign"}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # an outcome the step's route does not define
     (
         _received,
-        StepCompleted,
+        ev.StepCompleted,
         {"step": "receive", "outcome": "needs_inspection"},
-        ReasonKind.ILLEGAL_TRANSITION,
+        ev.ReasonKind.ILLEGAL_TRANSITION,
     ),
     # the route is finished: completing the last step again
-    (_at_end, StepCompleted, {"step": "return"}, ReasonKind.ILLEGAL_TRANSITION),
+    (_at_end, ev.StepCompleted, {"step": "return"}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # supplement received without a request
-    (_received, SupplementReceived, {}, ReasonKind.ILLEGAL_TRANSITION),
+    (_received, ev.SupplementReceived, {}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # a second request while the first is still open
-    (_paused, SupplementRequested, {"reason": "x"}, ReasonKind.ILLEGAL_TRANSITION),
+    (_paused, ev.SupplementRequested, {"reason": "x"}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # the dossier is with the applicant: no agency can complete a step
-    (_paused, StepCompleted, {"step": "receive"}, ReasonKind.ILLEGAL_TRANSITION),
+    (_paused, ev.StepCompleted, {"step": "receive"}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # a second reschedule
     (
         _rescheduled,
-        DossierRescheduled,
+        ev.DossierRescheduled,
         {"new_due_at": vn(2026, 7, 1), "reason": "x"},
-        ReasonKind.ILLEGAL_TRANSITION,
+        ev.ReasonKind.ILLEGAL_TRANSITION,
     ),
     # an apology that moves the appointment earlier (due Mon 06-15 08:00)
     (
         _received,
-        DossierRescheduled,
+        ev.DossierRescheduled,
         {"new_due_at": vn(2026, 6, 10, 17, 30), "reason": "x"},
-        ReasonKind.ILLEGAL_TRANSITION,
+        ev.ReasonKind.ILLEGAL_TRANSITION,
     ),
     # received twice
     (
         _received,
-        DossierReceived,
+        ev.DossierReceived,
         {"procedure": "1.012906", "channel": "online"},
-        ReasonKind.ILLEGAL_TRANSITION,
+        ev.ReasonKind.ILLEGAL_TRANSITION,
     ),
     # returned before the result is ready
-    (_received, DossierReturned, {}, ReasonKind.ILLEGAL_TRANSITION),
+    (_received, ev.DossierReturned, {}, ev.ReasonKind.ILLEGAL_TRANSITION),
     # anything before dossier.received (the router parks these; apply refuses them)
-    (_nothing, StepCompleted, {"step": "receive"}, ReasonKind.UNKNOWN_DOSSIER),
+    (_nothing, ev.StepCompleted, {"step": "receive"}, ev.ReasonKind.UNKNOWN_DOSSIER),
 ]
 
 
 @pytest.mark.parametrize(("setup", "cls", "fields", "kind"), ILLEGAL)
 def test_illegal_transitions_are_rejected_and_change_nothing(
-    setup: Callable[[Driver], None], cls: type[Any], fields: dict[str, Any], kind: ReasonKind
+    setup: Callable[[Driver], None], cls: type[Any], fields: dict[str, Any], kind: ev.ReasonKind
 ) -> None:
     d = Driver()
     setup(d)
@@ -830,7 +797,7 @@ def test_illegal_transitions_are_rejected_and_change_nothing(
     effects = d.do(cls, LATER, "SXD", **fields)
     assert len(effects) == 1
     rejected = effects[0]
-    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected, fx.Rejected)
     assert (rejected.kind, rejected.event_id, rejected.dossier_id) == (
         kind,
         d.last_id,
@@ -848,10 +815,10 @@ def test_procedure_version_not_yet_in_force() -> None:
     # The sample catalog's versions take effect on 2025-07-01.
     d = Driver()
     effects = d.do(
-        DossierReceived, vn(2025, 6, 30, 9), "MOTCUA", procedure="1.012906", channel="online"
+        ev.DossierReceived, vn(2025, 6, 30, 9), "MOTCUA", procedure="1.012906", channel="online"
     )
-    assert only(effects, Rejected).kind is ReasonKind.UNKNOWN_PROCEDURE
-    assert "no version in force on 2025-06-30" in only(effects, Rejected).message
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.UNKNOWN_PROCEDURE
+    assert "no version in force on 2025-06-30" in only(effects, fx.Rejected).message
     assert d.state is None
 
 
@@ -864,21 +831,21 @@ def test_procedure_version_not_yet_in_force() -> None:
 )
 def test_instants_outside_the_calendar_are_rejected(at: datetime) -> None:
     d = Driver()
-    effects = d.do(DossierReceived, at, "MOTCUA", procedure="1.012906", channel="online")
-    assert only(effects, Rejected).kind is ReasonKind.SCHEMA_ERROR
+    effects = d.do(ev.DossierReceived, at, "MOTCUA", procedure="1.012906", channel="online")
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
     _received(d)
     before = d.st
-    effects = d.do(SupplementRequested, at, "MOTCUA", reason="x")
-    assert only(effects, Rejected).kind is ReasonKind.SCHEMA_ERROR
+    effects = d.do(ev.SupplementRequested, at, "MOTCUA", reason="x")
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
     assert domain(d.st) == domain(before)
-    effects = d.do(DossierRescheduled, LATER, "MOTCUA", new_due_at=vn(2150, 1, 1), reason="x")
-    assert only(effects, Rejected).kind is ReasonKind.SCHEMA_ERROR
+    effects = d.do(ev.DossierRescheduled, LATER, "MOTCUA", new_due_at=vn(2150, 1, 1), reason="x")
+    assert only(effects, fx.Rejected).kind is ev.ReasonKind.SCHEMA_ERROR
 
 
 def test_state_of_another_dossier_is_a_caller_bug() -> None:
     d = Driver()
     _received(d)
-    other = Driver(dossier_id="HS-OTHER").event(StepCompleted, LATER, "MOTCUA", step="receive")
+    other = Driver(dossier_id="HS-OTHER").event(ev.StepCompleted, LATER, "MOTCUA", step="receive")
     with pytest.raises(ValueError, match="HS-OTHER"):
         apply(d.st, other, CTX)
 
@@ -889,9 +856,9 @@ def test_state_of_another_dossier_is_a_caller_bug() -> None:
 def test_repeated_event_id_is_a_no_op() -> None:
     d = Driver()
     _received(d)
-    event = d.event(StepCompleted, LATER, "MOTCUA", step="receive")
+    event = d.event(ev.StepCompleted, LATER, "MOTCUA", step="receive")
     first = d.send(event)
-    assert only(first, Assign).step == "review"
+    assert only(first, fx.Assign).step == "review"
     state = d.st
     again, effects = apply(state, event, CTX)
     assert again is state
@@ -904,9 +871,9 @@ def test_repeated_event_id_is_a_no_op() -> None:
 def test_a_refused_event_is_not_applied_when_redelivered_later() -> None:
     d = Driver()
     _paused(d)
-    early = d.event(StepCompleted, LATER, "MOTCUA", step="receive")
-    assert only(d.send(early), Rejected).kind is ReasonKind.ILLEGAL_TRANSITION
-    d.do(SupplementReceived, LATER, "MOTCUA")
+    early = d.event(ev.StepCompleted, LATER, "MOTCUA", step="receive")
+    assert only(d.send(early), fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
+    d.do(ev.SupplementReceived, LATER, "MOTCUA")
     # Now it would be legal, but it is the same record delivered again: nothing happens.
     assert d.send(early) == []
     assert d.st.current_step == "receive"
@@ -917,14 +884,14 @@ def test_dedupe_memory_is_bounded() -> None:
     d = Driver(ctx)
     _received(d)
     confirm = [
-        d.event(DossierHandedOff, LATER, "MOTCUA", step="receive", to_agency="MOTCUA")
+        d.event(ev.DossierHandedOff, LATER, "MOTCUA", step="receive", to_agency="MOTCUA")
         for _ in range(4)
     ]
     for event in confirm:
         d.send(event)
     assert len(d.st.applied) == 3
     # The oldest ids are forgotten: the received event would be refused afresh.
-    assert only(d.send(d.sent[0]), Rejected).kind is ReasonKind.ILLEGAL_TRANSITION
+    assert only(d.send(d.sent[0]), fx.Rejected).kind is ev.ReasonKind.ILLEGAL_TRANSITION
 
 
 # --------------------------------------------------------------------------- properties
@@ -938,39 +905,39 @@ OUTCOMES = ("ok", "needs_inspection", "needs_site_survey", "bogus")
 AGENCIES = ("MOTCUA", "SXD", "SNNMT", "UBND-TINH", "CAMDUONG", "BAOTHANG.TTPVHCC", "XX")
 #: For a dossier already received: (cumulative percentage, event type).
 LATER_EVENTS: tuple[tuple[int, type[Any]], ...] = (
-    (50, StepCompleted),
-    (60, DossierHandedOff),
-    (68, SupplementRequested),
-    (76, SupplementReceived),
-    (82, DossierRescheduled),
-    (90, ResultReady),
-    (94, DossierReturned),
-    (96, DossierWithdrawn),
-    (98, DossierRejected),
-    (100, DossierReceived),
+    (50, ev.StepCompleted),
+    (60, ev.DossierHandedOff),
+    (68, ev.SupplementRequested),
+    (76, ev.SupplementReceived),
+    (82, ev.DossierRescheduled),
+    (90, ev.ResultReady),
+    (94, ev.DossierReturned),
+    (96, ev.DossierWithdrawn),
+    (98, ev.DossierRejected),
+    (100, ev.DossierReceived),
 )
 
 
 def draw_event(
     data: st.DataObject, states: dict[str, DossierState | None], at: datetime, n: int
-) -> InboundEvent:
+) -> ev.InboundEvent:
     """A valid event, made plausible more often than not by peeking at the dossier's state."""
     dossier = data.draw(st.sampled_from(DOSSIERS))
     state = states.get(dossier)
     roll = data.draw(st.integers(min_value=0, max_value=99))
     if state is None:
-        cls: type[Any] = DossierReceived if roll < 80 else LATER_EVENTS[roll % 9][1]
+        cls: type[Any] = ev.DossierReceived if roll < 80 else LATER_EVENTS[roll % 9][1]
     else:
         cls = next(kind for limit, kind in LATER_EVENTS if roll < limit)
     current = state.current_step if state is not None else None
     likely = current is not None and data.draw(st.integers(min_value=0, max_value=9)) < 8
     fields: dict[str, Any] = {}
-    if cls is DossierReceived:
+    if cls is ev.DossierReceived:
         fields = {
             "procedure": data.draw(st.sampled_from(PROCEDURES)),
-            "channel": data.draw(st.sampled_from(list(Channel))),
+            "channel": data.draw(st.sampled_from(list(ev.Channel))),
         }
-    elif cls is StepCompleted:
+    elif cls is ev.StepCompleted:
         step = current if likely else data.draw(st.sampled_from(STEP_IDS))
         outcomes: list[str] = list(OUTCOMES)
         proc = CATALOG.procedure(state.procedure) if state is not None else None
@@ -981,20 +948,20 @@ def draw_event(
             "outcome": data.draw(st.sampled_from(outcomes)),
             "to_agency": data.draw(st.none() | st.none() | st.sampled_from(AGENCIES)),
         }
-    elif cls is DossierHandedOff:
+    elif cls is ev.DossierHandedOff:
         fields = {
             "step": data.draw(st.sampled_from(STEP_IDS)),
             "to_agency": data.draw(st.sampled_from(AGENCIES)),
             "from_agency": data.draw(st.none() | st.sampled_from(AGENCIES)),
         }
-    elif cls in (SupplementRequested, DossierWithdrawn, DossierRejected):
+    elif cls in (ev.SupplementRequested, ev.DossierWithdrawn, ev.DossierRejected):
         fields = {"reason": "lý do"}
-    elif cls is DossierRescheduled:
+    elif cls is ev.DossierRescheduled:
         shift = data.draw(st.integers(min_value=-48, max_value=40 * 24))
         fields = {"new_due_at": at + timedelta(hours=shift), "reason": "xin lỗi"}
-    elif cls is ResultReady:
-        fields = {"outcome": data.draw(st.sampled_from(list(ResultOutcome)))}
-    event: InboundEvent = cls(
+    elif cls is ev.ResultReady:
+        fields = {"outcome": data.draw(st.sampled_from(list(ev.ResultOutcome)))}
+    event: ev.InboundEvent = cls(
         event_id=f"e{n}",
         dossier_id=dossier,
         occurred_at=at,
@@ -1005,11 +972,11 @@ def draw_event(
 
 
 def run(
-    events: list[InboundEvent], ctx: RoutingContext = CTX, *, twice: bool = False
-) -> tuple[dict[str, DossierState | None], list[Effect]]:
+    events: list[ev.InboundEvent], ctx: RoutingContext = CTX, *, twice: bool = False
+) -> tuple[dict[str, DossierState | None], list[fx.Effect]]:
     """Apply ``events`` (each delivered twice in a row when ``twice``), bytes in between."""
     states: dict[str, DossierState | None] = {}
-    effects: list[Effect] = []
+    effects: list[fx.Effect] = []
     for event in events:
         for delivery in range(2 if twice else 1):
             state = states.get(event.dossier_id)
@@ -1044,7 +1011,7 @@ def test_any_sequence_of_valid_events(data: st.DataObject, policy: RoutingPolicy
     """Never raises; refusals change nothing; pauses never shorten a deadline; replay is a no-op."""
     ctx = RoutingContext(CATALOG, CAL, policy)
     states: dict[str, DossierState | None] = {}
-    events: list[InboundEvent] = []
+    events: list[ev.InboundEvent] = []
     at = vn(2026, 1, 5, 7)
     for n in range(data.draw(st.integers(min_value=1, max_value=60))):
         at += data.draw(
@@ -1058,8 +1025,8 @@ def test_any_sequence_of_valid_events(data: st.DataObject, policy: RoutingPolicy
         before = states.get(event.dossier_id)
         new, effects = apply(before, event, ctx)
         states[event.dossier_id] = new
-        assert all(isinstance(e, Effect) for e in effects)
-        refused = [e for e in effects if isinstance(e, Rejected)]
+        assert all(isinstance(e, fx.Effect) for e in effects)
+        refused = [e for e in effects if isinstance(e, fx.Rejected)]
         if refused:
             assert len(effects) == 1
             assert domain(new) == domain(before)
@@ -1072,7 +1039,7 @@ def test_any_sequence_of_valid_events(data: st.DataObject, policy: RoutingPolicy
                 if before.sheet and len(new.sheet) >= len(before.sheet):
                     index = len(before.sheet) - 1
                     assert new.sheet[index].due_at >= before.sheet[index].due_at
-            if isinstance(event, SupplementReceived) and not refused:
+            if isinstance(event, ev.SupplementReceived) and not refused:
                 assert before is not None
                 assert all(b <= a for b, a in zip(dues(before), dues(new), strict=True))
 
@@ -1115,8 +1082,8 @@ def test_public_view_is_long_names_and_local_iso() -> None:
 
 
 def test_effects_are_plain_values() -> None:
-    closed = Closed("D1", "returned")
-    assert closed == Closed("D1", "returned")
+    closed = fx.Closed("D1", "returned")
+    assert closed == fx.Closed("D1", "returned")
     assert replace(closed, status="withdrawn") != closed
     with pytest.raises(AttributeError):
         closed.status = "x"  # type: ignore[misc]
@@ -1127,8 +1094,8 @@ def test_saved_days_can_be_negative() -> None:
     received_3day(d)
     # Ready Mon 06-08 17:30: Mon 7.5 + Tue-Fri 32 + Mon 8 = 47.5 h = 5.9375 days used,
     # 3 - 5.9375 = -2.9375 saved, late (due Thu 06-04).
-    effects = d.do(ResultReady, vn(2026, 6, 8, 17, 30), "MOTCUA", outcome="approved")
-    completed: Completed = only(effects, Completed)
+    effects = d.do(ev.ResultReady, vn(2026, 6, 8, 17, 30), "MOTCUA", outcome="approved")
+    completed: fx.Completed = only(effects, fx.Completed)
     assert (completed.completion, completed.used_days, completed.saved_days) == (
         "late",
         5.9375,

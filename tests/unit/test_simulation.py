@@ -11,20 +11,9 @@ from statistics import mean
 
 import pytest
 
+import events as ev
 from agents.demo.feed import RunClock, SimulatorStats, publish_in_simulated_time
-from events import (
-    Channel,
-    DossierReceived,
-    DossierRescheduled,
-    DossierReturned,
-    InboundEvent,
-    ResultOutcome,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-    encode,
-)
+from events import encode
 from workflows.calendar import VN_TZ, WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import Completion
@@ -127,7 +116,7 @@ def test_guard_redraws_only_dossiers_too_close_to_a_deadline(
 
 
 @pytest.fixture(scope="module")
-def quarter(catalog: Catalog) -> list[tuple[datetime, str, Channel]]:
+def quarter(catalog: Catalog) -> list[tuple[datetime, str, ev.Channel]]:
     """The second quarter of 2026 at full scale (30/4, 1/5 and Hùng Kings' day are off)."""
     return [
         (r.at.astimezone(VN_TZ), r.procedure.online_level, r.channel)
@@ -135,7 +124,7 @@ def quarter(catalog: Catalog) -> list[tuple[datetime, str, Channel]]:
     ]
 
 
-def test_a_quarter_is_about_80000_dossiers(quarter: list[tuple[datetime, str, Channel]]) -> None:
+def test_a_quarter_is_about_80000_dossiers(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
     working_days = CAL.working_days_in(date(2026, 4, 1), date(2026, 6, 30))
     expected = 80_000 * working_days / ProvinceProfile().working_days_per_quarter
     assert abs(len(quarter) - expected) < 0.02 * expected
@@ -151,14 +140,14 @@ def test_volumes_scale(catalog: Catalog) -> None:
     assert abs(full - 20 * 80_000 / 62) < 0.03 * full  # 20 working days
 
 
-def test_nothing_arrives_on_days_off(quarter: list[tuple[datetime, str, Channel]]) -> None:
+def test_nothing_arrives_on_days_off(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
     days = {t.date() for t, _, _ in quarter}
     assert all(CAL.is_working_day(d) for d in days)
     assert date(2026, 4, 30) not in days and date(2026, 5, 1) not in days
     assert not any(d.weekday() >= 5 for d in days)  # no make-up Saturday in 2026 Q2
 
 
-def test_weekly_rhythm(quarter: list[tuple[datetime, str, Channel]]) -> None:
+def test_weekly_rhythm(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
     per_day = Counter(t.date() for t, _, _ in quarter)
     by_weekday = {wd: mean(n for d, n in per_day.items() if d.weekday() == wd) for wd in range(5)}
     monday, tuesday, wednesday, thursday, friday = (by_weekday[wd] for wd in range(5))
@@ -174,21 +163,21 @@ def test_weekly_rhythm(quarter: list[tuple[datetime, str, Channel]]) -> None:
 
 
 def test_arrivals_in_office_hours_or_online_after_close(
-    quarter: list[tuple[datetime, str, Channel]],
+    quarter: list[tuple[datetime, str, ev.Channel]],
 ) -> None:
     for t, _, channel in quarter:
         in_office = CAL.is_working_instant(t)
         evening = t.hour * 60 + t.minute >= 17 * 60 + 30 and t.hour < 22
-        assert in_office or (evening and channel is Channel.ONLINE), (t, channel)
+        assert in_office or (evening and channel is ev.Channel.ONLINE), (t, channel)
 
 
 def test_online_share_where_a_procedure_is_online(
-    quarter: list[tuple[datetime, str, Channel]],
+    quarter: list[tuple[datetime, str, ev.Channel]],
 ) -> None:
     offered = [ch for _, level, ch in quarter if level != "none"]
-    share = sum(ch is Channel.ONLINE for ch in offered) / len(offered)
+    share = sum(ch is ev.Channel.ONLINE for ch in offered) / len(offered)
     assert abs(share - 0.785) < 0.01  # Lào Cai 2023: 78.5%
-    assert all(ch is not Channel.ONLINE for _, level, ch in quarter if level == "none")
+    assert all(ch is not ev.Channel.ONLINE for _, level, ch in quarter if level == "none")
 
 
 # --- lifecycles and their ground truth ---------------------------------------------------
@@ -235,7 +224,7 @@ def test_a_province_mix(workload: Workload) -> None:
         e
         for d in ds
         for e in d.events
-        if isinstance(e, ResultReady) and e.outcome is ResultOutcome.REFUSED
+        if isinstance(e, ev.ResultReady) and e.outcome is ev.ResultOutcome.REFUSED
     ]
     assert refused
     assert events["dossier.supplement_requested"] and events["dossier.rescheduled"]
@@ -247,7 +236,7 @@ def test_events_are_the_runs_own(workload: Workload) -> None:
     for d in workload.dossiers:
         times = [e.occurred_at for e in d.events]
         assert times == sorted(times)
-        assert isinstance(d.events[0], DossierReceived)
+        assert isinstance(d.events[0], ev.DossierReceived)
         assert times[-1] <= w.end
         # a dossier over before the run starts is not part of it
         assert times[-1] >= w.start or not d.expected.status.closed
@@ -275,30 +264,30 @@ PROC = "1.001612"
 RUN = RunWindow(vn("2026-03-02 07:00"), vn("2026-03-06 17:30"), vn("2026-02-23 00:00"))
 
 
-def _events(*rest: InboundEvent, received: str = "2026-03-02 08:00") -> list[InboundEvent]:
-    first = DossierReceived(
+def _events(*rest: ev.InboundEvent, received: str = "2026-03-02 08:00") -> list[ev.InboundEvent]:
+    first = ev.DossierReceived(
         event_id="D/0",
         dossier_id="D",
         occurred_at=vn(received),
         agency="SAPA.TTPVHCC",
         procedure=PROC,
-        channel=Channel.ONLINE,
+        channel=ev.Channel.ONLINE,
     )
     return [first, *rest]
 
 
-def _result(when: str) -> ResultReady:
-    return ResultReady(
+def _result(when: str) -> ev.ResultReady:
+    return ev.ResultReady(
         event_id="D/r", dossier_id="D", occurred_at=vn(when), agency="SAPA", outcome="approved"
     )
 
 
-def _pause(begin: str, end: str) -> list[InboundEvent]:
+def _pause(begin: str, end: str) -> list[ev.InboundEvent]:
     return [
-        SupplementRequested(
+        ev.SupplementRequested(
             event_id="D/p", dossier_id="D", occurred_at=vn(begin), agency="SAPA", reason="x"
         ),
-        SupplementReceived(
+        ev.SupplementReceived(
             event_id="D/q", dossier_id="D", occurred_at=vn(end), agency="SAPA.TTPVHCC"
         ),
     ]
@@ -333,7 +322,7 @@ def _pause(begin: str, end: str) -> list[InboundEvent]:
         # an apology before the due: the new appointment is Friday 17:00, met
         (
             _events(
-                DossierRescheduled(
+                ev.DossierRescheduled(
                     event_id="D/a",
                     dossier_id="D",
                     occurred_at=vn("2026-03-04 09:00"),
@@ -349,7 +338,7 @@ def _pause(begin: str, end: str) -> list[InboundEvent]:
         (
             _events(
                 _result("2026-03-04 10:00"),
-                DossierReturned(
+                ev.DossierReturned(
                     event_id="D/z", dossier_id="D", occurred_at=vn("2026-03-06 10:00"), agency="X"
                 ),
             ),
@@ -358,14 +347,14 @@ def _pause(begin: str, end: str) -> list[InboundEvent]:
     ],
 )
 def test_overdue_alerts_expected(
-    catalog: Catalog, events: list[InboundEvent], alerts: list[tuple[str, str]]
+    catalog: Catalog, events: list[ev.InboundEvent], alerts: list[tuple[str, str]]
 ) -> None:
     x = expect(catalog, CAL, events)
     assert x.overdue_alerts(RUN) == tuple((vn(due), vn(seen)) for due, seen in alerts)
 
 
 def test_an_apology_moves_the_appointment_not_the_yardstick(catalog: Catalog) -> None:
-    apology = DossierRescheduled(
+    apology = ev.DossierRescheduled(
         event_id="D/a",
         dossier_id="D",
         occurred_at=vn("2026-03-04 09:00"),
@@ -389,7 +378,7 @@ def test_timing_margin_is_the_gap_between_an_ending_event_and_its_due(catalog: C
 
 
 def test_step_events_do_not_end_a_span(catalog: Catalog) -> None:
-    step = StepCompleted(
+    step = ev.StepCompleted(
         event_id="D/s",
         dossier_id="D",
         occurred_at=vn("2026-03-05 08:01"),
@@ -430,10 +419,10 @@ class _Recorder:
 
     def __init__(self, clock: RunClock) -> None:
         self.clock = clock
-        self.published: list[tuple[datetime, InboundEvent]] = []
+        self.published: list[tuple[datetime, ev.InboundEvent]] = []
         self.flushes = 0
 
-    def publish(self, event: InboundEvent) -> None:
+    def publish(self, event: ev.InboundEvent) -> None:
         self.published.append((self.clock.now(), event))
 
     def flush(self) -> int:

@@ -10,17 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from events import (
-    DossierHandedOff,
-    DossierReceived,
-    DossierReturned,
-    InboundEvent,
-    ReasonKind,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.calendar import VN_TZ
 from workflows.effects import Rejected
 from workflows.limits import StateLimits, estimated_size, state_problem
@@ -47,9 +37,9 @@ class Dossier:
         self.at = MON
         self.state: DossierState | None = None
         self.refused: list[Rejected] = []
-        self.send(DossierReceived, procedure="2.001610", channel="online")
+        self.send(ev.DossierReceived, procedure="2.001610", channel="online")
 
-    def send(self, cls: type[InboundEvent], agency: str = "MOTCUA", **fields: object) -> None:
+    def send(self, cls: type[ev.InboundEvent], agency: str = "MOTCUA", **fields: object) -> None:
         self.n += 1
         self.at += timedelta(minutes=1)
         event = cls(
@@ -59,7 +49,7 @@ class Dossier:
         self.refused += [e for e in effects if isinstance(e, Rejected)]
 
     def hand_off(self, step: str, to_agency: str) -> None:
-        self.send(DossierHandedOff, step=step, to_agency=to_agency)
+        self.send(ev.DossierHandedOff, step=step, to_agency=to_agency)
 
 
 def test_the_alternating_hand_off_attack_stops_at_the_per_step_bound() -> None:
@@ -73,9 +63,9 @@ def test_the_alternating_hand_off_attack_stops_at_the_per_step_bound() -> None:
     # From the 20th on, every hand-off to receive is refused (2,291 of them); those to
     # review, where the dossier now stays, are confirmations with no effect.
     assert len(d.refused) == (4_600 - 20) // 2 + 1
-    assert {e.kind for e in d.refused} == {ReasonKind.LIMIT_EXCEEDED}
+    assert {e.kind for e in d.refused} == {ev.ReasonKind.LIMIT_EXCEEDED}
     first = d.refused[0]
-    assert first.kind is ReasonKind.LIMIT_EXCEEDED
+    assert first.kind is ev.ReasonKind.LIMIT_EXCEEDED
     assert first.message == (
         "dossier.handed_off: step 'receive' would be entered for the 11th time; "
         "the limit is 10 per step"
@@ -87,12 +77,12 @@ def test_a_dossier_at_a_bound_can_still_be_finished_and_closed() -> None:
     d = Dossier(context(StateLimits(step_visits=1)))
     d.hand_off("review", "STC")
     d.hand_off("receive", "MOTCUA")  # a second visit of receive: refused
-    assert [e.kind for e in d.refused] == [ReasonKind.LIMIT_EXCEEDED]
-    d.send(StepCompleted, "STC", step="review")
-    d.send(StepCompleted, "STC", step="issue")
-    d.send(StepCompleted, "MOTCUA", step="return")
-    d.send(ResultReady, outcome="approved")
-    d.send(DossierReturned)
+    assert [e.kind for e in d.refused] == [ev.ReasonKind.LIMIT_EXCEEDED]
+    d.send(ev.StepCompleted, "STC", step="review")
+    d.send(ev.StepCompleted, "STC", step="issue")
+    d.send(ev.StepCompleted, "MOTCUA", step="return")
+    d.send(ev.ResultReady, outcome="approved")
+    d.send(ev.DossierReturned)
     assert d.state is not None and d.state.status is Status.RETURNED
     assert len(d.refused) == 1
 
@@ -112,7 +102,7 @@ def test_the_refused_event_leaves_the_state_as_it_was_but_remembers_its_id() -> 
     # re-delivered: remembered, so not refused (nor dead-lettered) twice
     state, effects = apply(
         d.state,
-        DossierHandedOff(
+        ev.DossierHandedOff(
             event_id=f"e{d.n}",
             dossier_id="D1",
             occurred_at=d.at,
@@ -128,17 +118,17 @@ def test_the_refused_event_leaves_the_state_as_it_was_but_remembers_its_id() -> 
 def test_supplement_requests_are_bounded() -> None:
     d = Dossier(context(StateLimits(pauses=2)))
     for _ in range(3):
-        d.send(SupplementRequested, reason="Bổ sung")
-        d.send(SupplementReceived)
+        d.send(ev.SupplementRequested, reason="Bổ sung")
+        d.send(ev.SupplementReceived)
     assert d.state is not None and len(d.state.pauses) == 2
     assert d.state.status is Status.OPEN
     # the third request is refused, so its supplement has no open request to close
     refusal, orphan = d.refused
-    assert refusal.kind is ReasonKind.LIMIT_EXCEEDED
+    assert refusal.kind is ev.ReasonKind.LIMIT_EXCEEDED
     assert refusal.message == (
         "dossier.supplement_requested: 3 supplement requests; the limit is 2"
     )
-    assert orphan.kind is ReasonKind.ILLEGAL_TRANSITION
+    assert orphan.kind is ev.ReasonKind.ILLEGAL_TRANSITION
 
 
 def test_the_encoded_size_is_bounded() -> None:
@@ -150,7 +140,7 @@ def test_the_encoded_size_is_bounded() -> None:
     # remembered ids (14 bytes each, at most 48): the documented margin.
     assert 3500 < len(d.state.to_bytes()) <= 4096 + 48 * 14
     refusal = d.refused[0]
-    assert refusal.kind is ReasonKind.LIMIT_EXCEEDED
+    assert refusal.kind is ev.ReasonKind.LIMIT_EXCEEDED
     assert refusal.message.startswith("dossier.handed_off: the state would take ")
     assert refusal.message.endswith(" bytes; the limit is 4096")
 

@@ -10,16 +10,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from events import (
-    DossierHandedOff,
-    DossierReceived,
-    DossierReturned,
-    InboundEvent,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.calendar import VN_TZ
 from workflows.routing import RoutingPolicy, apply
 from workflows.state import DossierState
@@ -41,7 +32,7 @@ class Sizes:
 
     def send(self, cls: type[Any], agency: str, hours: float = 1.0, **fields: Any) -> None:
         self.at += timedelta(hours=hours, microseconds=137)
-        event: InboundEvent = cls(
+        event: ev.InboundEvent = cls(
             event_id=str(uuid.uuid4()),
             dossier_id=DOSSIER_ID,
             occurred_at=self.at,
@@ -64,19 +55,19 @@ def typical_five_step_dossier() -> Sizes:
     requested: 14 events, more than most dossiers see.
     """
     s = Sizes()
-    s.send(DossierReceived, "MOTCUA", procedure="SAMPLE-BTXH-01", channel="online")
+    s.send(ev.DossierReceived, "MOTCUA", procedure="SAMPLE-BTXH-01", channel="online")
     route = [("receive", "MOTCUA", "SYT"), ("review", "SYT", "SYT"), ("assess", "SYT", "SYT")]
     route += [("decide", "SYT", "MOTCUA")]
     next_step = {"receive": "review", "review": "assess", "assess": "decide", "decide": "return"}
     for step, agency, to in route:
-        s.send(StepCompleted, agency, hours=20, step=step)
-        s.send(DossierHandedOff, to, step=next_step[step], to_agency=to, from_agency=agency)
+        s.send(ev.StepCompleted, agency, hours=20, step=step)
+        s.send(ev.DossierHandedOff, to, step=next_step[step], to_agency=to, from_agency=agency)
         if step == "review":
-            s.send(SupplementRequested, "SYT", reason="Bổ sung giấy xác nhận của UBND xã")
-            s.send(SupplementReceived, "MOTCUA", hours=30)
-    s.send(StepCompleted, "MOTCUA", hours=3, step="return")
-    s.send(ResultReady, "MOTCUA", outcome="approved")
-    s.send(DossierReturned, "MOTCUA")
+            s.send(ev.SupplementRequested, "SYT", reason="Bổ sung giấy xác nhận của UBND xã")
+            s.send(ev.SupplementReceived, "MOTCUA", hours=30)
+    s.send(ev.StepCompleted, "MOTCUA", hours=3, step="return")
+    s.send(ev.ResultReady, "MOTCUA", outcome="approved")
+    s.send(ev.DossierReturned, "MOTCUA")
     return s
 
 

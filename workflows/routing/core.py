@@ -22,21 +22,11 @@ from workflows.effects import Effect, Rejected
 from workflows.limits import StateLimits, state_problem
 from workflows.routing import handlers as on
 from workflows.routing.dedupe import event_fingerprint, remember
-from workflows.routing.sender import ANYONE, Authorize, Refusal, Sender, allow_all
+from workflows.routing.sender import ANYONE, Authorize, Sender, allow_all
 from workflows.routing.sheet import reject, signed
 from workflows.state import DossierState, Status
 
-__all__ = [
-    "Authorize",
-    "Refusal",
-    "Result",
-    "RoutingContext",
-    "RoutingPolicy",
-    "Sender",
-    "allow_all",
-    "apply",
-    "event_fingerprint",
-]
+__all__ = ["Result", "RoutingContext", "RoutingPolicy", "apply"]
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from events import (
-    DossierHandedOff,
-    DossierReceived,
-    DossierRescheduled,
-    InboundEvent,
-    ReasonKind,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.catalog import Procedure, UnknownOutcomeError
 from workflows.deadlines import (
     Completion,
@@ -56,7 +46,7 @@ if TYPE_CHECKING:
     from workflows.routing.core import Result, RoutingContext
 
 
-def received(event: DossierReceived, ctx: RoutingContext) -> Result:
+def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
     cal = ctx.calendar
     received_on = event.occurred_at.astimezone(cal.tz).date()
     proc = ctx.catalog.procedure(event.procedure, at=received_on)
@@ -66,7 +56,7 @@ def received(event: DossierReceived, ctx: RoutingContext) -> Result:
             if event.procedure in ctx.catalog
             else f"procedure {event.procedure!r} is not in the catalog"
         )
-        return None, [reject(event, ReasonKind.UNKNOWN_PROCEDURE, why)]
+        return None, [reject(event, ev.ReasonKind.UNKNOWN_PROCEDURE, why)]
     start = counting_start(cal, event.occurred_at, proc.same_day_cutoff)
     committed = due_instant(cal, start, allowance_for(proc, proc.committed_time))
     statutory = due_instant(cal, start, allowance_for(proc, proc.statutory_time))
@@ -104,12 +94,12 @@ def received(event: DossierReceived, ctx: RoutingContext) -> Result:
 
 
 def step_completed(
-    state: DossierState, event: StepCompleted, proc: Procedure, ctx: RoutingContext
+    state: DossierState, event: ev.StepCompleted, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     if state.status is not Status.OPEN:
-        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     if not has_step(proc, event.step):
-        return state, [reject(event, ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
+        return state, [reject(event, ev.ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
     if event.step != state.current_step:
         where = (
             f"the current step is {state.current_step!r}"
@@ -119,14 +109,14 @@ def step_completed(
         return state, [
             reject(
                 event,
-                ReasonKind.ILLEGAL_TRANSITION,
+                ev.ReasonKind.ILLEGAL_TRANSITION,
                 f"step {event.step!r} is not the current step: {where}",
             )
         ]
     try:
         next_id = proc.step(event.step).next_step(event.outcome)
     except UnknownOutcomeError as exc:
-        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, str(exc))]
+        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, str(exc))]
     at = event.occurred_at
     sheet = finish_row(state, at, ctx)
     if next_id is None:
@@ -152,7 +142,7 @@ def step_completed(
         effects.append(
             Anomaly(
                 state.dossier_id,
-                ReasonKind.OFF_ROUTE,
+                ev.ReasonKind.OFF_ROUTE,
                 f"step {nxt.id!r} belongs to {nxt.agency!r}; handed to {agency!r}",
                 event.event_id,
             )
@@ -161,12 +151,12 @@ def step_completed(
 
 
 def handed_off(
-    state: DossierState, event: DossierHandedOff, proc: Procedure, ctx: RoutingContext
+    state: DossierState, event: ev.DossierHandedOff, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     if state.status is not Status.OPEN:
-        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     if not has_step(proc, event.step):
-        return state, [reject(event, ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
+        return state, [reject(event, ev.ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
     step = proc.step(event.step)
     same_step = event.step == state.current_step
     if same_step and event.to_agency == state.current_agency:
@@ -205,7 +195,7 @@ def handed_off(
         effects.append(
             Anomaly(
                 state.dossier_id,
-                ReasonKind.OFF_ROUTE,
+                ev.ReasonKind.OFF_ROUTE,
                 f"hand-off to {event.to_agency!r} for step {step.id!r} is off the route "
                 f"(the dossier was at step {state.current_step!r} with "
                 f"{state.current_agency!r}; step {step.id!r} belongs to {step.agency!r})",
@@ -218,21 +208,21 @@ def handed_off(
 # --- the clock: pauses and reschedules -----------------------------------------------
 
 
-def supplement_requested(state: DossierState, event: SupplementRequested) -> Result:
+def supplement_requested(state: DossierState, event: ev.SupplementRequested) -> Result:
     if state.status is not Status.OPEN:
-        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     pause = Pause(requested_at=event.occurred_at)
     new = advance(state, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
     return new, [DisarmDeadlines(state.dossier_id, "paused for supplement")]
 
 
 def supplement_received(
-    state: DossierState, event: SupplementReceived, ctx: RoutingContext
+    state: DossierState, event: ev.SupplementReceived, ctx: RoutingContext
 ) -> Result:
     pause = state.open_pause
     if state.status is not Status.PAUSED or pause is None:
         return state, [
-            reject(event, ReasonKind.ILLEGAL_TRANSITION, "no supplement request is open")
+            reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, "no supplement request is open")
         ]
     new = resume(state, pause, event.occurred_at, ctx)
     new = advance(new, new.sheet, status=Status.OPEN)
@@ -268,14 +258,14 @@ def resume(state: DossierState, pause: Pause, at: datetime, ctx: RoutingContext)
     )
 
 
-def rescheduled(state: DossierState, event: DossierRescheduled, ctx: RoutingContext) -> Result:
+def rescheduled(state: DossierState, event: ev.DossierRescheduled, ctx: RoutingContext) -> Result:
     if state.status not in (Status.OPEN, Status.PAUSED):
-        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     if state.rescheduled_at is not None:
         return state, [
             reject(
                 event,
-                ReasonKind.ILLEGAL_TRANSITION,
+                ev.ReasonKind.ILLEGAL_TRANSITION,
                 "the dossier was already rescheduled once, on "
                 f"{state.rescheduled_at.astimezone(ctx.calendar.tz).isoformat()}; "
                 "an apology sets one new due date",
@@ -287,7 +277,7 @@ def rescheduled(state: DossierState, event: DossierRescheduled, ctx: RoutingCont
         return state, [
             reject(
                 event,
-                ReasonKind.ILLEGAL_TRANSITION,
+                ev.ReasonKind.ILLEGAL_TRANSITION,
                 f"new_due_at {new_due.isoformat()} must be after the event and after the "
                 f"current due instant {due}: an apology moves the appointment later",
             )
@@ -308,10 +298,10 @@ def rescheduled(state: DossierState, event: DossierRescheduled, ctx: RoutingCont
 
 
 def result_ready(
-    state: DossierState, event: ResultReady, proc: Procedure, ctx: RoutingContext
+    state: DossierState, event: ev.ResultReady, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     if state.status not in (Status.OPEN, Status.PAUSED):
-        return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
+        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     cal = ctx.calendar
     at = event.occurred_at
     if (pause := state.open_pause) is not None:
@@ -352,7 +342,9 @@ def result_ready(
     ]
 
 
-def close(state: DossierState, event: InboundEvent, status: Status, ctx: RoutingContext) -> Result:
+def close(
+    state: DossierState, event: ev.InboundEvent, status: Status, ctx: RoutingContext
+) -> Result:
     at = event.occurred_at
     # Withdrawn or stopped mid-step: the row records the time used, but no result.
     sheet = finish_row(state, at, ctx, judge=False)

@@ -10,19 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar, Protocol
 
-from events import (
-    Channel,
-    DossierReceived,
-    DossierRejected,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ResultOutcome,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import allowance, allowance_working_days
@@ -52,7 +40,7 @@ class LifecycleProfile(Protocol):
     def outcome(self, rng: random.Random, outcomes: Sequence[str]) -> str: ...
     def result(self, rng: random.Random, at: datetime) -> tuple[datetime, bool]: ...
     def returned_at(
-        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: Channel
+        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: ev.Channel
     ) -> datetime: ...
 
 
@@ -63,7 +51,7 @@ def walk(
     cal: WorkingCalendar,
     receipt: Receipt,
     dossier_id: str,
-) -> list[InboundEvent]:
+) -> list[ev.InboundEvent]:
     """Every event of one dossier's life, in time order, event ids ``<dossier_id>/<n>``."""
     proc = receipt.procedure
     seq = itertools.count(1)
@@ -73,8 +61,8 @@ def walk(
 
     desk = proc.entry.agency
     received = receipt.at
-    events: list[InboundEvent] = [
-        DossierReceived(
+    events: list[ev.InboundEvent] = [
+        ev.DossierReceived(
             event_id=eid(),
             dossier_id=dossier_id,
             occurred_at=received,
@@ -87,7 +75,7 @@ def walk(
     refused_after = prof.intake_rejection(rng)
     if refused_after is not None:
         events.append(
-            DossierRejected(
+            ev.DossierRejected(
                 event_id=eid(),
                 dossier_id=dossier_id,
                 occurred_at=cal.add_working_time(received, refused_after),
@@ -104,7 +92,7 @@ def walk(
     for index in range(2 * n):  # routes are acyclic: this bound is never reached
         if index == withdraw_at:
             events.append(
-                DossierWithdrawn(
+                ev.DossierWithdrawn(
                     event_id=eid(),
                     dossier_id=dossier_id,
                     occurred_at=prof.withdrawn_at(rng, cal, at),
@@ -119,7 +107,7 @@ def walk(
             share = prof.supplement_share(rng)
             asked = cal.add_working_time(at, work * share)
             events.append(
-                SupplementRequested(
+                ev.SupplementRequested(
                     event_id=eid(),
                     dossier_id=dossier_id,
                     occurred_at=asked,
@@ -130,7 +118,7 @@ def walk(
             stopped_after = prof.abandonment(rng)
             if stopped_after is not None:
                 events.append(
-                    DossierRejected(
+                    ev.DossierRejected(
                         event_id=eid(),
                         dossier_id=dossier_id,
                         occurred_at=cal.add_working_time(asked, stopped_after),
@@ -141,7 +129,7 @@ def walk(
                 return events
             back = cal.add_working_time(asked, prof.supplement_wait(rng))
             events.append(
-                SupplementReceived(
+                ev.SupplementReceived(
                     event_id=eid(), dossier_id=dossier_id, occurred_at=back, agency=desk
                 )
             )
@@ -150,7 +138,7 @@ def walk(
             at = cal.add_working_time(at, work)
         outcome = prof.outcome(rng, step.outcomes())
         events.append(
-            StepCompleted(
+            ev.StepCompleted(
                 event_id=eid(),
                 dossier_id=dossier_id,
                 occurred_at=at,
@@ -165,16 +153,16 @@ def walk(
         step = proc.step(next_id)
     done, refused = prof.result(rng, at)
     events.append(
-        ResultReady(
+        ev.ResultReady(
             event_id=eid(),
             dossier_id=dossier_id,
             occurred_at=done,
             agency=step.agency,
-            outcome=ResultOutcome.REFUSED if refused else ResultOutcome.APPROVED,
+            outcome=ev.ResultOutcome.REFUSED if refused else ev.ResultOutcome.APPROVED,
         )
     )
     events.append(
-        DossierReturned(
+        ev.DossierReturned(
             event_id=eid(),
             dossier_id=dossier_id,
             occurred_at=prof.returned_at(rng, cal, done, receipt.channel),

@@ -9,36 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from events import (
-    DossierReceived,
-    DossierRejected,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ResultReady,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
+from workflows import deadlines as dl
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, Procedure
-from workflows.deadlines import (
-    Completion,
-    TimeAllowance,
-    allowance,
-    classify,
-    counting_start,
-    due_instant,
-    extend_for_pause,
-    working_days_in,
-    working_days_used,
-)
 from workflows.simulation.window import RunWindow
 from workflows.state import Status
 
 
-def _allowance(proc: Procedure, amount: Decimal) -> TimeAllowance:
-    return allowance(amount, proc.time_unit)
+def _allowance(proc: Procedure, amount: Decimal) -> dl.TimeAllowance:
+    return dl.allowance(amount, proc.time_unit)
 
 
 @dataclass(frozen=True)
@@ -64,7 +44,7 @@ class Expectation:
     committed_due_at: datetime
     original_due_at: datetime
     statutory_due_at: datetime
-    completion: Completion | None = None
+    completion: dl.Completion | None = None
     finished_at: datetime | None = None
     used_days: Decimal | None = None
     saved_days: Decimal | None = None
@@ -101,13 +81,15 @@ class Expectation:
         return min(gaps, default=None)
 
 
-def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent]) -> Expectation:
+def expect(
+    catalog: Catalog, cal: WorkingCalendar, events: Sequence[ev.InboundEvent]
+) -> Expectation:
     """The engine's expected conclusions about one dossier's ``events`` (in time order).
 
     The first event must be its ``dossier.received``; the procedure version is the
     one in force on the day of receipt.
     """
-    if not events or not isinstance(events[0], DossierReceived):
+    if not events or not isinstance(events[0], ev.DossierReceived):
         raise ValueError("a dossier's events start with its dossier.received")
     received = events[0]
     proc = catalog.procedure(received.procedure, at=received.occurred_at.astimezone(cal.tz).date())
@@ -115,9 +97,9 @@ def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent
         raise ValueError(
             f"procedure {received.procedure} is not in force at {received.occurred_at}"
         )
-    start = counting_start(cal, received.occurred_at, proc.same_day_cutoff)
-    committed = due_instant(cal, start, _allowance(proc, proc.committed_time))
-    statutory = due_instant(cal, start, _allowance(proc, proc.statutory_time))
+    start = dl.counting_start(cal, received.occurred_at, proc.same_day_cutoff)
+    committed = dl.due_instant(cal, start, _allowance(proc, proc.committed_time))
+    statutory = dl.due_instant(cal, start, _allowance(proc, proc.statutory_time))
     original = committed
     status = Status.OPEN
     spans: list[OpenSpan] = []
@@ -125,7 +107,7 @@ def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent
     paused_since: datetime | None = None
     pauses: list[tuple[datetime, datetime]] = []
     rescheduled_at: datetime | None = None
-    completion: Completion | None = None
+    completion: dl.Completion | None = None
     finished_at: datetime | None = None
     used_days: Decimal | None = None
     saved_days: Decimal | None = None
@@ -141,9 +123,9 @@ def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent
         assert paused_since is not None
         begin, end = paused_since, max(at, paused_since)
         since = max(begin, rescheduled_at or begin)
-        committed = extend_for_pause(cal, committed, min(since, end), end)
-        original = extend_for_pause(cal, original, begin, end)
-        statutory = extend_for_pause(cal, statutory, begin, end)
+        committed = dl.extend_for_pause(cal, committed, min(since, end), end)
+        original = dl.extend_for_pause(cal, original, begin, end)
+        statutory = dl.extend_for_pause(cal, statutory, begin, end)
         pauses.append((begin, end))
         paused_since = None
 
@@ -152,37 +134,37 @@ def expect(catalog: Catalog, cal: WorkingCalendar, events: Sequence[InboundEvent
         if status.closed:
             break
         match event:
-            case SupplementRequested() if status is Status.OPEN:
+            case ev.SupplementRequested() if status is Status.OPEN:
                 close_span(at)
                 paused_since, status = at, Status.PAUSED
-            case SupplementReceived() if status is Status.PAUSED:
+            case ev.SupplementReceived() if status is Status.PAUSED:
                 resume(at)
                 status, open_since = Status.OPEN, at
-            case DossierRescheduled() if status in (Status.OPEN, Status.PAUSED):
+            case ev.DossierRescheduled() if status in (Status.OPEN, Status.PAUSED):
                 close_span(at)
                 committed, rescheduled_at = event.new_due_at, at
                 if status is Status.OPEN:
                     open_since = at
-            case ResultReady() if status in (Status.OPEN, Status.PAUSED):
+            case ev.ResultReady() if status in (Status.OPEN, Status.PAUSED):
                 close_span(at)
                 if status is Status.PAUSED:
                     resume(at)
-                used = working_days_used(cal, start, at, pauses)
+                used = dl.working_days_used(cal, start, at, pauses)
                 statutory_span = cal.working_time_between(
-                    start, due_instant(cal, start, _allowance(proc, proc.statutory_time))
+                    start, dl.due_instant(cal, start, _allowance(proc, proc.statutory_time))
                 )
-                completion = classify(cal, at, original)
+                completion = dl.classify(cal, at, original)
                 if len(pauses) >= 2:
-                    completion = Completion.LATE
+                    completion = dl.Completion.LATE
                 finished_at, used_days = at, used
-                saved_days = working_days_in(statutory_span) - used
+                saved_days = dl.working_days_in(statutory_span) - used
                 status = Status.RESULT_READY
-            case DossierReturned() if status is Status.RESULT_READY:
+            case ev.DossierReturned() if status is Status.RESULT_READY:
                 status = Status.RETURNED
-            case DossierWithdrawn():
+            case ev.DossierWithdrawn():
                 close_span(at)
                 status = Status.WITHDRAWN
-            case DossierRejected():
+            case ev.DossierRejected():
                 close_span(at)
                 status = Status.REJECTED
             case _:
