@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     office_hours: str = "07:30-11:30,13:30-17:30"
     calendar_overrides: Path | None = None
 
+    clock_tolerance_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="an event dated this much after the broker's timestamp is refused",
+    )
+
     # Clock: real; accelerated (simulated time from clock_start at clock_speed x real time,
     # shared with the simulator); manual (tests move it with POST /clock/advance).
     clock: Literal["real", "accelerated", "manual"] = "real"

@@ -30,7 +30,7 @@ from agents.runtime.router import RouterCore, Tables
 from agents.runtime.senders import SenderCheck
 from agents.runtime.stall import StallWatch
 from agents.runtime.tables import make_tables
-from agents.runtime.telemetry import OpenGauges
+from agents.runtime.telemetry import AgencyLabels, OpenGauges
 from agents.runtime.watcher import Watcher
 from agents.runtime.web import register_views
 from agents.settings import Settings
@@ -106,7 +106,8 @@ def create_app(
         senders=senders if senders is not None else build_senders(settings),
     )
     watcher = Watcher(context.calendar, policy, settings.partitions)
-    gauges = OpenGauges(metrics, worker_name)
+    # agency label values only from the catalog (no series from publisher input)
+    gauges = OpenGauges(metrics, worker_name, AgencyLabels(context.catalog.agencies))
     guard = OffsetGuard()
 
     loop = BatchLoop(

@@ -144,7 +144,7 @@ class BatchLoop:
             else:
                 self.watcher.reschedule(key, partition, after)
             self.gauges.move(partition, result.before.get(key), after)
-        record_batch(self.metrics, result, records, self.ticks_topic)
+        record_batch(self.metrics, result, records, self.ticks_topic, self.gauges.label)
         self.metrics.router_batch_seconds.observe(time.perf_counter() - started)
 
     async def fence(self) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from agents.runtime.limits import state_limits
@@ -11,7 +12,7 @@ from agents.settings import Settings
 from workflows.calendar import CalendarOverrides, OfficeHours, WorkingCalendar
 from workflows.catalog import load_catalog
 from workflows.publishers import PublisherRegistry, parse
-from workflows.routing import RoutingContext
+from workflows.routing import RoutingContext, province_rules
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,21 @@ def build_calendar(settings: Settings) -> WorkingCalendar:
 
 
 def build_context(settings: Settings) -> RoutingContext:
+    """The worker's routing context, with the province's authorization rules.
+
+    An event dated in the future is judged against the broker's clock only with the real
+    clock: under a simulated clock (demo, tests) events carry simulated dates.
+    """
+    catalog = load_catalog(settings.catalog_path)
+    calendar = build_calendar(settings)
+    tolerance = (
+        timedelta(seconds=settings.clock_tolerance_seconds) if settings.clock == "real" else None
+    )
     return RoutingContext(
-        catalog=load_catalog(settings.catalog_path),
-        calendar=build_calendar(settings),
+        catalog=catalog,
+        calendar=calendar,
         limits=state_limits(settings),
+        authorize=province_rules(catalog, tolerance=tolerance, tz=calendar.tz),
     )
 
 

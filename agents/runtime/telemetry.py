@@ -11,7 +11,7 @@ workers is the province's truth.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from agents.runtime.router import BatchResult, RawRecord
 from monitoring.metrics import Metrics
@@ -22,23 +22,44 @@ from workflows.state import DossierState
 Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
 
 
-def contribution(state: DossierState | None) -> tuple[Bucket | None, tuple[Bucket, ...]]:
+#: The ``agency`` label of every code the catalog does not know: a publisher cannot make
+#: series by sending random agency codes.
+OTHER_AGENCY = "other"
+
+
+class AgencyLabels:
+    """Label values for ``agency`` only from the catalog's codes (and ``-``: no agency)."""
+
+    def __init__(self, known: Iterable[str] | None = None) -> None:
+        self.known = None if known is None else frozenset(known) | {"-"}
+
+    def __call__(self, code: str) -> str:
+        return code if self.known is None or code in self.known else OTHER_AGENCY
+
+
+ANY_AGENCY = AgencyLabels()
+
+
+def contribution(
+    state: DossierState | None, label: AgencyLabels = ANY_AGENCY
+) -> tuple[Bucket | None, tuple[Bucket, ...]]:
     if state is None or state.status.closed:
         return None, ()
-    agency = state.current_agency or "-"
+    agency = label(state.current_agency or "-")
     return (agency, state.status.value), tuple((agency, s.value) for s in overdue_scopes(state))
 
 
 class OpenGauges:
-    def __init__(self, metrics: Metrics, worker: str) -> None:
+    def __init__(self, metrics: Metrics, worker: str, label: AgencyLabels = ANY_AGENCY) -> None:
         self.metrics = metrics
         self.worker = worker
+        self.label = label
         self._open: dict[int, Counter[Bucket]] = {}
         self._overdue: dict[int, Counter[Bucket]] = {}
 
     def move(self, partition: int, before: DossierState | None, after: DossierState | None) -> None:
-        old_open, old_late = contribution(before)
-        new_open, new_late = contribution(after)
+        old_open, old_late = contribution(before, self.label)
+        new_open, new_late = contribution(after, self.label)
         opened = self._open.setdefault(partition, Counter())
         late = self._overdue.setdefault(partition, Counter())
         if old_open != new_open:
@@ -85,7 +106,11 @@ class OpenGauges:
 
 
 def record_batch(
-    metrics: Metrics, result: BatchResult, records: Sequence[RawRecord], ticks_topic: str
+    metrics: Metrics,
+    result: BatchResult,
+    records: Sequence[RawRecord],
+    ticks_topic: str,
+    label: AgencyLabels = ANY_AGENCY,
 ) -> None:
     """Count one router batch: records read, events applied, dead letters, effects, alerts;
     set the parked-table gauges to the totals after it."""
@@ -93,13 +118,13 @@ def record_batch(
     metrics.router_records.labels(kind="ticks").inc(ticks)
     metrics.router_records.labels(kind="events").inc(len(records) - ticks)
     for (kind, agency), n in result.consumed.items():
-        metrics.events_consumed.labels(type=kind, agency=agency).inc(n)
+        metrics.events_consumed.labels(type=kind, agency=label(agency)).inc(n)
     for out in result.outgoing:
         if out.reason is not None:
             metrics.dead_letters.labels(reason=out.reason).inc()
     for _, effect in result.effects:
         if isinstance(effect, Assign):
-            metrics.assignments.labels(agency=effect.agency).inc()
+            metrics.assignments.labels(agency=label(effect.agency)).inc()
         elif isinstance(effect, Completed):
             sector = effect.sector
             metrics.completions.labels(sector=sector, completion=effect.completion).inc()

@@ -62,7 +62,7 @@ _MOVES_THE_SHEET = (StepCompleted, DossierHandedOff, ResultReady)
 
 
 def province_rules(
-    catalog: Catalog, *, tolerance: timedelta = CLOCK_TOLERANCE, tz: tzinfo = VN_TZ
+    catalog: Catalog, *, tolerance: timedelta | None = CLOCK_TOLERANCE, tz: tzinfo = VN_TZ
 ) -> Authorize:
     """The worker's rule: publisher binding, then who may send what, then plausible time.
 
@@ -196,9 +196,10 @@ def holder(state: DossierState, proc: Procedure) -> Expected:
 # --- plausible time -----------------------------------------------------------------------
 
 
-def plausible_time(tolerance: timedelta = CLOCK_TOLERANCE, tz: tzinfo = VN_TZ) -> Authorize:
+def plausible_time(tolerance: timedelta | None = CLOCK_TOLERANCE, tz: tzinfo = VN_TZ) -> Authorize:
     """Refuses ``implausible_time``: an event dated later than the broker's timestamp plus
-    ``tolerance`` (not checked when the broker time is unknown), before its dossier's
+    ``tolerance`` (not checked when the broker time is unknown, or with ``tolerance`` None:
+    a simulated clock, whose events are dated in simulated time), before its dossier's
     receipt, or, for an event that moves the sheet, before the last instant the sheet
     records. So nothing back-dated can turn a breach into "early"."""
 
@@ -207,7 +208,7 @@ def plausible_time(tolerance: timedelta = CLOCK_TOLERANCE, tz: tzinfo = VN_TZ) -
     ) -> Refusal | None:
         at = event.occurred_at
         broker = sender.broker_time
-        if broker is not None and at > broker + tolerance:
+        if broker is not None and tolerance is not None and at > broker + tolerance:
             return _implausible(
                 f"occurred_at {_local(at, tz)} is later than the broker's timestamp "
                 f"{_local(broker, tz)} plus the tolerance of {_span(tolerance)}"
