@@ -353,7 +353,8 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
     topic = settings.topics.events
     stop = threading.Event()
     try:
-        with Publisher(settings.bootstrap_servers, topic, signer=signer) as publisher:
+        login = settings.kafka_security("publisher").kafka_python_kwargs()
+        with Publisher(settings.bootstrap_servers, topic, signer=signer, **login) as publisher:
             publish_now(publisher, backlog, stats)
             _err(f"published the {len(backlog):,} events before {start.isoformat()} to {topic}")
             origin = settings.clock_origin or datetime.now(UTC)
