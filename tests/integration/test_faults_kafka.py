@@ -484,7 +484,7 @@ KILLS = 5
 @STORES
 @pytest.mark.timeout(420)
 def test_kill9_at_random_instants_loses_nothing(fleet: Fleet, store: str) -> None:
-    """300 dossiers published over ~60 s; the worker is SIGKILLed five times at random
+    """300 dossiers published over ~45 s; the worker is SIGKILLed five times at random
     instants (publishing, routing, recovering) and restarted at once, as a supervisor would.
     """
     run = FaultRun(fleet, store)
@@ -493,7 +493,7 @@ def test_kill9_at_random_instants_loses_nothing(fleet: Fleet, store: str) -> Non
     worker = run.worker("worker")
     launched = time.monotonic()
     run.restart(worker, "first start")
-    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=60)
+    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=45)
     publisher.start()
     began = time.monotonic()
     for kill in range(1, KILLS + 1):
@@ -550,11 +550,11 @@ def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> 
     _, events = simulated(200, seed=29, id_prefix="GR")
     worker = run.worker("worker")
     run.restart(worker, "first start")
-    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=40)
+    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=30)
     publisher.start()
     began = time.monotonic()
     for restart in (1, 2):
-        time.sleep(rng.uniform(5.0, 12.0))
+        time.sleep(rng.uniform(4.0, 9.0))
         lag = run.lag()
         stopping = time.monotonic()
         code = worker.stop(timeout=60)
@@ -580,13 +580,13 @@ def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> 
 # --- 3. an idle worker restarted onto a backlog, again and again ---------------------------
 
 
-BACKLOGS = 5
+BACKLOGS = 4
 
 
 @STORES
 @pytest.mark.timeout(360)
 def test_restart_onto_a_backlog_repeatedly_loses_nothing(fleet: Fleet, store: str) -> None:
-    """Everything processed; SIGTERM; publish a backlog; restart — five times (the loss is
+    """Everything processed; SIGTERM; publish a backlog; restart — four times (the loss is
     intermittent: more rounds, more chances to see it, at ~10 s a round).
 
     The backlogs continue dossiers begun before, so every partition has a committed offset
