@@ -47,6 +47,7 @@ from support.fleet import TAKEOVER_S, Fleet, wait_split
 from support.harness import Worker, manual_clock, wait_for
 from support.kafka_io import PARTITIONS, WAIT_S, publish
 from support.security import login
+from support.signing import SENDER
 from support.time import vn
 
 #: The dossiers here are filed online, and their supplement requests give this reason.
@@ -292,12 +293,12 @@ def test_the_hand_walk_is_what_the_pure_functions_raise() -> None:
     ctx, policy = engine_context(), AlertPolicy()
     states: dict[str, DossierState | None] = {}
     for event in walk_dossiers():
-        states[event.dossier_id], _ = apply(states.get(event.dossier_id), event, ctx)
+        states[event.dossier_id], _ = apply(states.get(event.dossier_id), event, ctx, SENDER)
     seen: dict[str, tuple[str, datetime]] = {}
     for clock, publish_now, _ in WALK:
         if publish_now:
             event = online(S).rescheduled(S_APOLOGY[0], STC, S_APOLOGY[1])
-            states[S], _ = apply(states[S], event, ctx)
+            states[S], _ = apply(states[S], event, ctx, SENDER)
         for dossier_id, state in states.items():
             assert state is not None
             tick = DeadlineTick(dossier_id=dossier_id, detected_at=vn(clock))
@@ -409,7 +410,7 @@ def points_due(events: list[InboundEvent], now: datetime) -> dict[str, WatchPoin
     ctx, policy = engine_context(), AlertPolicy()
     states: dict[str, DossierState | None] = {}
     for event in events:
-        states[event.dossier_id], _ = apply(states.get(event.dossier_id), event, ctx)
+        states[event.dossier_id], _ = apply(states.get(event.dossier_id), event, ctx, SENDER)
     due: dict[str, WatchPoint] = {}
     for state in states.values():
         assert state is not None

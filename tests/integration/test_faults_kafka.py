@@ -24,6 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from events import InboundEvent, ReasonKind, encode, parse_event
 from workflows.routing import event_fingerprint
 from workflows.state import DossierState
 
+from support import security
 from support.dossiers import simulated
 from support.fleet import FAST_FAILOVER, Fleet, ownership, status
 from support.fold import Fold
@@ -766,10 +768,13 @@ def test_broker_kill9_loses_no_acknowledged_event_and_the_worker_resumes(
     would, whenever it exits; each restart is recorded).
     """
     rng = random.Random(19_05)
+    stack = ExitStack()
     broker = LocalBroker(tmp_path / "broker")
     fleet: Fleet | None = None
     try:
         first_start = broker.start()
+        # its own principals (secured like the session's): every client here logs in there
+        stack.enter_context(security.using(broker.credentials))
         fleet = Fleet(broker.bootstrap, topic_prefix, consumer_group, tmp_path)
         run = FaultRun(fleet, "memory://")
         run.timings.append(f"own broker started in {first_start:.1f} s on {broker.bootstrap}")
@@ -838,3 +843,4 @@ def test_broker_kill9_loses_no_acknowledged_event_and_the_worker_resumes(
         if fleet is not None:
             fleet.stop_all()
         broker.stop()
+        stack.close()

@@ -23,7 +23,7 @@ from support.context import engine_context
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 from support.security import login
-from support.signing import signer
+from support.signing import SENDER, signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -70,7 +70,7 @@ def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
             events.append(event)
     states: dict[str, DossierState | None] = {}
     for event in events:
-        states[event.dossier_id] = apply(states.get(event.dossier_id), event, ctx)[0]
+        states[event.dossier_id] = apply(states.get(event.dossier_id), event, ctx, SENDER)[0]
     expected = truth(states)
     assert sum(expected.values()) > 40  # the test means something
 

@@ -56,7 +56,7 @@ from workflows.state import DossierState
 
 from support.harness import REPO, Worker, free_port, manual_clock, wait_for, worker_env
 from support.security import login
-from support.signing import signer
+from support.signing import SENDER, signer
 
 MONITORING = REPO / "monitoring"
 RULES = MONITORING / "prometheus" / "rules.yml"
@@ -158,7 +158,7 @@ def fold(events: Iterable[InboundEvent], bad: Iterable[str], jump_to: datetime) 
         expected.records += 1
         expected.results += event.type == "dossier.result_ready"
         before = states.get(event.dossier_id)
-        state, effects = apply(before, event, ctx)
+        state, effects = apply(before, event, ctx, SENDER)
         states[event.dossier_id] = state
         if not any(isinstance(e, Rejected) for e in effects) and state is not before:
             expected.applied += 1

@@ -21,7 +21,7 @@ from support.context import engine_context
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
 from support.security import login
-from support.signing import signer
+from support.signing import SENDER, signer
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -35,7 +35,7 @@ def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
     )
     expected: dict[str, DossierState | None] = {}
     for event in events:
-        expected[event.dossier_id] = apply(expected.get(event.dossier_id), event, ctx)[0]
+        expected[event.dossier_id] = apply(expected.get(event.dossier_id), event, ctx, SENDER)[0]
 
     env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
     # The clock stays at the workload's start: no deadline ticks, the router alone is tested.

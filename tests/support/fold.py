@@ -12,6 +12,7 @@ from workflows.routing import apply
 from workflows.state import DossierState
 
 from support.context import engine_context
+from support.signing import SENDER
 
 
 class Fold:
@@ -23,7 +24,7 @@ class Fold:
         self.assignments: dict[str, Assignment] = {}
         self.dead: list[tuple[str, ReasonKind]] = []  # (event id, reason), in order
         for event in events:
-            state, effects = apply(self.states.get(event.dossier_id), event, ctx)
+            state, effects = apply(self.states.get(event.dossier_id), event, ctx, SENDER)
             self.states[event.dossier_id] = state
             for effect in effects:
                 if isinstance(effect, Assign):

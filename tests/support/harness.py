@@ -311,6 +311,11 @@ class LocalBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def credentials(self) -> Path:
+        """The principals scripts/kafka-local made for this broker (it is secured too)."""
+        return self.data_dir / "security" / "clients.json"
+
     def _run(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(KAFKA_LOCAL), *args, "--data-dir", str(self.data_dir)],

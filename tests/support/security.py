@@ -10,6 +10,8 @@ group get the ACLs of each role (:func:`grant`) before a worker starts.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,17 @@ def configure(credentials: Path | None) -> None:
     else:
         os.environ["DOSSIERFLOW_KAFKA_SECURITY_PROTOCOL"] = "SASL_SSL"
         os.environ["DOSSIERFLOW_KAFKA_CREDENTIALS"] = str(credentials)
+
+
+@contextmanager
+def using(credentials: Path | None) -> Iterator[None]:
+    """Within: log in to another broker (a test's own), then back to the session's."""
+    before = _state["credentials"]
+    configure(credentials)
+    try:
+        yield
+    finally:
+        configure(before)
 
 
 def secured() -> bool:

@@ -23,9 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agents.tools.signing import Signer
 from events.signature import public_key_bytes
 from workflows.publishers import ANY_AGENCY, PublisherEntry, PublisherKey, render
+from workflows.routing import Sender
 
 PUBLISHER = "test-publisher"
 KEY_ID = "test-1"
+#: Who the worker says sent the suite's events (its sheets record it): for the oracles.
+SENDER = Sender(principal=PUBLISHER)
 #: Before any broker timestamp a test sees.
 VALID_FROM = datetime(2020, 1, 1, tzinfo=UTC)
 
