@@ -31,14 +31,7 @@ sys.path.insert(0, str(REPO))
 from agents.runtime.watcher import Watcher, partition_of  # noqa: E402
 from events import DossierReceived, StepCompleted  # noqa: E402
 from events.internal import DeadlineTick  # noqa: E402
-from workflows.alerts import (  # noqa: E402
-    AlertPolicy,
-    apply_tick,
-    due_points,
-    stamp_watch,
-    unstamped,
-    watch_key,
-)
+from workflows import alerts as wa  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
 from workflows.routing import RoutingContext, apply  # noqa: E402
@@ -89,13 +82,15 @@ def templates(ctx: RoutingContext) -> list[DossierState]:
     return out
 
 
-def build(n: int, ctx: RoutingContext, spread_days: int, policy: AlertPolicy) -> dict[bytes, bytes]:
+def build(
+    n: int, ctx: RoutingContext, spread_days: int, policy: wa.AlertPolicy
+) -> dict[bytes, bytes]:
     """``n`` open dossiers, received over ``spread_days`` days, serialized like the table
     (stamped with their next watch instant, as the router stores them)."""
     table: dict[bytes, bytes] = {}
     base = templates(ctx)
     cal = ctx.calendar
-    key = watch_key(cal, policy)
+    key = wa.watch_key(cal, policy)
     for i in range(n):
         t = base[i % len(base)]
         shift = timedelta(minutes=(i * 7919) % (spread_days * 24 * 60))
@@ -116,13 +111,13 @@ def build(n: int, ctx: RoutingContext, spread_days: int, policy: AlertPolicy) ->
                 ),
             }
         )
-        table[f"D{i:07d}".encode()] = stamp_watch(moved, cal, policy, key).to_bytes()
+        table[f"D{i:07d}".encode()] = wa.stamp_watch(moved, cal, policy, key).to_bytes()
     return table
 
 
 def run(n: int, ticks: int, step: timedelta, partitions: int) -> dict[str, float]:
     ctx = RoutingContext(load_catalog(), WorkingCalendar())
-    policy = AlertPolicy()
+    policy = wa.AlertPolicy()
     gc.collect()
     before = rss_bytes()
     table = build(n, ctx, spread_days=30, policy=policy)
@@ -136,7 +131,7 @@ def run(n: int, ticks: int, step: timedelta, partitions: int) -> dict[str, float
     state_bytes = statistics.mean(len(v) for v in list(table.values())[:1000])
     # The same rebuild without the stored instants (states from before they existed, or
     # a changed policy): every dossier's watch points are computed.
-    bare = {k: unstamped(DossierState.from_bytes(v)).to_bytes() for k, v in table.items()}
+    bare = {k: wa.unstamped(DossierState.from_bytes(v)).to_bytes() for k, v in table.items()}
     t0 = time.perf_counter()
     Watcher(ctx.calendar, policy, partitions).rebuild(bare, set(range(partitions)))
     rebuild_computed_s = time.perf_counter() - t0
@@ -149,9 +144,9 @@ def run(n: int, ticks: int, step: timedelta, partitions: int) -> dict[str, float
         lags: list[float] = []
         raised = 0
         for key, partition in watcher.index.pop_due(now):
-            state = unstamped(DossierState.from_bytes(table[key]))
-            points = due_points(state, now, ctx.calendar, policy)
-            new, alerts = apply_tick(
+            state = wa.unstamped(DossierState.from_bytes(table[key]))
+            points = wa.due_points(state, now, ctx.calendar, policy)
+            new, alerts = wa.apply_tick(
                 state,
                 DeadlineTick(dossier_id=key.decode(), detected_at=now),
                 ctx.catalog,
@@ -160,7 +155,7 @@ def run(n: int, ticks: int, step: timedelta, partitions: int) -> dict[str, float
             )
             lags.extend((now - p.at).total_seconds() for p in points)
             raised += len(alerts)
-            new = stamp_watch(new, ctx.calendar, policy, watcher.key)  # as the router does
+            new = wa.stamp_watch(new, ctx.calendar, policy, watcher.key)  # as the router does
             table[key] = new.to_bytes()
             watcher.reschedule(key, partition, new)
         return lags, raised

@@ -35,15 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from agents.runtime.kafka_admin import ensure_topics  # noqa: E402
 from agents.settings import Settings  # noqa: E402
-from scripts.bench_router import (  # noqa: E402
-    committed,
-    log,
-    make_events,
-    produce,
-    ready,
-    start_worker,
-    worker_env,
-)
+from scripts import bench_router as br  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -97,11 +89,11 @@ def wait_caught_up(
 ) -> bool:
     """Whether the group committed ``total`` records within ``CATCH_UP_TIMEOUT_S``."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
-    while (done := committed(bootstrap, group, topic)) < total:
+    while (done := br.committed(bootstrap, group, topic)) < total:
         if proc.poll() is not None:
             raise SystemExit(f"worker exited {proc.returncode}; see {log_path}")
         if time.monotonic() > deadline:
-            log(f"  STUCK: {done} of {total} records committed after {CATCH_UP_TIMEOUT_S} s")
+            br.log(f"  STUCK: {done} of {total} records committed after {CATCH_UP_TIMEOUT_S} s")
             return False
         time.sleep(0.2)
     return True
@@ -128,7 +120,7 @@ def missing_receipts(port: int, published: int) -> int:
         if missing == 0:
             return 0
         time.sleep(0.25)
-    log(f"  LOST: {missing} published receipts are not open in the worker's state")
+    br.log(f"  LOST: {missing} published receipts are not open in the worker's state")
     return missing
 
 
@@ -148,35 +140,35 @@ def run_store(
     # Each membership is restarted twice: the first restart follows a worker killed with
     # the previous settings (not measured), the second one a worker killed with its own.
     plan = [m for m in memberships for _ in range(2)]
-    records = make_events(n_open + backlog * len(plan), seed, open_only=True)
-    log(f"[{store} {n_open:,} open] publishing {n_open:,} receipts ...")
-    produce(bootstrap, topic, records[:n_open])
+    records = br.make_events(n_open + backlog * len(plan), seed, open_only=True)
+    br.log(f"[{store} {n_open:,} open] publishing {n_open:,} receipts ...")
+    br.produce(bootstrap, topic, records[:n_open])
     published = n_open
     port = 18_000 + os.getpid() % 1000
-    base_env = worker_env(bootstrap, prefix, port, work / f"data-{prefix}", store)
+    base_env = br.worker_env(bootstrap, prefix, port, work / f"data-{prefix}", store)
     log_path = work / f"{prefix}worker.log"
     first = plan[0]
-    proc, startup = start_worker({**base_env, **first.env}, log_path, port, loglevel="info")
-    log(f"  first start ready in {startup:.1f} s; routing the receipts ...")
+    proc, startup = br.start_worker({**base_env, **first.env}, log_path, port, loglevel="info")
+    br.log(f"  first start ready in {startup:.1f} s; routing the receipts ...")
     t0 = time.perf_counter()
     if not wait_caught_up(bootstrap, group, topic, published, proc, log_path):
         raise SystemExit(f"the first worker did not commit every receipt; see {log_path}")
-    log(f"  {published:,} committed in {time.perf_counter() - t0:.1f} s")
+    br.log(f"  {published:,} committed in {time.perf_counter() - t0:.1f} s")
     rows = []
     previous = first
     for membership in plan:
         kill9(proc)
-        produce(bootstrap, topic, records[published : published + backlog])
+        br.produce(bootstrap, topic, records[published : published + backlog])
         published += backlog
         t0 = time.perf_counter()
-        proc, ready_s = start_worker(
+        proc, ready_s = br.start_worker(
             {**base_env, **membership.env}, log_path, port, loglevel="info"
         )
         caught_up = wait_caught_up(bootstrap, group, topic, published, proc, log_path)
         caught_up_s = time.perf_counter() - t0 if caught_up else None
         missing = missing_receipts(port, published)
         measured = previous == membership
-        log(
+        br.log(
             f"  kill -9, {backlog} new receipts, restart ({membership.label}"
             f"{'' if measured else '; after a worker with other settings: not measured'}): "
             f"ready {ready_s:.1f} s, caught up {seconds(caught_up_s)}, missing {missing}"
@@ -193,7 +185,7 @@ def run_store(
 
 def owns_all_partitions(port: int, topic: str, partitions: int) -> bool:
     """The worker is ready and its lag gauge lists every partition of ``topic``."""
-    if not ready(port):
+    if not br.ready(port):
         return False
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
@@ -216,16 +208,16 @@ def run_takeover(
     settings = Settings(broker=bootstrap, topic_prefix=prefix, partitions=4)
     ensure_topics(settings)
     topic, group = settings.topics.events, f"{prefix}router"
-    records = make_events(n_open + backlog, seed, open_only=True)
-    log(f"[{store} {n_open:,} open, takeover] publishing {n_open:,} receipts ...")
-    produce(bootstrap, topic, records[:n_open])
+    records = br.make_events(n_open + backlog, seed, open_only=True)
+    br.log(f"[{store} {n_open:,} open, takeover] publishing {n_open:,} receipts ...")
+    br.produce(bootstrap, topic, records[:n_open])
     log_path = work / f"{prefix}workers.log"
     port = 18_000 + os.getpid() % 1000
     procs = []
     for n in (0, 1):
-        env = worker_env(bootstrap, prefix, port + n, work / f"data-{prefix}{n}", store)
+        env = br.worker_env(bootstrap, prefix, port + n, work / f"data-{prefix}{n}", store)
         env.update(DYNAMIC.env)
-        procs.append(start_worker(env, log_path, port + n, loglevel="info")[0])
+        procs.append(br.start_worker(env, log_path, port + n, loglevel="info")[0])
     if not wait_caught_up(bootstrap, group, topic, n_open, procs[1], log_path):
         raise SystemExit(f"the workers did not commit every receipt; see {log_path}")
     # Both must own partitions, or the kill below would take nothing away.
@@ -234,17 +226,17 @@ def run_takeover(
         if time.monotonic() > deadline:
             raise SystemExit(f"the second worker kept every partition; see {log_path}")
         time.sleep(0.5)
-    log(f"  {n_open:,} committed by two workers; kill -9 one, {backlog} new receipts ...")
+    br.log(f"  {n_open:,} committed by two workers; kill -9 one, {backlog} new receipts ...")
     t0 = time.perf_counter()
     kill9(procs[0])
-    produce(bootstrap, topic, records[n_open:])
+    br.produce(bootstrap, topic, records[n_open:])
     while not owns_all_partitions(port + 1, topic, settings.partitions):
         time.sleep(0.1)
     ready_s = time.perf_counter() - t0
     caught_up = wait_caught_up(bootstrap, group, topic, n_open + backlog, procs[1], log_path)
     caught_up_s = time.perf_counter() - t0 if caught_up else None
     missing = missing_receipts(port + 1, n_open + backlog)
-    log(
+    br.log(
         f"  survivor owns every partition {ready_s:.1f} s after the kill, "
         f"caught up {seconds(caught_up_s)}, missing {missing}"
     )
@@ -283,21 +275,21 @@ def main() -> int:
     bootstrap = args.broker or Settings().broker
     work = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     memberships = ([FAUST_DEFAULT] if args.baseline else []) + [DYNAMIC, STATIC]
-    log(f"machine: {platform.node()} {os.cpu_count()} cores, python {platform.python_version()}")
-    log(f"broker {bootstrap}; worker logs in {work}")
+    br.log(f"machine: {platform.node()} {os.cpu_count()} cores, python {platform.python_version()}")
+    br.log(f"broker {bootstrap}; worker logs in {work}")
     rows: list[Row] = []
     for n_open in args.open:
         for store in args.stores:
             rows += run_store(bootstrap, store, n_open, memberships, args.backlog, work, args.seed)
             if args.takeover:
                 rows.append(run_takeover(bootstrap, store, n_open, args.backlog, work, args.seed))
-    log("")
-    log("restart after kill -9: times from the restarted process's start; for a takeover, from")
-    log("the kill to the survivor ready and owning every partition (its lag gauge lists them)")
-    log("| store | open dossiers | membership | s to ready | s to caught up | missing |")
-    log("|---|---:|---|---:|---:|---:|")
+    br.log("")
+    br.log("restart after kill -9: times from the restarted process's start; for a takeover, from")
+    br.log("the kill to the survivor ready and owning every partition (its lag gauge lists them)")
+    br.log("| store | open dossiers | membership | s to ready | s to caught up | missing |")
+    br.log("|---|---:|---|---:|---:|---:|")
     for r in rows:
-        log(
+        br.log(
             f"| `{r.store}` | {r.open_dossiers:,} | {r.membership} "
             f"| {r.ready_s:.1f} | {seconds(r.caught_up_s).removesuffix(' s')} | {r.missing} |"
         )

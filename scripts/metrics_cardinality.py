@@ -87,13 +87,7 @@ def run(catalog_path: Path | None, dossiers: int, seed: int, workers: int) -> Co
             for k, p in due
         ]
         result = core.run_batch(batch, clock)
-        for name, writes in result.writes.items():
-            table = getattr(tables, name)
-            for key, (value, _) in writes.items():
-                if value is None:
-                    table.pop(key, None)
-                else:
-                    table[key] = value
+        tables.apply(result.writes)
         for key, partition in result.touched.items():
             after = result.states.get(key)
             watcher.reschedule(key, partition, after)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import Protocol, TypeVar
 
 import yaml
+
+from workflows.catalog.problems import listing
 
 __all__ = [
     "ANY_AGENCY",
@@ -124,11 +127,7 @@ class PublisherRegistryError(Exception):
 
     def __init__(self, problems: Iterable[RegistryProblem]) -> None:
         self.problems = tuple(problems)
-        count = len(self.problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(
-            f"publisher registry has {count} problem{'s' if count != 1 else ''}:\n{lines}"
-        )
+        super().__init__(listing("publisher registry", self.problems))
 
 
 class _Reader:
@@ -203,6 +202,33 @@ class _Reader:
         return raw
 
 
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_HasId)
+
+
+def _by_id(
+    reader: _Reader,
+    node: yaml.SequenceNode,
+    path: str,
+    parse_one: Callable[[_Reader, yaml.Node, str], T | None],
+    duplicate: str,
+) -> dict[str, T]:
+    """The list at ``path`` parsed item by item, by id; a repeated id is a problem."""
+    items: dict[str, T] = {}
+    for i, item in enumerate(node.value):
+        parsed = parse_one(reader, item, f"{path}[{i}]")
+        if parsed is None:
+            continue
+        if parsed.id in items:
+            reader.problem(item, f"{path}[{i}].id", f"{duplicate} {parsed.id!r}")
+        items[parsed.id] = parsed
+    return items
+
+
 def _key(reader: _Reader, node: yaml.Node, path: str) -> PublisherKey | None:
     fields = reader.mapping(node, path, {"id", "public_key", "valid_from"}, {"retired_at"})
     if fields is None or {"id", "public_key", "valid_from"} - fields.keys():
@@ -241,13 +267,7 @@ def _publisher(reader: _Reader, node: yaml.Node, path: str) -> PublisherEntry | 
     if not isinstance(keys_node, yaml.SequenceNode) or not keys_node.value:
         reader.problem(keys_node, f"{path}.keys", "must be a non-empty list of keys")
     else:
-        for i, item in enumerate(keys_node.value):
-            key = _key(reader, item, f"{path}.keys[{i}]")
-            if key is None:
-                continue
-            if key.id in keys:
-                reader.problem(item, f"{path}.keys[{i}].id", f"duplicate key id {key.id!r}")
-            keys[key.id] = key
+        keys = _by_id(reader, keys_node, f"{path}.keys", _key, "duplicate key id")
     if publisher is None or not agencies or not keys:
         return None
     return PublisherEntry(publisher, frozenset(agencies), MappingProxyType(keys))
@@ -272,13 +292,7 @@ def parse(text: str, name: str = "publishers.yaml") -> PublisherRegistry:
     if node is not None and not isinstance(node, yaml.SequenceNode):
         reader.problem(node, "publishers", "must be a list")
     elif node is not None:
-        for i, item in enumerate(node.value):
-            entry = _publisher(reader, item, f"publishers[{i}]")
-            if entry is None:
-                continue
-            if entry.id in publishers:
-                reader.problem(item, f"publishers[{i}].id", f"duplicate publisher {entry.id!r}")
-            publishers[entry.id] = entry
+        publishers = _by_id(reader, node, "publishers", _publisher, "duplicate publisher")
     if reader.problems:
         raise PublisherRegistryError(reader.problems)
     return PublisherRegistry(MappingProxyType(publishers))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from prometheus_client import Gauge
+
 from agents.runtime.router import BatchResult, RawRecord
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
@@ -89,20 +91,16 @@ class OpenGauges:
     def export(self) -> None:
         """Publish the totals; buckets that fell to zero are set to 0, not left stale."""
         opened, late = self.totals()
-        gauge = self.metrics.open_dossiers
-        for (agency, status), n in opened.items():
-            gauge.labels(worker=self.worker, agency=agency, status=status).set(max(n, 0))
-        for labels in list(gauge._metrics):
-            worker, agency, status = labels
-            if worker == self.worker and (agency, status) not in opened:
-                gauge.labels(worker=worker, agency=agency, status=status).set(0)
-        overdue = self.metrics.open_overdue
-        for (agency, scope), n in late.items():
-            overdue.labels(worker=self.worker, agency=agency, scope=scope).set(max(n, 0))
-        for labels in list(overdue._metrics):
-            worker, agency, scope = labels
-            if worker == self.worker and (agency, scope) not in late:
-                overdue.labels(worker=worker, agency=agency, scope=scope).set(0)
+        self._publish(self.metrics.open_dossiers, opened)
+        self._publish(self.metrics.open_overdue, late)
+
+    def _publish(self, gauge: Gauge, counts: Counter[Bucket]) -> None:
+        """``counts`` by (agency, status or scope) into ``gauge``'s series of this worker."""
+        for (agency, second), n in counts.items():
+            gauge.labels(self.worker, agency, second).set(max(n, 0))
+        for worker, agency, second in list(gauge._metrics):
+            if worker == self.worker and (agency, second) not in counts:
+                gauge.labels(worker, agency, second).set(0)
 
 
 def record_batch(

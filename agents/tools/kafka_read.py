@@ -18,9 +18,17 @@ def partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
 def read_all(
     bootstrap: list[str], topic: str, timeout_s: float = 30.0, **security: Any
 ) -> list[bytes]:
-    """Every record of ``topic`` up to its current end (no group, nothing committed).
+    """The values of every record of ``topic`` up to its current end (no group, nothing
+    committed); ``security``: the login, ``KafkaSecurity.kafka_python_kwargs()``."""
+    records = read_records(bootstrap, topic, timeout_s, **security)
+    return [r.value for r in records if r.value is not None]
 
-    ``security``: the login, ``KafkaSecurity.kafka_python_kwargs()``."""
+
+def read_records(
+    bootstrap: list[str], topic: str, timeout_s: float = 30.0, **security: Any
+) -> list[Any]:
+    """Every record of ``topic`` (kafka-python ``ConsumerRecord``s) up to its end offsets as
+    they are now; a ``TimeoutError`` when they are not reached in ``timeout_s``."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
     try:
         tps = partitions(consumer, topic)
@@ -29,14 +37,14 @@ def read_all(
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        values: list[bytes] = []
+        records: list[Any] = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} did not reach its end in {timeout_s:.0f}s")
             for batch in consumer.poll(timeout_ms=500).values():
-                values.extend(r.value for r in batch if r.value is not None)
-        return values
+                records.extend(batch)
+        return records
     finally:
         consumer.close()
 

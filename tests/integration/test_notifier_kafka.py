@@ -30,8 +30,9 @@ from kafka import KafkaProducer
 
 from agents.notify import ALERT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from agents.tools.alerts_view import follow, parse_alerts, read_all, select
-from events import Alert, AlertLevel, AlertScope, Recipient, TopicNames, alert_id, encode
+from events import Alert, AlertScope, Recipient, TopicNames, encode
 
+from support import outbound
 from support.harness import REPO, Worker, free_port, read_json, wait_for, worker_env
 from support.security import login
 
@@ -120,16 +121,12 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 def make_alert(dossier: str, recipients: tuple[Recipient, ...]) -> Alert:
     detected = datetime(2026, 5, 6, 13, 45, tzinfo=UTC)
-    return Alert(
-        alert_id=alert_id(dossier, AlertScope.DOSSIER, None, AlertLevel.OVERDUE, 0),
-        dossier_id=dossier,
-        procedure="1.013225",
-        procedure_name="Cấp giấy phép xây dựng",
+    return outbound.make_alert(
+        dossier=dossier,
         scope=AlertScope.DOSSIER,
-        level=AlertLevel.OVERDUE,
-        agency="SXD",
-        due_at=detected - timedelta(days=2, hours=3),
-        detected_at=detected,
+        step=None,
+        due=detected - timedelta(days=2, hours=3),
+        detected=detected,
         recipients=recipients,
     )
 

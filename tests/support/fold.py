@@ -8,11 +8,20 @@ from typing import Any
 
 from events import Assignment, InboundEvent, ReasonKind, stable_id
 from workflows.effects import Anomaly, Assign, Rejected
-from workflows.routing import apply
+from workflows.routing import RoutingContext, apply
 from workflows.state import DossierState
 
 from support.context import engine_context
 from support.signing import SENDER
+
+
+def fold_state(events: Iterable[InboundEvent], ctx: RoutingContext) -> DossierState:
+    """One dossier's state after ``apply`` over its ``events`` in order (it must exist)."""
+    state = None
+    for event in events:
+        state, _ = apply(state, event, ctx)
+    assert state is not None
+    return state
 
 
 class Fold:

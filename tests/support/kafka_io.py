@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
+from agents.tools.kafka_read import read_records
 from agents.tools.publisher import Publisher
 from agents.tools.signing import Signer
 from events import Assignment, DeadLetter, InboundEvent, TopicNames, decode
@@ -33,24 +33,7 @@ def publish(bootstrap: str, topic: str, events: Iterable[InboundEvent]) -> int:
 
 def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
     """Every record of ``topic`` up to its end offsets as they are now (ConsumerRecords)."""
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False, **login())
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"reading {topic} did not reach its end in {timeout:.0f}s")
-            for batch in consumer.poll(timeout_ms=300).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+    return read_records([bootstrap], topic, timeout, **login())
 
 
 def assignments(bootstrap: str, names: TopicNames) -> list[Assignment]:

@@ -7,10 +7,4 @@ from agents.runtime.router import Tables
 
 def apply_writes(tables: Tables, writes: dict[str, dict[bytes, tuple[bytes | None, int]]]) -> None:
     """Do to ``tables`` what the runtime does with a batch's ``writes`` (None deletes)."""
-    for name, table_writes in writes.items():
-        table = getattr(tables, name)
-        for key, (value, _) in table_writes.items():
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
+    tables.apply(writes)

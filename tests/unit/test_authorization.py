@@ -14,20 +14,7 @@ from typing import Any
 
 import pytest
 
-from events import (
-    DossierHandedOff,
-    DossierReceived,
-    DossierRejected,
-    DossierRescheduled,
-    DossierReturned,
-    DossierWithdrawn,
-    InboundEvent,
-    ReasonKind,
-    ResultReady,
-    StepCompleted,
-    SupplementReceived,
-    SupplementRequested,
-)
+import events as ev
 from workflows.catalog import Catalog, CatalogError
 from workflows.effects import Rejected
 from workflows.routing import RoutingContext, Sender, apply, province_rules
@@ -72,9 +59,9 @@ class Dossier:
         self.n = 0
         self.state: DossierState | None = None
 
-    def event(self, cls: type[Any], agency: str, at: datetime, **fields: Any) -> InboundEvent:
+    def event(self, cls: type[Any], agency: str, at: datetime, **fields: Any) -> ev.InboundEvent:
         self.n += 1
-        event: InboundEvent = cls(
+        event: ev.InboundEvent = cls(
             event_id=f"D1/{self.n}", dossier_id="D1", occurred_at=at, agency=agency, **fields
         )
         return event
@@ -97,51 +84,51 @@ class Dossier:
 RECEIPT: dict[str, Any] = {"procedure": "2.001610", "channel": "online"}
 # (the point reached, the event that reaches it: type, agency, local time, fields)
 WALK: list[tuple[str, type[Any], str, str, dict[str, Any]]] = [
-    ("received", DossierReceived, DESK, "2026-03-02 08:00", RECEIPT),
-    ("review", StepCompleted, DESK, "2026-03-02 09:00", {"step": "receive"}),
-    ("issue", StepCompleted, DEPT, "2026-03-03 09:00", {"step": "review"}),
-    ("return", StepCompleted, DEPT, "2026-03-04 09:00", {"step": "issue"}),
-    ("finished", StepCompleted, DESK, "2026-03-04 10:00", {"step": "return"}),
-    ("result_ready", ResultReady, DESK, "2026-03-04 10:05", {"outcome": "approved"}),
+    ("received", ev.DossierReceived, DESK, "2026-03-02 08:00", RECEIPT),
+    ("review", ev.StepCompleted, DESK, "2026-03-02 09:00", {"step": "receive"}),
+    ("issue", ev.StepCompleted, DEPT, "2026-03-03 09:00", {"step": "review"}),
+    ("return", ev.StepCompleted, DEPT, "2026-03-04 09:00", {"step": "issue"}),
+    ("finished", ev.StepCompleted, DESK, "2026-03-04 10:00", {"step": "return"}),
+    ("result_ready", ev.ResultReady, DESK, "2026-03-04 10:05", {"outcome": "approved"}),
 ]
 LATER = vn("2026-03-05 09:00")  # after every instant of the walk: no time rule applies
 
 # (where the dossier is, event type, agency, its fields, the refusal's reason or None)
 RULES: list[tuple[str | None, type[Any], str, dict[str, Any], str | None]] = [
     # --- intake: only a receiving desk of the procedure ---
-    (None, DossierReceived, DESK, RECEIPT, None),  # the entry step's agency receives
-    (None, DossierReceived, DEPT, RECEIPT, "the receiving desk is MOTCUA; sent by STC"),
+    (None, ev.DossierReceived, DESK, RECEIPT, None),  # the entry step's agency receives
+    (None, ev.DossierReceived, DEPT, RECEIPT, "the receiving desk is MOTCUA; sent by STC"),
     # --- a step: its holder completes or hands it on, nobody else ---
-    ("review", StepCompleted, DEPT, {"step": "review"}, None),  # STC holds review
+    ("review", ev.StepCompleted, DEPT, {"step": "review"}, None),  # STC holds review
     # the issue's attack: any agency completing a step it does not hold
-    ("review", StepCompleted, "ATTACKER", {"step": "review"}, "step 'review' is held by STC; sent by ATTACKER"),
+    ("review", ev.StepCompleted, "ATTACKER", {"step": "review"}, "step 'review' is held by STC; sent by ATTACKER"),
     # the desk may not finish the department's work either
-    ("review", StepCompleted, DESK, {"step": "review"}, "step 'review' is held by STC; sent by MOTCUA"),
-    ("review", DossierHandedOff, DEPT, {"step": "issue", "to_agency": DEPT}, None),
-    ("review", DossierHandedOff, "SXD", {"step": "issue", "to_agency": "SXD"}, "step 'review' is held by STC; sent by SXD"),
+    ("review", ev.StepCompleted, DESK, {"step": "review"}, "step 'review' is held by STC; sent by MOTCUA"),
+    ("review", ev.DossierHandedOff, DEPT, {"step": "issue", "to_agency": DEPT}, None),
+    ("review", ev.DossierHandedOff, "SXD", {"step": "issue", "to_agency": "SXD"}, "step 'review' is held by STC; sent by SXD"),
     # --- the clock: the holder writes the notice, or the desk the applicant deals with ---
-    ("review", SupplementRequested, DEPT, {"reason": "thiếu bản sao"}, None),
-    ("review", SupplementRequested, DESK, {"reason": "thiếu bản sao"}, None),
-    ("review", SupplementRequested, "SXD", {"reason": "thiếu bản sao"}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by SXD"),
-    ("review", DossierRescheduled, DEPT, {"reason": "xin lỗi", "new_due_at": vn("2026-03-20 17:00")}, None),
-    ("review", DossierRescheduled, "SXD", {"reason": "xin lỗi", "new_due_at": vn("2026-03-20 17:00")}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by SXD"),
+    ("review", ev.SupplementRequested, DEPT, {"reason": "thiếu bản sao"}, None),
+    ("review", ev.SupplementRequested, DESK, {"reason": "thiếu bản sao"}, None),
+    ("review", ev.SupplementRequested, "SXD", {"reason": "thiếu bản sao"}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by SXD"),
+    ("review", ev.DossierRescheduled, DEPT, {"reason": "xin lỗi", "new_due_at": vn("2026-03-20 17:00")}, None),
+    ("review", ev.DossierRescheduled, "SXD", {"reason": "xin lỗi", "new_due_at": vn("2026-03-20 17:00")}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by SXD"),
     # --- the result: mid-route only the holder (a refusal at review); the issue's forged
     # figures came from result_ready by any agency on dossiers still mid-route ---
-    ("review", ResultReady, DEPT, {"outcome": "refused"}, None),
-    ("review", ResultReady, DESK, {"outcome": "approved"}, "step 'review' is held by STC; sent by MOTCUA"),
-    ("review", ResultReady, "ATTACKER", {"outcome": "approved"}, "step 'review' is held by STC; sent by ATTACKER"),
+    ("review", ev.ResultReady, DEPT, {"outcome": "refused"}, None),
+    ("review", ev.ResultReady, DESK, {"outcome": "approved"}, "step 'review' is held by STC; sent by MOTCUA"),
+    ("review", ev.ResultReady, "ATTACKER", {"outcome": "approved"}, "step 'review' is held by STC; sent by ATTACKER"),
     # once the route is finished: the last step's holder or the desk
-    ("finished", ResultReady, DESK, {"outcome": "approved"}, None),
-    ("finished", ResultReady, DEPT, {"outcome": "approved"}, "the route is finished; its last step 'return' is held by MOTCUA, the receiving desk is MOTCUA; sent by STC"),
+    ("finished", ev.ResultReady, DESK, {"outcome": "approved"}, None),
+    ("finished", ev.ResultReady, DEPT, {"outcome": "approved"}, "the route is finished; its last step 'return' is held by MOTCUA, the receiving desk is MOTCUA; sent by STC"),
     # --- the close: the desk hands back; withdrawal and rejection by the desk or holder ---
-    ("result_ready", DossierReturned, DESK, {}, None),
-    ("result_ready", DossierReturned, DEPT, {}, "the route is finished; its last step 'return' is held by MOTCUA, the receiving desk is MOTCUA; sent by STC"),
-    ("review", DossierWithdrawn, DESK, {"reason": "rút"}, None),
-    ("review", DossierWithdrawn, DEPT, {"reason": "rút"}, None),
-    ("review", DossierWithdrawn, "UBND-TINH", {"reason": "rút"}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by UBND-TINH"),
-    ("review", DossierRejected, DEPT, {"reason": "không đủ điều kiện"}, None),
+    ("result_ready", ev.DossierReturned, DESK, {}, None),
+    ("result_ready", ev.DossierReturned, DEPT, {}, "the route is finished; its last step 'return' is held by MOTCUA, the receiving desk is MOTCUA; sent by STC"),
+    ("review", ev.DossierWithdrawn, DESK, {"reason": "rút"}, None),
+    ("review", ev.DossierWithdrawn, DEPT, {"reason": "rút"}, None),
+    ("review", ev.DossierWithdrawn, "UBND-TINH", {"reason": "rút"}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by UBND-TINH"),
+    ("review", ev.DossierRejected, DEPT, {"reason": "không đủ điều kiện"}, None),
     # the issue's attack: a non-existent agency closing a dossier
-    ("review", DossierRejected, "NOBODY", {"reason": "x"}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by NOBODY"),
+    ("review", ev.DossierRejected, "NOBODY", {"reason": "x"}, "step 'review' is held by STC, the receiving desk is MOTCUA; sent by NOBODY"),
 ]  # fmt: skip
 
 
@@ -158,7 +145,7 @@ def test_who_may_send_what(
         assert rejected == []
         assert d.state is not None and d.state != before
     else:
-        assert [r.kind for r in rejected] == [ReasonKind.UNAUTHORIZED]
+        assert [r.kind for r in rejected] == [ev.ReasonKind.UNAUTHORIZED]
         assert rejected[0].message == f"{cls.model_fields['type'].default}: {refused}"
         if before is None:
             assert d.state is None
@@ -170,43 +157,43 @@ def test_who_may_send_what(
 def test_the_supplement_comes_back_through_the_desk_or_the_holder() -> None:
     for agency, refused in ((DESK, False), (DEPT, False), ("SXD", True)):
         d = Dossier(context()).walk("review")
-        assert d.send(SupplementRequested, DEPT, LATER, reason="thiếu") == []
+        assert d.send(ev.SupplementRequested, DEPT, LATER, reason="thiếu") == []
         assert d.state is not None and d.state.status is Status.PAUSED
-        rejected = d.send(SupplementReceived, agency, LATER + timedelta(hours=1))
+        rejected = d.send(ev.SupplementReceived, agency, LATER + timedelta(hours=1))
         assert bool(rejected) is refused, agency
         if refused:
-            assert rejected[0].kind is ReasonKind.UNAUTHORIZED
+            assert rejected[0].kind is ev.ReasonKind.UNAUTHORIZED
             assert d.state.status is Status.PAUSED
 
 
 def test_an_unknown_procedure_is_not_blamed_on_the_sender() -> None:
     d = Dossier(context())
     rejected = d.send(
-        DossierReceived, "ATTACKER", RECEIVED_AT, procedure="9.999999", channel="online"
+        ev.DossierReceived, "ATTACKER", RECEIVED_AT, procedure="9.999999", channel="online"
     )
-    assert [r.kind for r in rejected] == [ReasonKind.UNKNOWN_PROCEDURE]
+    assert [r.kind for r in rejected] == [ev.ReasonKind.UNKNOWN_PROCEDURE]
 
 
 def test_an_off_route_hand_off_moves_who_holds_the_step() -> None:
     d = Dossier(context()).walk("review")
     # STC hands its own step to SXD (tracked as off-route): SXD holds it now, not STC.
-    assert d.send(DossierHandedOff, DEPT, LATER, step="review", to_agency="SXD") == []
-    rejected = d.send(StepCompleted, DEPT, LATER + timedelta(hours=1), step="review")
+    assert d.send(ev.DossierHandedOff, DEPT, LATER, step="review", to_agency="SXD") == []
+    rejected = d.send(ev.StepCompleted, DEPT, LATER + timedelta(hours=1), step="review")
     assert rejected[0].message == "step.completed: step 'review' is held by SXD; sent by STC"
-    assert d.send(StepCompleted, "SXD", LATER + timedelta(hours=2), step="review") == []
+    assert d.send(ev.StepCompleted, "SXD", LATER + timedelta(hours=2), step="review") == []
 
 
 @pytest.mark.parametrize(
     ("where", "cls", "agency", "fields", "refused"),
     [
         # a commune desk the entry step names as delegate receives a provincial dossier
-        (None, DossierReceived, "SAPA.TTPVHCC", RECEIPT, None),
-        (None, DossierReceived, "CAMDUONG.TTPVHCC", RECEIPT, "the receiving desks are MOTCUA, SAPA.TTPVHCC; sent by CAMDUONG.TTPVHCC"),
+        (None, ev.DossierReceived, "SAPA.TTPVHCC", RECEIPT, None),
+        (None, ev.DossierReceived, "CAMDUONG.TTPVHCC", RECEIPT, "the receiving desks are MOTCUA, SAPA.TTPVHCC; sent by CAMDUONG.TTPVHCC"),
         # the land office, delegate of review, completes it for STC
-        ("review", StepCompleted, "VPDKDD", {"step": "review"}, None),
-        ("review", StepCompleted, "SXD", {"step": "review"}, "step 'review' is held by STC (delegates: VPDKDD); sent by SXD"),
+        ("review", ev.StepCompleted, "VPDKDD", {"step": "review"}, None),
+        ("review", ev.StepCompleted, "SXD", {"step": "review"}, "step 'review' is held by STC (delegates: VPDKDD); sent by SXD"),
         # a delegate of review holds no power over the next step
-        ("issue", StepCompleted, "VPDKDD", {"step": "issue"}, "step 'issue' is held by STC; sent by VPDKDD"),
+        ("issue", ev.StepCompleted, "VPDKDD", {"step": "issue"}, "step 'issue' is held by STC; sent by VPDKDD"),
     ],
 )  # fmt: skip
 def test_a_delegate_the_catalog_names_may_act_for_the_holder(
@@ -219,7 +206,7 @@ def test_a_delegate_the_catalog_names_may_act_for_the_holder(
     if refused is None:
         assert rejected == []
     else:
-        assert [r.kind for r in rejected] == [ReasonKind.UNAUTHORIZED]
+        assert [r.kind for r in rejected] == [ev.ReasonKind.UNAUTHORIZED]
         assert rejected[0].message.endswith(f": {refused}")
 
 
@@ -242,12 +229,12 @@ PROVINCE = frozenset({DESK, DEPT})
 def test_a_publisher_speaks_only_for_its_agencies(
     sender: Sender, agency: str, refused: str | None
 ) -> None:
-    event = Dossier(context()).event(DossierReceived, agency, RECEIVED_AT, **RECEIPT)
+    event = Dossier(context()).event(ev.DossierReceived, agency, RECEIVED_AT, **RECEIPT)
     refusal = speaks_for(None, event, sender)
     if refused is None:
         assert refusal is None
     else:
-        assert refusal is not None and refusal.kind is ReasonKind.UNAUTHORIZED
+        assert refusal is not None and refusal.kind is ev.ReasonKind.UNAUTHORIZED
         assert refusal.reason == refused
 
 
@@ -256,7 +243,7 @@ def test_the_publisher_check_comes_first_and_stops_the_transition() -> None:
     before = d.state
     # STC does hold review, but this publisher may not speak for STC.
     rejected = d.send(
-        StepCompleted, DEPT, LATER, Sender("mc-only", frozenset({DESK})), step="review"
+        ev.StepCompleted, DEPT, LATER, Sender("mc-only", frozenset({DESK})), step="review"
     )
     assert rejected[0].message == (
         "step.completed: publisher mc-only may not speak for agency STC (it speaks for MOTCUA)"
@@ -300,7 +287,7 @@ def test_a_simulated_province_passes_the_rules_untouched() -> None:
         assert _unsigned(state) == expected
 
 
-AUTH_KINDS = {ReasonKind.UNAUTHORIZED, ReasonKind.IMPLAUSIBLE_TIME}
+AUTH_KINDS = {ev.ReasonKind.UNAUTHORIZED, ev.ReasonKind.IMPLAUSIBLE_TIME}
 
 
 def _unsigned(state: DossierState) -> DossierState:

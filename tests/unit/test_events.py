@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 import events as ev
 from events import alert_id, decode, encode, parse_event, parse_event_obj
 
+from support.outbound import make_alert, make_assignment
+
 BASE: dict[str, Any] = {
     "schema_version": 1,
     "event_id": "2b1f6c1e-0000-4000-8000-000000000001",
@@ -285,30 +287,28 @@ def test_outbound_records_round_trip(
     level: ev.AlertLevel,
     scope: ev.AlertScope,
 ) -> None:
-    alert = ev.Alert(
-        alert_id=alert_id("d", scope, step, level, n),
-        dossier_id="d",
+    alert = make_alert(
+        dossier="d",
         procedure="1.009994",
+        name=None,
         scope=scope,
         level=level,
-        agency="SXD",
         step=step,
-        due_at=due,
-        detected_at=at,
+        due=due,
+        detected=at,
         deadline_version=n,
         recipients=(ev.Recipient(name="A", role="department_head", email="a@x.example"),),
     )
     assert decode(ev.Alert, encode(alert)) == alert
-    assignment = ev.Assignment(
+    assignment = make_assignment(
         assignment_id="x",
-        dossier_id="d",
+        dossier="d",
         procedure="p",
         step="s",
         agency="a",
         assigned_at=at,
         step_due_at=due,
-        dossier_due_at=due,
-        cause_event_id="e",
+        cause="e",
     )
     assert decode(ev.Assignment, encode(assignment)) == assignment
 

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 from agents.tools.inbox import current_assignments, render
 from events import (
-    Assignment,
     InboundEvent,
     ResultReady,
     StepCompleted,
@@ -19,6 +18,8 @@ from workflows.state import DossierState
 
 from support.context import routing_context
 from support.dossiers import receipt
+from support.fold import fold_state
+from support.outbound import make_assignment
 
 AT = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 
@@ -26,16 +27,16 @@ AT = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 def assignment(dossier: str, step: str, agency: str, due_days: int, cause: str) -> bytes:
     due = AT + timedelta(days=due_days)
     return encode(
-        Assignment(
+        make_assignment(
             assignment_id=f"{dossier}/{step}/{cause}",
-            dossier_id=dossier,
+            dossier=dossier,
             procedure="SAMPLE-XB-01",
             step=step,
             agency=agency,
             assigned_at=AT,
             step_due_at=due,
-            dossier_due_at=due + timedelta(days=5),
-            cause_event_id=cause,
+            dossier_due_in=timedelta(days=5),
+            cause=cause,
         )
     )
 
@@ -76,11 +77,7 @@ def lifecycle(ctx: RoutingContext, dossier: str, channel: str, finish_hours: flo
             outcome="approved",
         ),
     ]
-    state = None
-    for event in events:
-        state, _ = apply(state, event, ctx)
-    assert state is not None
-    return state
+    return fold_state(events, ctx)
 
 
 def test_province_report_counts_and_rates() -> None:

@@ -51,7 +51,9 @@ from agents.notify import ChannelName as Channel
 from agents.notify import DeliveryOutcome as Outcome
 from agents.settings import Settings
 from agents.tools.alerts_view import Dedupe, parse_alerts, render, select
-from events import alert_id, decode, encode
+from events import decode, encode
+
+from support import outbound
 
 SECRET = "s3cret-for-tests"
 VN = timezone(timedelta(hours=7))
@@ -64,28 +66,12 @@ SENT_AT = datetime(2026, 5, 6, 13, 46, tzinfo=UTC)
 
 def make_alert(
     *,
-    level: ev.AlertLevel = ev.AlertLevel.OVERDUE,
-    scope: ev.AlertScope = ev.AlertScope.STEP,
-    recipients: tuple[ev.Recipient, ...] = (),
     dossier: str = DOSSIER,
-    step: str | None = "tham-dinh",
-    name: str | None = "Cấp giấy phép xây dựng",
     due: datetime = DUE,
     detected: datetime = DETECTED,
+    **fields: Any,
 ) -> ev.Alert:
-    return ev.Alert(
-        alert_id=alert_id(dossier, scope, step, level, 0),
-        dossier_id=dossier,
-        procedure="1.013225",
-        procedure_name=name,
-        scope=scope,
-        level=level,
-        agency="SXD",
-        step=step,
-        due_at=due,
-        detected_at=detected,
-        recipients=recipients,
-    )
+    return outbound.make_alert(dossier=dossier, due=due, detected=detected, **fields)
 
 
 def head(email_addr: str | None = None, webhook: str | None = None) -> ev.Recipient:

@@ -23,10 +23,10 @@ from agents.runtime.watcher import DeadlineIndex, Watcher, partition_of
 from events import Channel, DossierReceived, DossierWithdrawn, InboundEvent, SupplementRequested
 from workflows.alerts import AlertPolicy
 from workflows.calendar import VN_TZ
-from workflows.routing import apply
 from workflows.state import DossierState
 
 from support.context import routing_context
+from support.fold import fold_state
 
 T0 = datetime(2027, 1, 22, 9, 0, tzinfo=UTC)
 
@@ -341,11 +341,7 @@ def state_of(dossier_id: str, *more: type[Any]) -> DossierState:
                 reason="Bổ sung",
             )
         )
-    state = None
-    for event in events:
-        state, _ = apply(state, event, CTX)
-    assert state is not None
-    return state
+    return fold_state(events, CTX)
 
 
 def test_rebuild_indexes_the_open_dossiers_of_the_owned_partitions_only() -> None:

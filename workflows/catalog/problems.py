@@ -4,11 +4,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from workflows.catalog.checks import Parts, render_path
+
+
+def listing(what: str, problems: Sequence[object]) -> str:
+    """``what has N problems:`` and one indented line a problem (an error's message)."""
+    count = len(problems)
+    lines = "\n".join(f"  {p}" for p in problems)
+    return f"{what} has {count} problem{'s' if count != 1 else ''}:\n{lines}"
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,7 @@ class CatalogError(Exception):
 
     def __init__(self, problems: Iterable[CatalogProblem]) -> None:
         self.problems = tuple(problems)
-        count = len(self.problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"catalog has {count} problem{'s' if count != 1 else ''}:\n{lines}")
+        super().__init__(listing("catalog", self.problems))
 
 
 class UnknownProcedureError(KeyError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import events as ev
 from workflows.calendar import WorkingCalendar
@@ -61,28 +61,27 @@ def walk(
 
     desk = proc.entry.agency
     received = receipt.at
-    events: list[ev.InboundEvent] = [
-        ev.DossierReceived(
-            event_id=eid(),
-            dossier_id=dossier_id,
-            occurred_at=received,
-            agency=desk,
-            procedure=proc.code,
-            channel=receipt.channel,
-            applicant=receipt.applicant,
+    events: list[ev.InboundEvent] = []
+
+    def emit(
+        kind: Callable[..., ev.InboundEvent], at: datetime, agency: str, **fields: Any
+    ) -> None:
+        events.append(
+            kind(event_id=eid(), dossier_id=dossier_id, occurred_at=at, agency=agency, **fields)
         )
-    ]
+
+    emit(
+        ev.DossierReceived,
+        received,
+        desk,
+        procedure=proc.code,
+        channel=receipt.channel,
+        applicant=receipt.applicant,
+    )
     refused_after = prof.intake_rejection(rng)
     if refused_after is not None:
-        events.append(
-            ev.DossierRejected(
-                event_id=eid(),
-                dossier_id=dossier_id,
-                occurred_at=cal.add_working_time(received, refused_after),
-                agency=desk,
-                reason="Hồ sơ không đủ điều kiện tiếp nhận",
-            )
-        )
+        at = cal.add_working_time(received, refused_after)
+        emit(ev.DossierRejected, at, desk, reason="Hồ sơ không đủ điều kiện tiếp nhận")
         return events
     difficulty = prof.difficulty(rng)
     n = len(proc.steps)
@@ -91,14 +90,12 @@ def walk(
     step = proc.entry
     for index in range(2 * n):  # routes are acyclic: this bound is never reached
         if index == withdraw_at:
-            events.append(
-                ev.DossierWithdrawn(
-                    event_id=eid(),
-                    dossier_id=dossier_id,
-                    occurred_at=prof.withdrawn_at(rng, cal, at),
-                    agency=desk if prof.closed_by_desk else step.agency,
-                    reason="Công dân rút hồ sơ",
-                )
+            by = desk if prof.closed_by_desk else step.agency
+            emit(
+                ev.DossierWithdrawn,
+                prof.withdrawn_at(rng, cal, at),
+                by,
+                reason="Công dân rút hồ sơ",
             )
             return events
         allotted = allowance_working_days(cal, at, allowance(step.allotment, proc.time_unit))
@@ -106,67 +103,31 @@ def walk(
         if index == supplement_at:
             share = prof.supplement_share(rng)
             asked = cal.add_working_time(at, work * share)
-            events.append(
-                ev.SupplementRequested(
-                    event_id=eid(),
-                    dossier_id=dossier_id,
-                    occurred_at=asked,
-                    agency=step.agency,
-                    reason="Bổ sung bản sao giấy tờ",
-                )
-            )
+            emit(ev.SupplementRequested, asked, step.agency, reason="Bổ sung bản sao giấy tờ")
             stopped_after = prof.abandonment(rng)
             if stopped_after is not None:
-                events.append(
-                    ev.DossierRejected(
-                        event_id=eid(),
-                        dossier_id=dossier_id,
-                        occurred_at=cal.add_working_time(asked, stopped_after),
-                        agency=desk,
-                        reason="Quá hạn bổ sung hồ sơ, dừng giải quyết",
-                    )
+                stopped = cal.add_working_time(asked, stopped_after)
+                emit(
+                    ev.DossierRejected,
+                    stopped,
+                    desk,
+                    reason="Quá hạn bổ sung hồ sơ, dừng giải quyết",
                 )
                 return events
             back = cal.add_working_time(asked, prof.supplement_wait(rng))
-            events.append(
-                ev.SupplementReceived(
-                    event_id=eid(), dossier_id=dossier_id, occurred_at=back, agency=desk
-                )
-            )
+            emit(ev.SupplementReceived, back, desk)
             at = cal.add_working_time(back, work * (1 - share))
         else:
             at = cal.add_working_time(at, work)
         outcome = prof.outcome(rng, step.outcomes())
-        events.append(
-            ev.StepCompleted(
-                event_id=eid(),
-                dossier_id=dossier_id,
-                occurred_at=at,
-                agency=step.agency,
-                step=step.id,
-                outcome=outcome,
-            )
-        )
+        emit(ev.StepCompleted, at, step.agency, step=step.id, outcome=outcome)
         next_id = step.next_step(outcome)
         if next_id is None:
             break
         step = proc.step(next_id)
     done, refused = prof.result(rng, at)
-    events.append(
-        ev.ResultReady(
-            event_id=eid(),
-            dossier_id=dossier_id,
-            occurred_at=done,
-            agency=step.agency,
-            outcome=ev.ResultOutcome.REFUSED if refused else ev.ResultOutcome.APPROVED,
-        )
-    )
-    events.append(
-        ev.DossierReturned(
-            event_id=eid(),
-            dossier_id=dossier_id,
-            occurred_at=prof.returned_at(rng, cal, done, receipt.channel),
-            agency=desk if prof.closed_by_desk else step.agency,
-        )
-    )
+    verdict = ev.ResultOutcome.REFUSED if refused else ev.ResultOutcome.APPROVED
+    emit(ev.ResultReady, done, step.agency, outcome=verdict)
+    returned = prof.returned_at(rng, cal, done, receipt.channel)
+    emit(ev.DossierReturned, returned, desk if prof.closed_by_desk else step.agency)
     return events

@@ -38,7 +38,9 @@ from agents.notify import (
     with_retries,
 )
 from agents.settings import Settings
-from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
+from events import Alert, Recipient
+
+from support.outbound import make_alert
 
 VN = timezone(timedelta(hours=7))
 SECRET = "contract-secret"
@@ -73,19 +75,7 @@ def settings(**overrides: Any) -> Settings:
 
 def an_alert(recipient: Recipient) -> Alert:
     due = datetime(2026, 5, 4, 17, 30, tzinfo=VN)
-    return Alert(
-        alert_id=alert_id("D-1", AlertScope.STEP, "tham-dinh", AlertLevel.OVERDUE, 0),
-        level=AlertLevel.OVERDUE,
-        scope=AlertScope.STEP,
-        dossier_id="D-1",
-        procedure="1.013225",
-        procedure_name="Cấp giấy phép xây dựng",
-        agency="SXD",
-        step="tham-dinh",
-        due_at=due,
-        detected_at=due + timedelta(hours=2),
-        recipients=(recipient,),
-    )
+    return make_alert(due=due, detected=due + timedelta(hours=2), recipients=(recipient,))
 
 
 def free_port() -> int:
