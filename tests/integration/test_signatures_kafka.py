@@ -15,6 +15,7 @@ from agents.settings import Settings
 from agents.tools.signing import Signer
 from events import TopicNames, encode
 
+from support import security
 from support.dossiers import receipt
 from support.harness import Worker, free_port, manual_clock, read_json, worker_env
 from support.kafka_io import produce, read_to_end
@@ -33,6 +34,7 @@ def test_only_events_signed_by_a_valid_registered_key_are_applied(
 ) -> None:
     names = TopicNames.with_prefix(topic_prefix)
     settings = Settings(broker=kafka_bootstrap, topic_prefix=topic_prefix, app_id=consumer_group)
+    security.grant(kafka_bootstrap, topic_prefix, consumer_group)  # the roles' ACLs
     ensure_topics(settings)  # before anything is produced: the events topic's LogAppendTime
     old, new = signer("rotating", "k1"), signer("rotating", "k2")
 
