@@ -13,7 +13,6 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agents.tools.publisher import Publisher
 from events import TopicNames
 from workflows.calendar import VN_TZ
 from workflows.routing import apply
@@ -22,8 +21,8 @@ from workflows.state import DossierState
 from support.context import engine_context
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
-from support.security import login
-from support.signing import SENDER, signer
+from support.kafka_io import publish
+from support.signing import SENDER
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
@@ -93,12 +92,7 @@ def test_gauges_sum_to_the_truth_across_workers_rebalance_and_restart(
     second = start(2)
     workers = [first, second]
     try:
-        with Publisher(
-            [kafka_bootstrap], names.events, signer=signer(), **login("publisher")
-        ) as publisher:
-            for event in events:
-                publisher.publish(event)
-            publisher.flush()
+        publish(kafka_bootstrap, names.events, events)
         wait_for(
             lambda: group_lag(kafka_bootstrap, consumer_group, names.events) == 0,
             120,

@@ -7,14 +7,12 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agents.tools.publisher import Publisher
 from events import TopicNames
 from workflows.calendar import VN_TZ
 
 from support.dossiers import simulated
 from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
-from support.security import login
-from support.signing import signer
+from support.kafka_io import publish
 
 START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 LAG = "dossierflow_consumer_lag{"
@@ -51,12 +49,7 @@ def test_the_lag_shows_a_backlog_and_falls_to_zero_after_catch_up(
         assert {topic for topic, _ in lags(worker)} == {names.events, names.ticks, names.alerts}
         assert set(lags(worker).values()) == {0.0}
 
-        with Publisher(
-            [kafka_bootstrap], names.events, signer=signer(), **login("publisher")
-        ) as publisher:
-            for event in events:
-                publisher.publish(event)
-            publisher.flush()
+        publish(kafka_bootstrap, names.events, events)
         peak = 0.0
         deadline = time.monotonic() + 30
         while peak == 0 and time.monotonic() < deadline:

@@ -16,6 +16,18 @@ from support.context import engine_context
 from support.time import vn
 
 
+def envelope(
+    dossier_id: str, event_id: str, occurred_at: datetime, agency: str = "MOTCUA"
+) -> dict[str, Any]:
+    """The fields every inbound event carries (``cls(**envelope(...), reason=...)``)."""
+    return {
+        "event_id": event_id,
+        "dossier_id": dossier_id,
+        "occurred_at": occurred_at,
+        "agency": agency,
+    }
+
+
 def receipt(
     dossier_id: str,
     event_id: str,
@@ -45,12 +57,9 @@ class Script:
         self.channel = channel
 
     def _envelope(self, when: str, agency: str) -> dict[str, Any]:
-        return {
-            "event_id": f"{self.dossier_id}/{uuid.uuid4().hex[:12]}",
-            "dossier_id": self.dossier_id,
-            "occurred_at": vn(when),
-            "agency": agency,
-        }
+        return envelope(
+            self.dossier_id, f"{self.dossier_id}/{uuid.uuid4().hex[:12]}", vn(when), agency
+        )
 
     def received(self, when: str, agency: str, procedure: str) -> ev.InboundEvent:
         return ev.DossierReceived(

@@ -54,40 +54,10 @@ COMMUNE_DESK = "BAOTHANG.TTPVHCC"  # the Bảo Thắng commune's one-stop desk
 
 
 def test_sample_procedures_are_the_ones_worked_out_by_hand() -> None:
-    expect_procedure(
-        CATALOG,
-        "2.001610",
-        "working_days",
-        "3",
-        "3",
-        "receive@MOTCUA:0.5 review@STC:1.5 issue@STC:0.5 return@MOTCUA:0.5",
-    )
-    expect_procedure(
-        CATALOG,
-        "SAMPLE-XB-01",
-        "working_days",
-        "11",
-        "15",
-        "receive@MOTCUA:0.5 review@SVHTTDL:7 sign@SVHTTDL:3 return@MOTCUA:0.5",
-    )
-    expect_procedure(
-        CATALOG,
-        "1.013225",
-        "calendar_days",
-        "10",
-        "15",
-        "receive@CAMDUONG.TTPVHCC:1 review@CAMDUONG:2 site_visit@CAMDUONG:2 "
-        "appraisal_after_visit@CAMDUONG:2 appraisal@CAMDUONG:4 sign@CAMDUONG:2 "
-        "return@CAMDUONG.TTPVHCC:1",
-    )
-    expect_procedure(
-        CATALOG,
-        "1.001193",
-        "working_days",
-        "0",
-        "0",
-        "receive@BAOTHANG.TTPVHCC:0 register@BAOTHANG:0 sign@BAOTHANG:0 return@BAOTHANG.TTPVHCC:0",
-    )
+    expect_procedure(CATALOG, "2.001610")
+    expect_procedure(CATALOG, "SAMPLE-XB-01")
+    expect_procedure(CATALOG, "1.013225")
+    expect_procedure(CATALOG, "1.001193")
 
 
 class Dossier:
@@ -128,6 +98,10 @@ class Dossier:
 
     def done(self, when: str, agency: str, step: str) -> Dossier:
         return self.send(ev.StepCompleted, when, agency, step=step)
+
+    def reschedule(self, when: str, agency: str, new_due: str, reason: str) -> Dossier:
+        """The agency's apology at ``when``: the dossier's new appointment is ``new_due``."""
+        return self.send(ev.DossierRescheduled, when, agency, new_due_at=vn(new_due), reason=reason)
 
     def tick(self, when: str | datetime) -> list[ev.Alert]:
         detected = vn(when) if isinstance(when, str) else when
@@ -398,13 +372,7 @@ def test_ticks_raise_each_level_once_with_the_alert_fields() -> None:
 
 def test_statutory_breach_fires_even_when_an_apology_moved_the_due_past_it() -> None:
     d = DOSSIERS["3d-review"]()  # committed = statutory = Wed 01-27 09:00; no tick yet
-    d.send(
-        ev.DossierRescheduled,
-        "2027-01-26 10:00",
-        STC,
-        new_due_at=vn("2027-01-29 17:30"),
-        reason="Chờ ý kiến cơ quan phối hợp",
-    )
+    d.reschedule("2027-01-26 10:00", STC, "2027-01-29 17:30", "Chờ ý kiến cơ quan phối hợp")
     assert d.st.deadline_version == 1
     # The review step kept its deadlines (due soon Mon 08:00, due Mon 16:00).
     assert raised(d.tick("2027-01-27 08:59")) == [
@@ -509,13 +477,7 @@ def test_a_reschedule_re_arms_every_level_with_new_ids() -> None:
     assert d.tick("2027-01-27 07:59") == []
     # The apology on Wed 01-27 08:00 sets Fri 01-29 17:30: 6 days = 48 h from the start,
     # 12 h left -> 36 h in: Fri, Mon, Tue, Wed + 4 h on Thu -> Thu 01-28 11:30.
-    d.send(
-        ev.DossierRescheduled,
-        "2027-01-27 08:00",
-        MOTCUA,
-        new_due_at=vn("2027-01-29 17:30"),
-        reason="Xin lỗi, hẹn lại",
-    )
+    d.reschedule("2027-01-27 08:00", MOTCUA, "2027-01-29 17:30", "Xin lỗi, hẹn lại")
     assert d.st.deadline_version == 1
     assert points(d.st) == [
         "2027-01-22 16:00 step due_soon review",

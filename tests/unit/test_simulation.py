@@ -293,6 +293,18 @@ def _pause(begin: str, end: str) -> list[ev.InboundEvent]:
     ]
 
 
+def _apology(when: str, *, new_due: str) -> ev.DossierRescheduled:
+    """The agency apologises at ``when`` and sets a new appointment ``new_due``."""
+    return ev.DossierRescheduled(
+        event_id="D/a",
+        dossier_id="D",
+        occurred_at=vn(when),
+        agency="SAPA",
+        new_due_at=vn(new_due),
+        reason="x",
+    )
+
+
 @pytest.mark.parametrize(
     ("events", "alerts"),
     [
@@ -322,14 +334,7 @@ def _pause(begin: str, end: str) -> list[ev.InboundEvent]:
         # an apology before the due: the new appointment is Friday 17:00, met
         (
             _events(
-                ev.DossierRescheduled(
-                    event_id="D/a",
-                    dossier_id="D",
-                    occurred_at=vn("2026-03-04 09:00"),
-                    agency="SAPA",
-                    new_due_at=vn("2026-03-06 17:00"),
-                    reason="x",
-                ),
+                _apology("2026-03-04 09:00", new_due="2026-03-06 17:00"),
                 _result("2026-03-06 10:00"),
             ),
             [],
@@ -354,14 +359,7 @@ def test_overdue_alerts_expected(
 
 
 def test_an_apology_moves_the_appointment_not_the_yardstick(catalog: Catalog) -> None:
-    apology = ev.DossierRescheduled(
-        event_id="D/a",
-        dossier_id="D",
-        occurred_at=vn("2026-03-04 09:00"),
-        agency="SAPA",
-        new_due_at=vn("2026-03-09 17:00"),
-        reason="x",
-    )
+    apology = _apology("2026-03-04 09:00", new_due="2026-03-09 17:00")
     x = expect(catalog, CAL, _events(apology, _result("2026-03-06 10:00")))
     assert x.committed_due_at == vn("2026-03-09 17:00")
     assert x.original_due_at == vn("2026-03-05 08:00")

@@ -20,12 +20,13 @@ from kafka.partitioner.default import DefaultPartitioner
 
 from agents.runtime import watcher as watcher_module
 from agents.runtime.watcher import DeadlineIndex, Watcher, partition_of
-from events import Channel, DossierReceived, DossierWithdrawn, InboundEvent, SupplementRequested
+from events import DossierWithdrawn, InboundEvent, SupplementRequested
 from workflows.alerts import AlertPolicy
 from workflows.calendar import VN_TZ
 from workflows.state import DossierState
 
 from support.context import routing_context
+from support.dossiers import envelope, receipt
 from support.fold import fold_state
 
 T0 = datetime(2027, 1, 22, 9, 0, tzinfo=UTC)
@@ -321,23 +322,11 @@ def state_of(dossier_id: str, *more: type[Any]) -> DossierState:
     """2.001610 received Fri 2027-01-22 09:00 (first level: step due soon at 11:00), then
     ``more`` events (a supplement request, a withdrawal) at 10:00."""
     when = datetime(2027, 1, 22, 9, 0, tzinfo=VN_TZ)
-    events: list[InboundEvent] = [
-        DossierReceived(
-            event_id=f"{dossier_id}/1",
-            dossier_id=dossier_id,
-            occurred_at=when,
-            agency="MOTCUA",
-            procedure="2.001610",
-            channel=Channel.ONLINE,
-        )
-    ]
+    events: list[InboundEvent] = [receipt(dossier_id, f"{dossier_id}/1", when)]
     for i, cls in enumerate(more, start=2):
         events.append(
             cls(
-                event_id=f"{dossier_id}/{i}",
-                dossier_id=dossier_id,
-                occurred_at=when + timedelta(hours=1),
-                agency="MOTCUA",
+                **envelope(dossier_id, f"{dossier_id}/{i}", when + timedelta(hours=1)),
                 reason="Bổ sung",
             )
         )

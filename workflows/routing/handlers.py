@@ -93,13 +93,22 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
 # --- routing -------------------------------------------------------------------------
 
 
-def step_completed(
-    state: DossierState, event: ev.StepCompleted, proc: Procedure, ctx: RoutingContext
-) -> Result:
+def _refuse_off_step(
+    state: DossierState, event: ev.StepCompleted | ev.DossierHandedOff, proc: Procedure
+) -> Result | None:
+    """The refusal of a step event on a dossier that is not open or names no step of ``proc``."""
     if state.status is not Status.OPEN:
         return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     if not has_step(proc, event.step):
         return state, [reject(event, ev.ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
+    return None
+
+
+def step_completed(
+    state: DossierState, event: ev.StepCompleted, proc: Procedure, ctx: RoutingContext
+) -> Result:
+    if (refused := _refuse_off_step(state, event, proc)) is not None:
+        return refused
     if event.step != state.current_step:
         where = (
             f"the current step is {state.current_step!r}"
@@ -153,10 +162,8 @@ def step_completed(
 def handed_off(
     state: DossierState, event: ev.DossierHandedOff, proc: Procedure, ctx: RoutingContext
 ) -> Result:
-    if state.status is not Status.OPEN:
-        return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
-    if not has_step(proc, event.step):
-        return state, [reject(event, ev.ReasonKind.UNKNOWN_STEP, no_step(proc, event.step))]
+    if (refused := _refuse_off_step(state, event, proc)) is not None:
+        return refused
     step = proc.step(event.step)
     same_step = event.step == state.current_step
     if same_step and event.to_agency == state.current_agency:
