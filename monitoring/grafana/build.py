@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from monitoring.grafana import operations, outcomes
+from monitoring.grafana import agency, engine, province, sla
 from monitoring.grafana.panels import Board
 
 HERE = Path(__file__).resolve().parent
@@ -31,10 +31,10 @@ DASHBOARDS_DIR = HERE / "dashboards"
 
 
 BOARDS: dict[str, Callable[[], Board]] = {
-    "province-overview.json": outcomes.province_overview,
-    "agency-drilldown.json": operations.agency_drilldown,
-    "sla.json": outcomes.sla,
-    "engine-health.json": operations.engine_health,
+    "province-overview.json": province.province_overview,
+    "agency-drilldown.json": agency.agency_drilldown,
+    "sla.json": sla.sla,
+    "engine-health.json": engine.engine_health,
 }
 
 
