@@ -14,8 +14,10 @@ dossier id) and the value, each length-prefixed so no field can borrow bytes fro
 neighbour. Binding the key stops a valid record being replayed under another dossier;
 binding the topic stops a signature made for another purpose being accepted here.
 
-This module has no I/O; ``verify`` asks a ``Keyring`` (``workflows.publishers``
-implements it) which public key a publisher's key id had at the broker's timestamp.
+This module is the format only (pydantic-free, no I/O, no cryptography): ``signed_by``
+reads a record's claimed signer; the Ed25519 ``sign``/``verify`` are the shell's
+(agents/access/signing.py), which ask a ``Keyring`` (``workflows.publishers`` implements
+it) which public key a publisher's key id had at the broker's timestamp.
 """
 
 from __future__ import annotations
@@ -24,26 +26,24 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Protocol
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from events.topics import DOSSIER_EVENTS
 
 __all__ = [
     "KEY_HEADER",
     "PUBLISHER_HEADER",
+    "SIGNATURE_BYTES",
     "SIGNATURE_HEADER",
     "SIGNED_TOPIC",
+    "Headers",
     "Keyring",
+    "Signed",
     "Unauthenticated",
     "VerifiedSender",
-    "public_key_bytes",
-    "sign",
+    "signature_headers",
+    "signed_by",
     "signed_bytes",
-    "verify",
 ]
 
 PUBLISHER_HEADER = "dossierflow-publisher"
@@ -57,7 +57,7 @@ VERSION_TAG = b"dossierflow-sig-v1"
 SIGNED_TOPIC = DOSSIER_EVENTS
 #: Length prefix of an absent field (a record without key or a tombstone value).
 _ABSENT = b"\xff" * 8
-_SIGNATURE_BYTES = 64
+SIGNATURE_BYTES = 64
 #: Ids are short printable names; a longer header is refused before any lookup.
 MAX_ID_BYTES = 128
 
@@ -78,15 +78,8 @@ def signed_bytes(
     return _field(VERSION_TAG) + b"".join(_field(p) for p in parts)
 
 
-def sign(
-    private_key: Ed25519PrivateKey,
-    publisher: str,
-    key_id: str,
-    key: bytes | None,
-    value: bytes | None,
-) -> list[tuple[str, bytes]]:
-    """The three headers that bind (key, value) to ``publisher`` and its key ``key_id``."""
-    signature = private_key.sign(signed_bytes(publisher, key_id, key, value))
+def signature_headers(publisher: str, key_id: str, signature: bytes) -> list[tuple[str, bytes]]:
+    """The three headers that bind a record to ``publisher`` and its key ``key_id``."""
     return [
         (PUBLISHER_HEADER, publisher.encode()),
         (KEY_HEADER, key_id.encode()),
@@ -124,17 +117,6 @@ class Keyring(Protocol):
         ...
 
 
-@lru_cache(maxsize=256)
-def _public_key(raw: bytes) -> Ed25519PublicKey:
-    # Parsed once per key, not once per record.
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-def public_key_bytes(private_key: Ed25519PrivateKey) -> bytes:
-    """The raw 32-byte public half of ``private_key`` (what the registry lists, base64)."""
-    return private_key.public_key().public_bytes_raw()
-
-
 def _headers(headers: Headers) -> dict[str, bytes] | Unauthenticated:
     found: dict[str, bytes] = {}
     for name, value in headers:
@@ -164,14 +146,18 @@ def _name(raw: bytes, header: str) -> str | Unauthenticated:
         return Unauthenticated(f"header {header} is not UTF-8")
 
 
-def verify(
-    keyring: Keyring,
-    headers: Headers,
-    key: bytes | None,
-    value: bytes | None,
-    broker_time: datetime | None,
-) -> VerifiedSender | Unauthenticated:
-    """Who signed this record, or why it cannot be accepted as anyone's."""
+@dataclass(frozen=True)
+class Signed:
+    """A record's signature headers, well formed (not yet checked against a key)."""
+
+    publisher: str
+    key_id: str
+    signature: bytes
+
+
+def signed_by(headers: Headers) -> Signed | Unauthenticated:
+    """The publisher, key id and signature a record claims, or why its headers are not a
+    well-formed signature (the cryptographic check is the shell's: agents/access/signing.py)."""
     found = _headers(headers)
     if isinstance(found, Unauthenticated):
         return found
@@ -181,20 +167,9 @@ def verify(
     key_id = _name(found[KEY_HEADER], KEY_HEADER)
     if isinstance(key_id, Unauthenticated):
         return key_id
-    raw_key = keyring.public_key(publisher, key_id, broker_time)
-    if isinstance(raw_key, str):
-        return Unauthenticated(raw_key)
-    public = _public_key(raw_key)
     signature = found[SIGNATURE_HEADER]
-    if len(signature) != _SIGNATURE_BYTES:
+    if len(signature) != SIGNATURE_BYTES:
         return Unauthenticated(
             f"header {SIGNATURE_HEADER} is {len(signature)} bytes, not an Ed25519 signature (64)"
         )
-    try:
-        public.verify(signature, signed_bytes(publisher, key_id, key, value))
-    except InvalidSignature:
-        return Unauthenticated(
-            f"bad signature: key {key_id!r} of publisher {publisher!r} did not sign this "
-            "record's key and value (changed, replayed under another key, or another key)"
-        )
-    return VerifiedSender(publisher, key_id, keyring.agencies(publisher))
+    return Signed(publisher, key_id, signature)

@@ -36,11 +36,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from agents.access.signing import verify  # noqa: E402
 from agents.runtime.kafka_admin import ensure_topics  # noqa: E402
 from agents.settings import Settings  # noqa: E402
 from agents.tools.signing import Signer, demo_publisher  # noqa: E402
 from events import encode  # noqa: E402
-from events.signature import verify  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
 from workflows.publishers import parse  # noqa: E402

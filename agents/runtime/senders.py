@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from agents.access.signing import verify
 from events.signature import (
     KEY_HEADER,
     PUBLISHER_HEADER,
     SIGNATURE_HEADER,
     Unauthenticated,
-    verify,
 )
 from workflows.publishers import PublisherRegistry
 from workflows.routing import Sender

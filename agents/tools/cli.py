@@ -162,8 +162,8 @@ def _cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
     from types import MappingProxyType
 
+    from agents.access.signing import public_key_bytes
     from agents.tools.signing import KeyFileError, write_private_key
-    from events.signature import public_key_bytes
     from workflows.publishers import PublisherEntry, PublisherKey, render
 
     key_id = args.key_id or datetime.now(UTC).strftime("%Y-%m-%d")

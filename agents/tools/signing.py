@@ -18,8 +18,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agents.access.signing import public_key_bytes, sign
 from agents.settings import Settings
-from events.signature import public_key_bytes, sign
 
 __all__ = ["KeyFileError", "Signer", "load_private_key", "signer_from", "write_private_key"]
 

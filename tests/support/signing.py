@@ -20,8 +20,8 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agents.access.signing import public_key_bytes
 from agents.tools.signing import Signer
-from events.signature import public_key_bytes
 from workflows.publishers import ANY_AGENCY, PublisherEntry, PublisherKey, render
 from workflows.routing import Sender
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agents.access.signing import verify
 from agents.runtime.records import Coordinates
 from agents.runtime.router import RawRecord, RouterCore, Tables
 from agents.runtime.senders import LOG_APPEND_TIME, SenderCheck, broker_time
@@ -21,7 +22,6 @@ from events.signature import (
     Unauthenticated,
     VerifiedSender,
     signed_bytes,
-    verify,
 )
 from workflows.publishers import PublisherRegistry, parse, render
 from workflows.routing import Sender
