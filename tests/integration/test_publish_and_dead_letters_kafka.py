@@ -83,8 +83,10 @@ def received(dossier: str, minute: int = 0, procedure: str = CONSTRUCTION) -> di
     )
 
 
-def completed(dossier: str, step: str, minute: int, outcome: str = "ok") -> dict[str, Any]:
-    agency = DESK if step == "receive" else WARD
+def completed(
+    dossier: str, step: str, minute: int, outcome: str = "ok", agency: str | None = None
+) -> dict[str, Any]:
+    agency = agency or (DESK if step == "receive" else WARD)
     return event("step.completed", dossier, minute, agency, step=step, outcome=outcome)
 
 
@@ -488,7 +490,9 @@ def test_workflow_refusals_are_dead_lettered_and_neighbours_proceed(router: Depl
 
     second = [
         (closed, completed(closed, "receive", 10)),
-        (illegal, completed(illegal, "appraisal", 11)),  # a real step, but not the current one
+        # a real step, but not the current one, sent by the agency holding the current one
+        # (from anyone else it is refused `unauthorized` before the step is looked at)
+        (illegal, completed(illegal, "appraisal", 11, agency=DESK)),
         (illegal, completed(illegal, "receive", 12)),
         (fine, completed(fine, "receive", 13)),
     ]

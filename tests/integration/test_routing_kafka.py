@@ -59,6 +59,7 @@ from support.kafka_io import (
     read_to_end,
     wait_consumed,
 )
+from support.signing import publisher_env
 from support.time import vn
 
 HERE = Path(__file__).resolve().parent
@@ -138,7 +139,7 @@ def test_three_procedures_route_end_to_end_through_publish_cli(router: Fleet) ->
 
     cli = subprocess.run(
         [sys.executable, "-m", "agents.tools.cli", "publish", str(jsonl)],
-        env=worker.env,
+        env={**worker.env, **publisher_env()},  # the CLI signs with the suite's publisher key
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -287,13 +288,15 @@ def test_illegal_transitions_are_dead_lettered_and_off_route_hand_off_is_tracked
     refused = [*closed[:4], wrong_step, *closed[4:-1], twice, returned, after_close]
     assert refused.index(result) < refused.index(twice) < refused.index(returned)
 
-    # The review step belongs to the culture department; the desk hands it to science and
-    # technology instead. The route says otherwise: tracked, flagged, dead-lettered as a notice.
+    # The review step belongs to the culture department, which hands it to science and
+    # technology instead. The route says otherwise: tracked, flagged, dead-lettered as a
+    # notice. (Only the agency holding a step may hand it on: from the desk it would be
+    # refused `unauthorized`.)
     off = Script(f"XB-offroute-{stem}")
     off_events = [
         off.received("2026-03-09 09:00", MOTCUA, "SAMPLE-XB-01"),
         off.done("2026-03-09 10:00", MOTCUA, "receive"),
-        off.handed_off("2026-03-09 10:30", MOTCUA, "review", to_agency="SKHCN"),
+        off.handed_off("2026-03-09 10:30", SVHTTDL, "review", to_agency="SKHCN"),
     ]
     publish(router.bootstrap, router.names.events, [*refused, *off_events])
 
@@ -523,6 +526,7 @@ def test_a_partition_never_committed_is_routed_by_the_next_owner(fleet: Fleet) -
     topic = fleet.names.events
     dossier_ids, events = simulated(60, seed=21, id_prefix="NC")
     assert {partition_of(d) for d in dossier_ids} == set(range(PARTITIONS))
+    fleet.provision()  # published before any worker started: the topics must exist
     publish(fleet.bootstrap, topic, events)
     fold = Fold(events)
     # Commits every 10 minutes: the kill comes long before the first one.

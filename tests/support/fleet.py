@@ -11,6 +11,7 @@ from typing import Any
 
 from events import TopicNames
 
+from support import security
 from support.fold import event_driven
 from support.harness import Worker, free_port, wait_for, worker_env
 from support.kafka_io import WAIT_S
@@ -44,6 +45,15 @@ class Fleet:
             worker.argv = list(argv)
         self.started.append(worker)
         return worker
+
+    def provision(self) -> None:
+        """The roles' ACLs and the engine's topics, before anything is published: on the
+        secured broker a publisher may not create a topic (the worker would, at its start)."""
+        from agents.runtime.kafka_admin import ensure_topics
+        from agents.settings import Settings
+
+        security.grant(self.bootstrap, self.prefix, self.group)
+        ensure_topics(Settings(broker=self.bootstrap, topic_prefix=self.prefix, app_id=self.group))
 
     def start(self, *workers: Worker) -> None:
         """Start ``workers`` side by side and wait until each one is ready."""
