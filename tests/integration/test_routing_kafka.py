@@ -283,8 +283,9 @@ def test_illegal_transitions_are_dead_lettered_and_off_route_hand_off_is_tracked
     twice = s.result("2026-03-19 14:30", MOTCUA, outcome="refused")
     # ... a step.completed for a step that is not the current one (review) ...
     wrong_step = s.done("2026-03-13 11:00", SVHTTDL, "sign")
-    # ... and a supplement request for a dossier already returned to the applicant.
-    after_close = s.supplement("2026-03-20 08:00", SVHTTDL)
+    # ... and a supplement request for a dossier already returned to the applicant (from the
+    # desk: anyone else would be refused `unauthorized` before the closed dossier is looked at).
+    after_close = s.supplement("2026-03-20 08:00", MOTCUA)
     refused = [*closed[:4], wrong_step, *closed[4:-1], twice, returned, after_close]
     assert refused.index(result) < refused.index(twice) < refused.index(returned)
 
