@@ -68,6 +68,8 @@ class StallWatch:
             if tp not in assigned:
                 del self._seen[tp]
         stalled: list[TP] = []
+        # partitions with records in process now (one pass over the pending messages)
+        in_process = {m.tp for m in list(consumer._unacked_messages)}
         for tp in sorted(assigned):
             committed = consumer._committed_offset.get(tp)
             mark = (committed, nexts.get(tp))
@@ -77,8 +79,7 @@ class StallWatch:
                 continue
             end = consumer.highwater(tp)
             head = consumer.head(tp)
-            busy = any(m.tp == tp for m in list(consumer._unacked_messages))
-            if end is None or head is None or busy:
+            if end is None or head is None or tp in in_process:
                 seen.since = now
                 continue
             resume_at = max(head, nexts.get(tp, head))
