@@ -10,13 +10,38 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
 
-Code = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-DossierId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+
+def _printable(value: str) -> str:
+    # Ids and codes reach supervisors' terminals, e-mail headers and log lines: a control
+    # character (an escape sequence, a CR LF) or a bidi override there can fake or break
+    # what is around it. isprintable() is False for exactly those (and True for "Đ", "ồ").
+    if not value.isprintable():
+        at, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+        raise ValueError(
+            f"unprintable character {char!r} (U+{ord(char):04X}) at offset {at}: ids and "
+            "codes take printable characters only"
+        )
+    return value
+
+
+_Id = StringConstraints(strict=True, min_length=1, max_length=64)
+Code = Annotated[str, _Id, AfterValidator(_printable)]
+DossierId = Annotated[str, _Id, AfterValidator(_printable)]
+EventId = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=128), AfterValidator(_printable)
+]
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=2000)]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from agents.tools.kafka_read import partitions, read_all, values
+from agents.tools.printable import printable
 from events import Alert, AlertLevel, ContractError, decode
 from workflows.calendar import VN_TZ
 
@@ -69,7 +70,7 @@ def render(alert: Alert) -> str:
     """
     step = f"step {alert.step}" if alert.step else "-"
     who = ", ".join(f"{r.name} ({r.role})" for r in alert.recipients) or "nobody"
-    return (
+    return printable(
         f"{_local(alert.detected_at)}  {LEVEL_LABEL[alert.level]}  {alert.scope.value:<7}  "
         f"{alert.dossier_id}  {step}  {alert.agency}  due {_local(alert.due_at)}  -> {who}"
     )

@@ -9,6 +9,7 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from agents.tools.kafka_read import values
+from agents.tools.printable import printable
 from events import Assignment, ContractError, decode
 from workflows.calendar import VN_TZ
 
@@ -35,7 +36,7 @@ def render(a: Assignment) -> str:
 
     origin = f" from {a.from_agency}" if a.from_agency else ""
     flag = "  [off-route]" if a.off_route else ""
-    return (
+    return printable(
         f"due {local(a.step_due_at)}  {a.dossier_id}  {a.procedure}  step {a.step}{origin}"
         f"  (dossier due {local(a.dossier_due_at)}){flag}"
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from agents.tools.printable import printable
 from agents.tools.signing import Signer
 from events import ContractError, InboundEvent, Problem, encode, parse_event_obj
 from events.codec import MAX_EVENT_BYTES
@@ -28,7 +29,7 @@ class LineError:
     problems: tuple[Problem, ...]
 
     def render(self) -> list[str]:
-        return [f"line {self.line}: {p}" for p in self.problems]
+        return [printable(f"line {self.line}: {p}") for p in self.problems]
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from agents.settings import Settings
+from agents.tools.printable import json_escape, printable
 from events.topics import CLOSED_TABLE, OPEN_TABLE
 from events.topics import changelog_topic as table_changelog
 from workflows.catalog import Catalog
@@ -65,8 +66,9 @@ def build_report(settings: Settings, catalog: Catalog, now: datetime) -> Provinc
 
 
 def render(report: ProvinceReport, fmt: str) -> str:
+    """The report as text, Markdown or JSON, with anything unprintable escaped."""
     if fmt == "json":
-        return json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
-    if fmt == "markdown":
-        return render_markdown(report)
-    return render_text(report)
+        text = json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
+        return printable(text, keep_newlines=True, escape=json_escape)
+    text = render_markdown(report) if fmt == "markdown" else render_text(report)
+    return printable(text, keep_newlines=True)

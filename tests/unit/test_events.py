@@ -212,7 +212,9 @@ def test_alert_id_is_deterministic_and_distinguishes_every_part() -> None:
 
 # --- round trips -----------------------------------------------------------------------
 
-codes = st.text(min_size=1, max_size=64)
+#: Printable text: ids and codes refuse control and format characters (test_printable.py).
+printable_chars = st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"))
+codes = st.text(printable_chars | st.just(" "), min_size=1, max_size=64)
 aware = st.datetimes(
     min_value=datetime(2000, 1, 1),
     max_value=datetime(2100, 1, 1),
