@@ -32,7 +32,7 @@ unit: install
 
 # The session fixture starts a real local Kafka (scripts/kafka-local) and stops it.
 integration: install kafka-libs monitoring-tools
-	$(BIN)/pytest tests/integration -q -m integration
+	$(BIN)/pytest tests/integration -q -m integration --durations=25
 
 test: lint unit integration
 
