@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
@@ -53,51 +54,51 @@ ON_TIME = 'completion=~"early|on_time"'
 class Query:
     expr: str
     legend: str = ""
-    #: One value per series at the end of the range (stats, bar gauges, tables).
-    instant: bool = False
+
+
+@dataclass(frozen=True)
+class Style:
+    """A panel type, the query mode it reads and the size it has unless a panel says."""
+
+    make: Callable[[], Any]
+    #: one value per series at the end of the range (stats, bar gauges, tables)
+    instant: bool
     table: bool = False
+    width: int = 12
+    height: int = 8
 
 
-PanelBuilder = (
-    timeseries.Panel | stat.Panel | bargauge.Panel | table.Panel | db.Row  # rows share ids
-)
+@dataclass(frozen=True)
+class Row:
+    """A row header: the panels after it, up to the next row, sit under it."""
+
+    title: str
 
 
-@dataclass
-class Board:
-    """One dashboard under construction: panels get ids and ref ids in the order added."""
+@dataclass(frozen=True)
+class Panel:
+    """One panel's spec: ``Board`` builds it with its id, ref ids A, B... for its queries."""
 
-    uid: str
+    style: Style
     title: str
     description: str
-    time_from: str = "now-7d"
-    variables: Sequence[db.QueryVariable] = ()
-    _items: list[PanelBuilder] = field(default_factory=list)
+    queries: tuple[Query, ...]
+    unit: str | None
+    width: int
+    height: int
+    configure: Callable[[Any], Any] | None
 
-    def row(self, title: str) -> None:
-        self._items.append(db.Row(title).id(len(self._items) + 1))
-
-    def add(
-        self,
-        kind: Callable[[], Any],
-        title: str,
-        description: str,
-        *queries: Query,
-        unit: str | None = None,
-        width: int = 6,
-        height: int | None = None,
-        configure: Callable[[Any], Any] | None = None,
-    ) -> None:
+    def build(self, panel_id: int) -> Any:
         panel = (
-            kind()
-            .id(len(self._items) + 1)
-            .title(title)
-            .description(description)
+            self.style.make()
+            .id(panel_id)
+            .title(self.title)
+            .description(self.description)
             .datasource(DATASOURCE)
-            .span(width)
-            .height(height if height is not None else (4 if kind is stat_panel else 8))
+            .span(self.width)
+            .height(self.height)
         )
-        for ref, query in zip("ABCDEFGH", queries, strict=False):
+        for ref, query in zip("ABCDEFGH", self.queries, strict=False):
             target = (
                 prom.Dataquery()
                 .expr(query.expr)
@@ -105,15 +106,50 @@ class Board:
                 .datasource(DATASOURCE)
                 .legend_format(query.legend or "__auto")
             )
-            target = target.instant() if query.instant else target.range()
-            if query.table:
+            target = target.instant() if self.style.instant else target.range()
+            if self.style.table:
                 target = target.format(PromQueryFormat.TABLE)
             panel = panel.with_target(target)
-        if unit is not None:
-            panel = panel.unit(unit)
-        if configure is not None:
-            panel = configure(panel)
-        self._items.append(panel)
+        if self.unit is not None:
+            panel = panel.unit(self.unit)
+        if self.configure is not None:
+            panel = self.configure(panel)
+        return panel
+
+
+def panel(
+    style: Style,
+    title: str,
+    description: str,
+    *queries: Query,
+    unit: str | None = "short",
+    width: int | None = None,
+    height: int | None = None,
+    configure: Callable[[Any], Any] | None = None,
+) -> Panel:
+    """A panel of ``style``: its queries read the style's way, its size the style's unless given."""
+    return Panel(
+        style,
+        title,
+        description,
+        queries,
+        unit,
+        style.width if width is None else width,
+        style.height if height is None else height,
+        configure,
+    )
+
+
+@dataclass(frozen=True)
+class Board:
+    """One dashboard: its panels and rows get ids in the order given, from 1."""
+
+    uid: str
+    title: str
+    description: str
+    panels: Sequence[Row | Panel]
+    time_from: str = "now-7d"
+    variables: Sequence[db.QueryVariable] = ()
 
     def build(self) -> dict[str, Any]:
         board = (
@@ -137,8 +173,11 @@ class Board:
         )
         for variable in self.variables:
             board = board.with_variable(variable)
-        for item in self._items:
-            board = board.with_row(item) if isinstance(item, db.Row) else board.with_panel(item)
+        for panel_id, item in enumerate(self.panels, start=1):
+            if isinstance(item, Row):
+                board = board.with_row(db.Row(item.title).id(panel_id))
+            else:
+                board = board.with_panel(item.build(panel_id))
         encoded: dict[str, Any] = json.loads(JSONEncoder().encode(board.build()))
         return encoded
 
@@ -146,7 +185,7 @@ class Board:
 # --- panel styles -------------------------------------------------------------------------
 
 
-def stat_panel() -> stat.Panel:
+def _stat() -> stat.Panel:
     return (
         stat.Panel()
         .graph_mode(BigValueGraphMode.NONE)
@@ -154,7 +193,7 @@ def stat_panel() -> stat.Panel:
     )
 
 
-def bars() -> bargauge.Panel:
+def _bar_gauge() -> bargauge.Panel:
     return (
         bargauge.Panel()
         .display_mode(BarGaugeDisplayMode.BASIC)
@@ -191,6 +230,13 @@ def label_variable(name: str, label: str, metric: str) -> db.QueryVariable:
         .include_all(True)
         .all_value(".*")
     )
+
+
+# The panel types of every dashboard; each dashboard is a list of these and of rows.
+stat_panel = partial(panel, Style(_stat, instant=True, width=6, height=4))
+trend_panel = partial(panel, Style(timeseries.Panel, instant=False))
+bar_panel = partial(panel, Style(_bar_gauge, instant=True))
+table_panel = partial(panel, Style(table.Panel, instant=True, table=True))
 
 
 def ratio(numerator: str, denominator: str) -> str:

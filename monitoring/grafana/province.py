@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import timeseries
-
 from monitoring.grafana.panels import (
     ON_TIME,
     Board,
     Query,
-    bars,
+    Row,
+    bar_panel,
     on_time_colours,
     ratio,
     stat_panel,
+    trend_panel,
     zero_is_good,
 )
 from monitoring.metrics import (
@@ -24,169 +24,129 @@ from monitoring.metrics import (
 
 
 def province_overview() -> Board:
-    b = Board(
+    return Board(
         uid="dossierflow-province",
         title="Dossierflow: province overview",
         description="On-time rate, completions, working days saved, open and overdue dossiers.",
-    )
-    b.row("Selected period")
-    b.add(
-        stat_panel,
-        "On-time rate",
-        "Completed early or on time, as a share of all dossiers whose processing ended in the period (Decision 766: supplement time excluded).",
-        Query(
-            ratio(
-                f"sum(increase({COMPLETIONS}{{{ON_TIME}}}[$__range]))",
-                f"sum(increase({COMPLETIONS}[$__range]))",
+        panels=(
+            Row("Selected period"),
+            stat_panel(
+                "On-time rate",
+                "Completed early or on time, as a share of all dossiers whose processing ended in the period (Decision 766: supplement time excluded).",
+                Query(
+                    ratio(
+                        f"sum(increase({COMPLETIONS}{{{ON_TIME}}}[$__range]))",
+                        f"sum(increase({COMPLETIONS}[$__range]))",
+                    )
+                ),
+                unit="percentunit",
+                configure=on_time_colours,
             ),
-            instant=True,
-        ),
-        unit="percentunit",
-        configure=on_time_colours,
-    )
-    b.add(
-        stat_panel,
-        "Completed dossiers",
-        "Dossiers whose result was ready in the period.",
-        Query(f"sum(increase({COMPLETIONS}[$__range]))", instant=True),
-        unit="short",
-    )
-    b.add(
-        stat_panel,
-        "Working days saved",
-        "Statutory working days minus working days used, summed over the dossiers completed in the period.",
-        Query(f"sum(increase({WORKING_DAYS_SAVED}[$__range]))", instant=True),
-        unit="short",
-    )
-    b.add(
-        stat_panel,
-        "Working days overrun",
-        "Working days used beyond the statutory time, summed over the dossiers completed in the period.",
-        Query(f"sum(increase({WORKING_DAYS_OVERRUN}[$__range]))", instant=True),
-        unit="short",
-        configure=zero_is_good,
-    )
-
-    b.row("Now")
-    b.add(
-        stat_panel,
-        "Open dossiers",
-        "Received and not closed yet, in every status (summed over workers).",
-        Query(f"sum({OPEN_DOSSIERS})", instant=True),
-        unit="short",
-    )
-    b.add(
-        stat_panel,
-        "Waiting for a supplement",
-        "Open dossiers back with the applicant: their clock is stopped.",
-        Query(f'sum({OPEN_DOSSIERS}{{status="paused"}})', instant=True),
-        unit="short",
-    )
-    b.add(
-        stat_panel,
-        "Overdue dossiers",
-        "Open dossiers past their committed due date (reported by the deadline watcher).",
-        Query(f'sum({OPEN_OVERDUE}{{scope="dossier"}})', instant=True),
-        unit="short",
-        configure=zero_is_good,
-    )
-    b.add(
-        stat_panel,
-        "Overdue steps",
-        "Open dossiers whose current step is past its allotment.",
-        Query(f'sum({OPEN_OVERDUE}{{scope="step"}})', instant=True),
-        unit="short",
-        configure=zero_is_good,
-    )
-
-    b.row("Since the workers started")
-    b.add(
-        stat_panel,
-        "On-time rate (running workers)",
-        "The same share from the running workers' own counters: exact, but it starts again when a worker restarts.",
-        Query(
-            ratio(f"sum({COMPLETIONS}{{{ON_TIME}}})", f"sum({COMPLETIONS})"),
-            instant=True,
-        ),
-        unit="percentunit",
-        configure=on_time_colours,
-    )
-    b.add(
-        stat_panel,
-        "Completed (running workers)",
-        "Completions counted by the running workers since they started, by class.",
-        Query(f"sum by (completion) ({COMPLETIONS})", legend="{{completion}}", instant=True),
-        unit="short",
-        width=10,
-    )
-    b.add(
-        stat_panel,
-        "Working days saved (running workers)",
-        "Working days saved, counted by the running workers since they started.",
-        Query(f"sum({WORKING_DAYS_SAVED})", instant=True),
-        unit="short",
-        width=8,
-    )
-
-    b.row("Trends")
-    b.add(
-        timeseries.Panel,
-        "On-time rate, trailing 24 hours",
-        "Early and on-time completions as a share of all completions in the 24 hours before each point.",
-        Query(
-            ratio(
-                f"sum(increase({COMPLETIONS}{{{ON_TIME}}}[1d]))",
-                f"sum(increase({COMPLETIONS}[1d]))",
+            stat_panel(
+                "Completed dossiers",
+                "Dossiers whose result was ready in the period.",
+                Query(f"sum(increase({COMPLETIONS}[$__range]))"),
             ),
-            legend="on-time rate",
-        ),
-        unit="percentunit",
-        width=12,
-        configure=lambda p: p.min(0).max(1),
-    )
-    b.add(
-        timeseries.Panel,
-        "Completions per hour by class",
-        "Dossiers completed in the hour before each point: early, on time, late.",
-        Query(f"sum by (completion) (increase({COMPLETIONS}[1h]))", legend="{{completion}}"),
-        unit="short",
-        width=12,
-    )
-    b.add(
-        timeseries.Panel,
-        "Open and overdue dossiers",
-        "Open dossiers by status, and those past their committed due date.",
-        Query(f"sum by (status) ({OPEN_DOSSIERS})", legend="{{status}}"),
-        Query(f'sum({OPEN_OVERDUE}{{scope="dossier"}})', legend="overdue"),
-        unit="short",
-        width=12,
-    )
-    b.add(
-        bars,
-        "On-time rate by sector (selected period)",
-        "Per sector (lĩnh vực), the share of completions that were early or on time.",
-        Query(
-            ratio(
-                f"sum by (sector) (increase({COMPLETIONS}{{{ON_TIME}}}[$__range]))",
-                f"sum by (sector) (increase({COMPLETIONS}[$__range]))",
+            stat_panel(
+                "Working days saved",
+                "Statutory working days minus working days used, summed over the dossiers completed in the period.",
+                Query(f"sum(increase({WORKING_DAYS_SAVED}[$__range]))"),
             ),
-            legend="{{sector}}",
-            instant=True,
+            stat_panel(
+                "Working days overrun",
+                "Working days used beyond the statutory time, summed over the dossiers completed in the period.",
+                Query(f"sum(increase({WORKING_DAYS_OVERRUN}[$__range]))"),
+                configure=zero_is_good,
+            ),
+            Row("Now"),
+            stat_panel(
+                "Open dossiers",
+                "Received and not closed yet, in every status (summed over workers).",
+                Query(f"sum({OPEN_DOSSIERS})"),
+            ),
+            stat_panel(
+                "Waiting for a supplement",
+                "Open dossiers back with the applicant: their clock is stopped.",
+                Query(f'sum({OPEN_DOSSIERS}{{status="paused"}})'),
+            ),
+            stat_panel(
+                "Overdue dossiers",
+                "Open dossiers past their committed due date (reported by the deadline watcher).",
+                Query(f'sum({OPEN_OVERDUE}{{scope="dossier"}})'),
+                configure=zero_is_good,
+            ),
+            stat_panel(
+                "Overdue steps",
+                "Open dossiers whose current step is past its allotment.",
+                Query(f'sum({OPEN_OVERDUE}{{scope="step"}})'),
+                configure=zero_is_good,
+            ),
+            Row("Since the workers started"),
+            stat_panel(
+                "On-time rate (running workers)",
+                "The same share from the running workers' own counters: exact, but it starts again when a worker restarts.",
+                Query(ratio(f"sum({COMPLETIONS}{{{ON_TIME}}})", f"sum({COMPLETIONS})")),
+                unit="percentunit",
+                configure=on_time_colours,
+            ),
+            stat_panel(
+                "Completed (running workers)",
+                "Completions counted by the running workers since they started, by class.",
+                Query(f"sum by (completion) ({COMPLETIONS})", "{{completion}}"),
+                width=10,
+            ),
+            stat_panel(
+                "Working days saved (running workers)",
+                "Working days saved, counted by the running workers since they started.",
+                Query(f"sum({WORKING_DAYS_SAVED})"),
+                width=8,
+            ),
+            Row("Trends"),
+            trend_panel(
+                "On-time rate, trailing 24 hours",
+                "Early and on-time completions as a share of all completions in the 24 hours before each point.",
+                Query(
+                    ratio(
+                        f"sum(increase({COMPLETIONS}{{{ON_TIME}}}[1d]))",
+                        f"sum(increase({COMPLETIONS}[1d]))",
+                    ),
+                    "on-time rate",
+                ),
+                unit="percentunit",
+                configure=lambda p: p.min(0).max(1),
+            ),
+            trend_panel(
+                "Completions per hour by class",
+                "Dossiers completed in the hour before each point: early, on time, late.",
+                Query(f"sum by (completion) (increase({COMPLETIONS}[1h]))", "{{completion}}"),
+            ),
+            trend_panel(
+                "Open and overdue dossiers",
+                "Open dossiers by status, and those past their committed due date.",
+                Query(f"sum by (status) ({OPEN_DOSSIERS})", "{{status}}"),
+                Query(f'sum({OPEN_OVERDUE}{{scope="dossier"}})', "overdue"),
+            ),
+            bar_panel(
+                "On-time rate by sector (selected period)",
+                "Per sector (lĩnh vực), the share of completions that were early or on time.",
+                Query(
+                    ratio(
+                        f"sum by (sector) (increase({COMPLETIONS}{{{ON_TIME}}}[$__range]))",
+                        f"sum by (sector) (increase({COMPLETIONS}[$__range]))",
+                    ),
+                    "{{sector}}",
+                ),
+                unit="percentunit",
+                configure=lambda p: on_time_colours(p).max(1),
+            ),
+            bar_panel(
+                "Working days saved by sector (selected period)",
+                "Statutory minus used working days, summed per sector over the period's completions.",
+                Query(
+                    f"sort_desc(sum by (sector) (increase({WORKING_DAYS_SAVED}[$__range])))",
+                    "{{sector}}",
+                ),
+                width=24,
+            ),
         ),
-        unit="percentunit",
-        width=12,
-        configure=lambda p: on_time_colours(p).max(1),
     )
-    b.add(
-        bars,
-        "Working days saved by sector (selected period)",
-        "Statutory minus used working days, summed per sector over the period's completions.",
-        Query(
-            f"sort_desc(sum by (sector) (increase({WORKING_DAYS_SAVED}[$__range])))",
-            "{{sector}}",
-            True,
-        ),
-        unit="short",
-        width=24,
-    )
-    return b
