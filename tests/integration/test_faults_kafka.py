@@ -87,6 +87,12 @@ class FaultRun:
     def lag(self) -> int:
         return group_lag(self.bootstrap, self.group, self.names.events)
 
+    def publish(self, events: Sequence[InboundEvent], seconds: float) -> PacedPublisher:
+        """Start publishing ``events`` to the run's topic, spread over ``seconds``."""
+        publisher = PacedPublisher(self.bootstrap, self.names.events, events, seconds=seconds)
+        publisher.start()
+        return publisher
+
     def restart(
         self,
         worker: Worker,
@@ -495,8 +501,7 @@ def test_kill9_at_random_instants_loses_nothing(fleet: Fleet, store: str) -> Non
     worker = run.worker("worker")
     launched = time.monotonic()
     run.restart(worker, "first start")
-    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=45)
-    publisher.start()
+    publisher = run.publish(events, seconds=45)
     began = time.monotonic()
     for kill in range(1, KILLS + 1):
         # Drawn up front, so the schedule does not depend on timing: a quarter of the kills
@@ -552,8 +557,7 @@ def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> 
     _, events = simulated(200, seed=29, id_prefix="GR")
     worker = run.worker("worker")
     run.restart(worker, "first start")
-    publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=30)
-    publisher.start()
+    publisher = run.publish(events, seconds=30)
     began = time.monotonic()
     for restart in (1, 2):
         time.sleep(rng.uniform(4.0, 9.0))
@@ -672,8 +676,7 @@ def test_a_frozen_worker_that_resumes_does_not_regress_any_dossier(
     publish_acked(run.bootstrap, run.names.events, events[:head])
     run.wait_caught_up(survivor, CATCH_UP_BOUND_S)
 
-    publisher = PacedPublisher(run.bootstrap, run.names.events, events[head:], seconds=40)
-    publisher.start()
+    publisher = run.publish(events[head:], seconds=40)
     time.sleep(rng.uniform(3.0, 8.0))
     zombie.freeze()
     frozen = time.monotonic()
@@ -781,8 +784,7 @@ def test_broker_kill9_loses_no_acknowledged_event_and_the_worker_resumes(
         _, events = simulated(200, seed=59, id_prefix="BK")
         worker = run.worker("worker")
         run.restart(worker, "first start")
-        publisher = PacedPublisher(run.bootstrap, run.names.events, events, seconds=40)
-        publisher.start()
+        publisher = run.publish(events, seconds=40)
         began = time.monotonic()
         time.sleep(rng.uniform(6.0, 14.0))
         pid = broker.kill9()
