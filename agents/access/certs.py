@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,24 +27,30 @@ DEFAULT_DNS_NAMES: tuple[str, ...] = ("localhost",)
 DEFAULT_IPS: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
+class _InDirectory(Protocol):
+    @property
+    def directory(self) -> Path: ...
+
+
+class InDirectory:
+    """A file of an object's ``directory``, by name: ``ca_cert = InDirectory("ca.pem")``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, files: _InDirectory, owner: object = None) -> Path:
+        return files.directory / self.name
+
+
 @dataclass(frozen=True)
 class PkiFiles:
     """Where one broker's PKI lives (all inside ``directory``)."""
 
     directory: Path
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.directory / "ca.pem"
-
-    @property
-    def ca_key(self) -> Path:
-        return self.directory / "ca-key.pem"
-
-    @property
-    def broker_pem(self) -> Path:
-        """The broker's keystore: its private key then its certificate and the CA's."""
-        return self.directory / "broker.pem"
+    ca_cert = InDirectory("ca.pem")
+    ca_key = InDirectory("ca-key.pem")
+    #: the broker's keystore: its private key then its certificate and the CA's
+    broker_pem = InDirectory("broker.pem")
 
 
 def write_private(path: Path, data: bytes) -> None:

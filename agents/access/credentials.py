@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.access.certs import PkiFiles, ensure_pki, write_private
+from agents.access.certs import InDirectory, PkiFiles, ensure_pki, write_private
 
 FORMAT_VERSION = 1
 SECURITY_PROTOCOL = "SASL_SSL"
@@ -44,24 +44,13 @@ class SecurityFiles:
     def pki(self) -> PkiFiles:
         return PkiFiles(self.directory)
 
-    @property
-    def clients(self) -> Path:
-        """Machine-readable credentials for clients: see ``write_clients_file``."""
-        return self.directory / "clients.json"
-
-    @property
-    def controller_secret(self) -> Path:
-        return self.directory / "controller.secret"
-
-    @property
-    def broker_properties(self) -> Path:
-        """The security part of server.properties (secrets included), appended at each start."""
-        return self.directory / "broker-security.properties"
-
-    @property
-    def scram_args(self) -> Path:
-        """One ``--add-scram`` value per line for the format step (salted, no clear password)."""
-        return self.directory / "scram.args"
+    #: machine-readable credentials for clients: see ``write_clients_file``
+    clients = InDirectory("clients.json")
+    controller_secret = InDirectory("controller.secret")
+    #: the security part of server.properties (secrets included), appended at each start
+    broker_properties = InDirectory("broker-security.properties")
+    #: one ``--add-scram`` value per line for the format step (salted, no clear password)
+    scram_args = InDirectory("scram.args")
 
 
 def new_password() -> str:
