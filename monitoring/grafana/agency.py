@@ -8,6 +8,7 @@ from monitoring.grafana.panels import (
     Row,
     bar_panel,
     label_variable,
+    sum_by,
     table_panel,
     trend_panel,
     zero_is_good,
@@ -53,12 +54,12 @@ def agency_drilldown() -> Board:
             trend_panel(
                 "Assignments per hour",
                 "Dossiers routed to each agency's inbox (one per step) in the hour before each point.",
-                Query(f"sum by (agency) (increase({ASSIGNMENTS}{{{AGENCY}}}[1h]))", "{{agency}}"),
+                sum_by("agency", f"increase({ASSIGNMENTS}{{{AGENCY}}}[1h])"),
             ),
             trend_panel(
                 "Events applied per hour by type",
                 "Hand-off events the selected agencies published and the router applied.",
-                Query(f"sum by (type) (increase({EVENTS_CONSUMED}{{{AGENCY}}}[1h]))", "{{type}}"),
+                sum_by("type", f"increase({EVENTS_CONSUMED}{{{AGENCY}}}[1h])"),
             ),
             table_panel(
                 "Dossiers held now",
@@ -83,9 +84,7 @@ def agency_drilldown() -> Board:
             trend_panel(
                 "Overdue at the agency over time",
                 "Overdue steps and dossiers held by each selected agency.",
-                Query(
-                    f"sum by (agency, scope) ({OPEN_OVERDUE}{{{AGENCY}}})", "{{agency}} {{scope}}"
-                ),
+                sum_by("agency, scope", f"{OPEN_OVERDUE}{{{AGENCY}}}"),
                 width=24,
             ),
             Row("Sectors"),

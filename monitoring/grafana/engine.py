@@ -9,6 +9,7 @@ from monitoring.grafana.panels import (
     Row,
     ratio,
     stat_panel,
+    sum_by,
     table_panel,
     thresholds,
     trend_panel,
@@ -28,8 +29,8 @@ JOB = f'job="{WORKER_JOB}"'
 RATE_INTERVAL = "$__rate_interval"
 
 
-def per_second(metric: str, by: str) -> str:
-    return f"sum by ({by}) (rate({metric}[{RATE_INTERVAL}]))"
+def rate(series: str) -> str:
+    return f"rate({series}[{RATE_INTERVAL}])"
 
 
 def batch_latency(quantile: str, name: str) -> Query:
@@ -78,14 +79,14 @@ def engine_health() -> Board:
             trend_panel(
                 "Router throughput",
                 "Records the router reads per second: agencies' events and the watcher's deadline ticks.",
-                Query(per_second(ROUTER_RECORDS, "kind"), "{{kind}}"),
+                sum_by("kind", rate(ROUTER_RECORDS)),
                 unit="rps",
                 width=8,
             ),
             trend_panel(
                 "Router throughput by worker",
                 "Events read per second by each worker: uneven numbers mean uneven partitions.",
-                Query(per_second(f'{ROUTER_RECORDS}{{kind="events"}}', "instance"), "{{instance}}"),
+                sum_by("instance", rate(f'{ROUTER_RECORDS}{{kind="events"}}')),
                 unit="rps",
                 width=8,
             ),
@@ -113,7 +114,7 @@ def engine_health() -> Board:
             trend_panel(
                 "Dead letters by reason",
                 "Records sent to the dead-letter topic per second, by reason kind.",
-                Query(per_second(DEAD_LETTERS, "reason"), "{{reason}}"),
+                sum_by("reason", rate(DEAD_LETTERS)),
                 unit="cps",
                 width=8,
             ),
@@ -127,18 +128,18 @@ def engine_health() -> Board:
                 "Consumer lag by topic",
                 "Records not yet committed by the workers' group, end offset minus committed, set "
                 "at each scrape: a backlog drains to 0; a line that only grows is a stuck worker.",
-                Query(f"sum by (topic) ({CONSUMER_LAG})", "{{topic}}"),
+                sum_by("topic", CONSUMER_LAG),
             ),
             trend_panel(
                 "Consumer lag by worker",
                 "The same by worker: after a restart the restarted worker's lag falls as it catches up.",
-                Query(f"sum by (worker) ({CONSUMER_LAG})", "{{worker}}"),
+                sum_by("worker", CONSUMER_LAG),
             ),
             Row("Alert delivery and deadline index"),
             trend_panel(
                 "Alert deliveries by channel and result",
                 "Deliveries to supervisors per second: delivered, failed (after retries).",
-                Query(per_second(ALERT_DELIVERIES, "channel, result"), "{{channel}} {{result}}"),
+                sum_by("channel, result", rate(ALERT_DELIVERIES)),
                 unit="cps",
                 width=10,
             ),
@@ -155,13 +156,13 @@ def engine_health() -> Board:
             trend_panel(
                 "Watched dossiers by worker",
                 "Dossiers in each worker's deadline index.",
-                Query(f"sum by (worker) ({WATCHED_DOSSIERS})", "{{worker}}"),
+                sum_by("worker", WATCHED_DOSSIERS),
                 width=10,
             ),
             trend_panel(
                 "Open dossiers by worker",
                 "Open dossiers on each worker's partitions: they move with a rebalance.",
-                Query(f"sum by (worker) ({OPEN_DOSSIERS})", "{{worker}}"),
+                sum_by("worker", OPEN_DOSSIERS),
                 width=24,
             ),
         ),

@@ -239,5 +239,12 @@ bar_panel = partial(panel, Style(_bar_gauge, instant=True))
 table_panel = partial(panel, Style(table.Panel, instant=True, table=True))
 
 
+def sum_by(labels: str, series: str) -> Query:
+    """``series`` summed per value of ``labels`` (``"agency"``, ``"channel, result"``), each
+    line named by its values."""
+    legend = " ".join(f"{{{{{label}}}}}" for label in labels.split(", "))
+    return Query(f"sum by ({labels}) ({series})", legend)
+
+
 def ratio(numerator: str, denominator: str) -> str:
     return f"{numerator}\n  /\n{denominator}"

@@ -11,6 +11,7 @@ from monitoring.grafana.panels import (
     on_time_colours,
     ratio,
     stat_panel,
+    sum_by,
     trend_panel,
     zero_is_good,
 )
@@ -92,7 +93,7 @@ def province_overview() -> Board:
             stat_panel(
                 "Completed (running workers)",
                 "Completions counted by the running workers since they started, by class.",
-                Query(f"sum by (completion) ({COMPLETIONS})", "{{completion}}"),
+                sum_by("completion", COMPLETIONS),
                 width=10,
             ),
             stat_panel(
@@ -118,12 +119,12 @@ def province_overview() -> Board:
             trend_panel(
                 "Completions per hour by class",
                 "Dossiers completed in the hour before each point: early, on time, late.",
-                Query(f"sum by (completion) (increase({COMPLETIONS}[1h]))", "{{completion}}"),
+                sum_by("completion", f"increase({COMPLETIONS}[1h])"),
             ),
             trend_panel(
                 "Open and overdue dossiers",
                 "Open dossiers by status, and those past their committed due date.",
-                Query(f"sum by (status) ({OPEN_DOSSIERS})", "{{status}}"),
+                sum_by("status", OPEN_DOSSIERS),
                 Query(f'sum({OPEN_OVERDUE}{{scope="dossier"}})', "overdue"),
             ),
             bar_panel(

@@ -9,6 +9,7 @@ from monitoring.grafana.panels import (
     bar_panel,
     ratio,
     stat_panel,
+    sum_by,
     table_panel,
     thresholds,
     trend_panel,
@@ -69,7 +70,7 @@ def sla() -> Board:
             trend_panel(
                 "Deadline alerts per hour by level",
                 "Alerts raised in the hour before each point: due soon, overdue, statutory breach.",
-                Query(f"sum by (level) (increase({ALERTS_RAISED}[1h]))", "{{level}}"),
+                sum_by("level", f"increase({ALERTS_RAISED}[1h])"),
             ),
             trend_panel(
                 "Deadline alerts per hour by scope",
@@ -111,7 +112,7 @@ def sla() -> Board:
             trend_panel(
                 "Overdue backlog",
                 "What the DossierflowOverdueBacklogGrowing rule watches: overdue dossiers and steps.",
-                Query(f"sum by (scope) ({OPEN_OVERDUE})", "{{scope}}"),
+                sum_by("scope", OPEN_OVERDUE),
             ),
             bar_panel(
                 "Working days overrun by sector (selected period)",
