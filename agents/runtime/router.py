@@ -129,6 +129,16 @@ class RawRecord:
     timestamp: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """An event past authentication and decoding: its bytes, where it came from, its sender."""
+
+    event: InboundEvent
+    raw: bytes
+    source: Coordinates
+    sender: Sender
+
+
 class RouterCore:
     def __init__(
         self,
@@ -196,7 +206,7 @@ class RouterCore:
                 continue
             result.touched[key] = record.source.partition
             try:
-                self._route(event, raw, record.source, sender, index, now, cache, result)
+                self._route(_Accepted(event, raw, record.source, sender), index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
                 log.exception("router failed on %s", record.source)
                 result.dead_letter(
@@ -262,15 +272,13 @@ class RouterCore:
 
     def _route(
         self,
-        event: InboundEvent,
-        raw: bytes,
-        source: Coordinates,
-        sender: Sender,
+        accepted: _Accepted,
         index: int,
         now: datetime,
         cache: dict[bytes, DossierState | None],
         result: BatchResult,
     ) -> None:
+        event = accepted.event
         key = event.dossier_id.encode("utf-8")
         state = self._load(key, cache)
         if state is None:
@@ -281,9 +289,11 @@ class RouterCore:
                 state = DossierState.from_bytes(closed)
                 cache[key] = state
             elif not isinstance(event, DossierReceived):
-                self.parked.park(event, raw, source, index, now, result, sender)
+                self.parked.park(
+                    event, accepted.raw, accepted.source, index, now, result, accepted.sender
+                )
                 return
-        new = self._apply(key, state, event, raw, source, sender, index, now, cache, result)
+        new = self._apply(key, state, accepted, index, now, cache, result)
         if isinstance(event, DossierReceived) and new is not None:
             self._release_parked(key, index, now, cache, result)
 
@@ -291,16 +301,14 @@ class RouterCore:
         self,
         key: bytes,
         state: DossierState | None,
-        event: InboundEvent,
-        raw: bytes,
-        source: Coordinates,
-        sender: Sender,
+        accepted: _Accepted,
         index: int,
         now: datetime,
         cache: dict[bytes, DossierState | None],
         result: BatchResult,
     ) -> DossierState | None:
-        new, effects = apply(state, event, self.ctx, sender)
+        event = accepted.event
+        new, effects = apply(state, event, self.ctx, accepted.sender)
         if self._on_event is not None:
             self._on_event(event, new)
         if not any(isinstance(e, Rejected) for e in effects) and new is not state:
@@ -308,7 +316,7 @@ class RouterCore:
         if new is not None and new is not state:
             cache[key] = new
             self._last_index[key] = index
-        self._emit(effects, raw, source, index, now, result)
+        self._emit(effects, accepted.raw, accepted.source, index, now, result)
         result.applied += 1
         return new
 
@@ -390,6 +398,5 @@ class RouterCore:
                 )
                 continue
             state = cache.get(key)
-            self._apply(
-                key, state, event, parked.raw, parked.source, sender, index, now, cache, result
-            )
+            accepted = _Accepted(event, parked.raw, parked.source, sender)
+            self._apply(key, state, accepted, index, now, cache, result)
