@@ -1,5 +1,9 @@
 """The building blocks every dossierflow dashboard shares: a board, a query, panel styles.
 
+A dashboard is a ``Board`` whose panels are a list of ``Row`` headers and panels made by
+``stat_panel``, ``trend_panel``, ``bar_panel`` and ``table_panel``: the panel's type sets how
+its queries read (range or instant, as a table) and its size unless the panel gives one.
+
 PromQL conventions for the dashboards built from these:
 
 * Gauges carry a ``worker`` label (each worker counts its own partitions): always
