@@ -74,26 +74,21 @@ def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
     return check
 
 
-NonEmptyStr = Annotated[str, BeforeValidator(_quoted_string), AfterValidator(_non_empty)]
+#: a string the YAML quoted (``_quoted_string``): what every text type below starts from
+_Quoted = Annotated[str, BeforeValidator(_quoted_string)]
+NonEmptyStr = Annotated[_Quoted, AfterValidator(_non_empty)]
 AgencyCode = Annotated[
-    str,
-    BeforeValidator(_quoted_string),
+    _Quoted,
     AfterValidator(_pattern(_AGENCY_CODE, "agency code (upper-case letters, digits, . - _)")),
 ]
 StepId = Annotated[
-    str,
-    BeforeValidator(_quoted_string),
-    AfterValidator(_pattern(_IDENT, "step id (lower-case letters, digits, _)")),
+    _Quoted, AfterValidator(_pattern(_IDENT, "step id (lower-case letters, digits, _)"))
 ]
 Outcome = Annotated[
-    str,
-    BeforeValidator(_quoted_string),
-    AfterValidator(_pattern(_IDENT, "outcome (lower-case letters, digits, _)")),
+    _Quoted, AfterValidator(_pattern(_IDENT, "outcome (lower-case letters, digits, _)"))
 ]
 SectorSlug = Annotated[
-    str,
-    BeforeValidator(_quoted_string),
-    AfterValidator(_pattern(_SLUG, "sector slug (lower-case words joined by -)")),
+    _Quoted, AfterValidator(_pattern(_SLUG, "sector slug (lower-case words joined by -)"))
 ]
 NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
