@@ -94,6 +94,22 @@ class Alert(_Record):
     recipients: tuple[Recipient, ...] = ()
 
 
+class AnomalyReport(_Record):
+    """On ``dossier-events-anomalies``: an event that WAS applied and tracked, but not as
+    the route says (an off-route hand-off). Not a dead letter: nothing is missing."""
+
+    record: Literal["anomaly"] = "anomaly"
+    anomaly_id: str = Field(description="stable over re-deliveries: one per (event, kind)")
+    kind: ReasonKind
+    message: str
+    dossier_id: DossierId
+    event_id: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    detected_at: AwareDatetime
+
+
 class AlertDeliveryFailed(_Record):
     """On ``dossier-alerts-failed``: an alert the notifier gave up delivering to one target
     (``alert`` is the alert, whole), or a record on the alerts topic that is not a v1 alert

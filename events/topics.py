@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 DOSSIER_EVENTS = "dossier-events"
 DOSSIER_EVENTS_DLQ = "dossier-events-dlq"
+DOSSIER_EVENTS_ANOMALIES = "dossier-events-anomalies"
 DOSSIER_ASSIGNMENTS = "dossier-assignments"
 DOSSIER_ALERTS = "dossier-alerts"
 DOSSIER_ALERTS_FAILED = "dossier-alerts-failed"
@@ -18,6 +19,8 @@ class TopicNames:
 
     events: str = DOSSIER_EVENTS
     dlq: str = DOSSIER_EVENTS_DLQ
+    #: applied but flagged (off-route): the DLQ means "not applied", this means "applied, look"
+    anomalies: str = DOSSIER_EVENTS_ANOMALIES
     assignments: str = DOSSIER_ASSIGNMENTS
     alerts: str = DOSSIER_ALERTS
     alerts_failed: str = DOSSIER_ALERTS_FAILED

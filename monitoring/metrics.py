@@ -27,6 +27,7 @@ WORKING_DAY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90)
 #: series add ``_bucket``, ``_count``, ``_sum``): dashboards and alert rules import these.
 EVENTS_CONSUMED = f"{PREFIX}_events_consumed_total"
 DEAD_LETTERS = f"{PREFIX}_dead_letters_total"
+ANOMALIES = f"{PREFIX}_anomalies_total"
 ASSIGNMENTS = f"{PREFIX}_assignments_total"
 COMPLETIONS = f"{PREFIX}_completions_total"
 PROCESSING_DAYS = f"{PREFIX}_processing_working_days"
@@ -49,6 +50,7 @@ PARKED_BYTES = f"{PREFIX}_parked_bytes"
 class Metrics:
     events_consumed: Counter
     dead_letters: Counter
+    anomalies: Counter
     assignments: Counter
     completions: Counter
     processing_days: Histogram
@@ -90,6 +92,12 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             DEAD_LETTERS,
             "Records sent to the dead-letter topic, by reason kind.",
             ("reason",),
+        ),
+        anomalies=counter(
+            ANOMALIES,
+            "Events applied but flagged (e.g. an off-route hand-off), by kind: on the "
+            "anomalies topic, not the dead-letter topic.",
+            ("kind",),
         ),
         assignments=counter(
             ASSIGNMENTS,

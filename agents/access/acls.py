@@ -100,7 +100,8 @@ def engine_bindings(principal: str, scope: Scope) -> list[Binding]:
     # Agencies' events: the engine reads (and may declare) them but never writes one.
     out += _grants(principal, Resource.TOPIC, names.events, Pattern.LITERAL,
                    ("READ", "DESCRIBE", "CREATE"))  # fmt: skip
-    for topic in (names.dlq, names.assignments, names.alerts, names.alerts_failed, names.ticks):
+    outputs = (names.dlq, names.anomalies, names.assignments, names.alerts, names.alerts_failed)
+    for topic in (*outputs, names.ticks):
         out += _grants(principal, Resource.TOPIC, topic, Pattern.LITERAL, _ENGINE_TOPIC_OPS)
     out += _grants(principal, Resource.TOPIC, scope.engine_internal_prefix, Pattern.PREFIXED,
                    _ENGINE_TOPIC_OPS)  # fmt: skip
@@ -124,7 +125,7 @@ def reader_bindings(principal: str, scope: Scope) -> list[Binding]:
     """Read-only tools (inbox, alerts, dead letters, report): READ what they show, no WRITE."""
     names = scope.topics
     out: list[Binding] = []
-    shown = (names.assignments, names.alerts, names.alerts_failed, names.dlq)
+    shown = (names.assignments, names.alerts, names.alerts_failed, names.dlq, names.anomalies)
     for topic in (*shown, *scope.report_changelogs()):
         out += _grants(principal, Resource.TOPIC, topic, Pattern.LITERAL, ("READ", "DESCRIBE"))
     for group in scope.tool_group_prefixes():

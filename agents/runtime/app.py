@@ -82,7 +82,15 @@ def create_app(
     names = settings.topics
     topics = {
         logical: app.topic(getattr(names, logical), key_serializer="raw", value_serializer="raw")
-        for logical in ("events", "dlq", "assignments", "alerts", "alerts_failed", "ticks")
+        for logical in (
+            "events",
+            "dlq",
+            "anomalies",
+            "assignments",
+            "alerts",
+            "alerts_failed",
+            "ticks",
+        )
     }
     # The router reads agencies' events and the watcher's ticks: one topic set, so faust
     # co-partitions them and a dossier's ticks reach the worker that holds its state.

@@ -21,6 +21,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # publisher's claim (key rotation and plausible time judge by it, docs/security.md).
     "events": {"retention.ms": str(4 * _WEEK_MS), "message.timestamp.type": "LogAppendTime"},
     "dlq": {"retention.ms": str(8 * _WEEK_MS)},
+    # Applied-but-flagged events are part of an agency's record for the year's report.
+    "anomalies": {"retention.ms": str(53 * _WEEK_MS)},
     "assignments": {"retention.ms": str(4 * _WEEK_MS)},
     "alerts": {"retention.ms": str(4 * _WEEK_MS)},
     "alerts_failed": {"retention.ms": str(8 * _WEEK_MS)},

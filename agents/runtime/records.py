@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from events import (
+    AnomalyReport,
     Assignment,
     ContractError,
     DeadLetter,
@@ -15,7 +16,7 @@ from events import (
     encode,
     stable_id,
 )
-from workflows.effects import Assign
+from workflows.effects import Anomaly, Assign
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class Coordinates:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One record to produce: the topic's logical name (``dlq``, ``assignments``...), key, value."""
+    """One record to produce: the topic's logical name (``dlq``, ``anomalies``...), key, value."""
 
     topic: str
     key: bytes | None
@@ -141,3 +142,20 @@ def assignment_record(effect: Assign) -> Outgoing:
         off_route=effect.off_route,
     )
     return Outgoing("assignments", effect.dossier_id.encode("utf-8"), encode(record))
+
+
+def anomaly_record(effect: Anomaly, source: Coordinates, now: datetime) -> Outgoing:
+    """An applied-but-flagged event (off-route): reported on the anomalies topic, keyed by
+    its dossier, never on the DLQ (that topic means "not applied")."""
+    record = AnomalyReport(
+        anomaly_id=stable_id("anomaly", effect.dossier_id, effect.event_id, effect.kind.value),
+        kind=effect.kind,
+        message=effect.message,
+        dossier_id=effect.dossier_id,
+        event_id=effect.event_id,
+        source_topic=source.topic,
+        source_partition=source.partition,
+        source_offset=source.offset,
+        detected_at=now,
+    )
+    return Outgoing("anomalies", effect.dossier_id.encode("utf-8"), encode(record))

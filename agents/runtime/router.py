@@ -28,6 +28,7 @@ from agents.runtime.parking import Parked, ParkedTotals, ParkingLot, ParkingPoli
 from agents.runtime.records import (
     Coordinates,
     Outgoing,
+    anomaly_record,
     assignment_record,
     contract_dead_letter,
     crash_dead_letter,
@@ -361,7 +362,9 @@ class RouterCore:
             result.effects.append((index, effect))
             if isinstance(effect, Assign):
                 result.outgoing.append(assignment_record(effect))
-            elif isinstance(effect, Rejected | Anomaly):
+            elif isinstance(effect, Anomaly):
+                result.outgoing.append(anomaly_record(effect, source, now))
+            elif isinstance(effect, Rejected):
                 result.outgoing.append(
                     dead_letter(
                         raw,
@@ -373,7 +376,7 @@ class RouterCore:
                         dossier_id=effect.dossier_id,
                     )
                 )
-                result.dead_lettered += isinstance(effect, Rejected)
+                result.dead_lettered += 1
 
     # --- parking (agents/runtime/parking.py) ---------------------------------------------------
 

@@ -18,7 +18,7 @@ from prometheus_client import Gauge
 from agents.runtime.router import BatchResult, RawRecord
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
-from workflows.effects import Assign, Completed
+from workflows.effects import Anomaly, Assign, Completed
 from workflows.state import DossierState
 
 Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
@@ -123,6 +123,8 @@ def record_batch(
     for _, effect in result.effects:
         if isinstance(effect, Assign):
             metrics.assignments.labels(agency=label(effect.agency)).inc()
+        elif isinstance(effect, Anomaly):
+            metrics.anomalies.labels(kind=effect.kind.value).inc()
         elif isinstance(effect, Completed):
             sector = effect.sector
             metrics.completions.labels(sector=sector, completion=effect.completion).inc()

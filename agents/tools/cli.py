@@ -133,6 +133,19 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.tools import anomalies_view
+    from agents.tools.kafka_read import read_all
+
+    login = settings.kafka_security("reader").kafka_python_kwargs()
+    records = read_all(settings.bootstrap_servers, settings.topics.anomalies, **login)
+    reports = anomalies_view.select(anomalies_view.parse_anomalies(records), args.dossier)
+    for report in reports:
+        print(anomalies_view.render(report))
+    print(f"{len(reports)} anomalies (applied, flagged)", file=sys.stderr)
+    return 0
+
+
 def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools import alerts_view
 
@@ -279,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--agency", help="only alerts about dossiers at this agency")
     alerts.add_argument("--follow", action="store_true", help="keep printing new alerts")
     alerts.set_defaults(func=_cmd_alerts)
+
+    anomalies = sub.add_parser(
+        "anomalies", help="events applied but off the route (not in the dead-letter topic)"
+    )
+    anomalies.add_argument("--dossier", help="only this dossier's")
+    anomalies.set_defaults(func=_cmd_anomalies)
 
     report = sub.add_parser("report", help="the province report from the engine's state")
     report.add_argument("--format", choices=["table", "json", "markdown"], default="table")

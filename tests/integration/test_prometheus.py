@@ -49,7 +49,7 @@ from events import InboundEvent, TopicNames
 from events.internal import DeadlineTick
 from workflows.alerts import AlertPolicy, apply_tick, overdue_scopes
 from workflows.calendar import VN_TZ
-from workflows.effects import Anomaly, Assign, Completed, Rejected
+from workflows.effects import Assign, Completed, Rejected
 from workflows.routing import RoutingContext, apply
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
@@ -172,7 +172,7 @@ def fold(events: Iterable[InboundEvent], bad: Iterable[str], jump_to: datetime) 
                     expected.overrun -= effect.saved_days
             elif isinstance(effect, Assign):
                 expected.agencies.add(effect.agency)
-            elif isinstance(effect, Rejected | Anomaly):
+            elif isinstance(effect, Rejected):  # anomalies are applied: not dead letters
                 expected.dead[effect.kind.value] += 1
     for reason in bad:
         expected.records += 1

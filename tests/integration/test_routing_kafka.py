@@ -50,6 +50,7 @@ from support.harness import REPO, wait_for
 from support.kafka_io import (
     PARTITIONS,
     WAIT_S,
+    anomalies,
     assignments,
     committed,
     dead_letters,
@@ -271,7 +272,7 @@ def test_duplicate_received_after_the_dossier_closed_changes_nothing(router: Fle
 # --- 3. rejections and an off-route hand-off ------------------------------------------------
 
 
-def test_illegal_transitions_are_dead_lettered_and_off_route_hand_off_is_tracked(
+def test_illegal_transitions_are_dead_lettered_and_an_off_route_hand_off_is_an_anomaly(
     router: Fleet,
 ) -> None:
     (worker,) = router.started
@@ -290,8 +291,8 @@ def test_illegal_transitions_are_dead_lettered_and_off_route_hand_off_is_tracked
     assert refused.index(result) < refused.index(twice) < refused.index(returned)
 
     # The review step belongs to the culture department, which hands it to science and
-    # technology instead. The route says otherwise: tracked, flagged, dead-lettered as a
-    # notice. (Only the agency holding a step may hand it on: from the desk it would be
+    # technology instead. The route says otherwise: applied, tracked, and reported on the
+    # anomalies topic -- not the DLQ, which means "not applied". (Only the agency holding a step may hand it on: from the desk it would be
     # refused `unauthorized`.)
     off = Script(f"XB-offroute-{stem}")
     off_events = [
@@ -315,10 +316,28 @@ def test_illegal_transitions_are_dead_lettered_and_off_route_hand_off_is_tracked
         (twice.event_id, ReasonKind.ILLEGAL_TRANSITION),
         (after_close.event_id, ReasonKind.DOSSIER_CLOSED),
     ]
-    assert [g for g, d in zip(got, letters, strict=True) if d.dossier_id == off.dossier_id] == [
-        (off_events[-1].event_id, ReasonKind.OFF_ROUTE)
-    ]
+    assert [g for g, d in zip(got, letters, strict=True) if d.dossier_id == off.dossier_id] == []
     assert sorted(got) == sorted(fold.dead)
+    flagged = [a for a in anomalies(router.bootstrap, router.names) if a.dossier_id in mine]
+    assert [(a.dossier_id, a.event_id, a.kind) for a in flagged] == [
+        (off.dossier_id, off_events[-1].event_id, ReasonKind.OFF_ROUTE)
+    ]
+    assert [(a.event_id, a.kind) for a in flagged] == fold.flagged
+    (report,) = flagged
+    assert "SKHCN" in report.message
+    # ... which supervisors read with `dossierflow anomalies` (the reader's login).
+    shown = subprocess.run(
+        [sys.executable, "-m", "agents.tools.cli", "anomalies", "--dossier", off.dossier_id],
+        env=worker.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    (line,) = shown.stdout.splitlines()
+    assert f"off_route  {off.dossier_id}  {off_events[-1].event_id}" in line
     # Each dead letter carries the original record and where it was read from.
     where = {
         json.loads(r.value)["event_id"]: (r.partition, r.offset, r.value)
@@ -330,6 +349,9 @@ def test_illegal_transitions_are_dead_lettered_and_off_route_hand_off_is_tracked
             letter.event_id
         ]
         assert letter.error, letter
+    # ... and so does the anomaly report.
+    assert report.source_topic == router.names.events
+    assert (report.source_partition, report.source_offset) == where[report.event_id][:2]
 
     # The refused events changed nothing: the state is the fold's, the decision the first one.
     closed_status = status(worker, s.dossier_id)

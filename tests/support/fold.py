@@ -32,6 +32,7 @@ class Fold:
         self.states: dict[str, DossierState | None] = {}
         self.assignments: dict[str, Assignment] = {}
         self.dead: list[tuple[str, ReasonKind]] = []  # (event id, reason), in order
+        self.flagged: list[tuple[str, ReasonKind]] = []  # applied anomalies, in order
         for event in events:
             state, effects = apply(self.states.get(event.dossier_id), event, ctx, SENDER)
             self.states[event.dossier_id] = state
@@ -41,8 +42,10 @@ class Fold:
                     key = ("assign", effect.dossier_id, effect.step, effect.cause_event_id)
                     record = Assignment(assignment_id=stable_id(*key), **asdict(effect))
                     self.assignments[record.assignment_id] = record
-                elif isinstance(effect, Rejected | Anomaly):
+                elif isinstance(effect, Rejected):
                     self.dead.append((effect.event_id, effect.kind))
+                elif isinstance(effect, Anomaly):
+                    self.flagged.append((effect.event_id, effect.kind))
 
     def public(self, dossier_id: str) -> dict[str, Any]:
         state = self.states[dossier_id]

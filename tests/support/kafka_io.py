@@ -12,7 +12,7 @@ from kafka.partitioner.default import murmur2
 from agents.tools.kafka_read import read_records
 from agents.tools.publisher import Publisher
 from agents.tools.signing import Signer
-from events import Assignment, DeadLetter, InboundEvent, TopicNames, decode
+from events import AnomalyReport, Assignment, DeadLetter, InboundEvent, TopicNames, decode
 
 from support.harness import wait_for
 from support.security import login
@@ -42,6 +42,10 @@ def assignments(bootstrap: str, names: TopicNames) -> list[Assignment]:
 
 def dead_letters(bootstrap: str, names: TopicNames) -> list[DeadLetter]:
     return [decode(DeadLetter, r.value) for r in read_to_end(bootstrap, names.dlq)]
+
+
+def anomalies(bootstrap: str, names: TopicNames) -> list[AnomalyReport]:
+    return [decode(AnomalyReport, r.value) for r in read_to_end(bootstrap, names.anomalies)]
 
 
 def lag(bootstrap: str, group: str, topic: str, partitions: Iterable[int] | None = None) -> int:

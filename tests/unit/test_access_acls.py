@@ -33,6 +33,8 @@ def test_publisher_may_only_write_and_describe_the_events_topic() -> None:
         # agencies' events: consumed, never written by the engine
         (f"{P}dossier-events", Pattern.LITERAL, {"READ", "DESCRIBE", "CREATE"}),
         (f"{P}dossier-events-dlq", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
+        # applied-but-flagged events: the engine reports them
+        (f"{P}dossier-events-anomalies", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
         (f"{P}dossier-deadline-ticks", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
         (f"{P}dossier-alerts-failed", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
         # every table changelog of this deployment: dossierflow-t-…-dossier-events-open-changelog
@@ -66,6 +68,7 @@ def test_reader_reads_what_tools_show_and_never_writes() -> None:
         f"{P}dossier-alerts",
         f"{P}dossier-alerts-failed",
         f"{P}dossier-events-dlq",
+        f"{P}dossier-events-anomalies",
         f"dossierflow-{P}dossier-events-open-changelog",
         f"dossierflow-{P}dossier-events-closed-changelog",
         f"dossierflow-{P}dossier-events-parked-changelog",

@@ -28,6 +28,7 @@ def core(policy: ParkingPolicy | None = None) -> RouterCore:
 
 class RunOutput(TypedDict):
     dlq: list[Any]
+    anomalies: list[Any]
     assignments: list[Any]
     parked_until: dict[bytes, datetime]
 
@@ -47,6 +48,7 @@ def run(
     apply_writes(router.tables, result.writes)
     return {
         "dlq": [json.loads(o.value) for o in result.outgoing if o.topic == "dlq"],
+        "anomalies": [json.loads(o.value) for o in result.outgoing if o.topic == "anomalies"],
         "assignments": [json.loads(o.value) for o in result.outgoing if o.topic == "assignments"],
         "parked_until": result.parked_until,
     }
@@ -72,6 +74,21 @@ def test_an_early_event_waits_and_is_applied_when_the_receipt_arrives() -> None:
     # receipt, then the parked step completion: assigned to receive, then to review
     assert [a["step"] for a in out["assignments"]] == ["receive", "review"]
     assert router.tables.parked == {}
+
+
+def test_an_off_route_hand_off_is_applied_and_reported_as_an_anomaly_not_a_dead_letter() -> None:
+    router = core()
+    off = step_done(MON + timedelta(hours=1)).model_copy(update={"to_agency": "SXD"})
+    out = run(router, [received(MON), off], MON + timedelta(hours=2))
+    assert out["dlq"] == []  # the DLQ means "not applied": this one was
+    assert [a["agency"] for a in out["assignments"]] == ["MOTCUA", "SXD"]
+    (report,) = out["anomalies"]
+    assert report["record"] == "anomaly" and report["kind"] == "off_route"
+    assert (report["dossier_id"], report["event_id"]) == ("D1", "s")
+    assert (report["source_topic"], report["source_offset"]) == ("events", 1)
+    # A re-delivery is deduped by the state; were it reported again, the id would be the same.
+    again = run(core(), [received(MON), off], MON + timedelta(hours=3))["anomalies"]
+    assert [r["anomaly_id"] for r in again] == [report["anomaly_id"]]
 
 
 def test_parked_events_expire_after_the_working_time_wait() -> None:
