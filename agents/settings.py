@@ -180,6 +180,12 @@ class Settings(BaseSettings):
     # Alert levels
     due_soon_fraction: float = Field(0.75, gt=0, lt=1, description="share of allotment used")
     due_soon_days_left: float = Field(1.0, ge=0, description="working days left")
+    reminder_every_working_days: float = Field(
+        0.0,
+        ge=0,
+        description="remind one escalation level higher every N working days while a dossier "
+        "stays overdue (0: off)",
+    )
 
     # Alert delivery
     webhook_secret: SecretStr = SecretStr("")

@@ -58,6 +58,8 @@ class AlertLevel(StrEnum):
     DUE_SOON = "due_soon"
     OVERDUE = "overdue"
     STATUTORY_BREACH = "statutory_breach"
+    #: the dossier is still overdue, N working days on: told one level higher
+    REMINDER = "reminder"
 
 
 class Recipient(BaseModel):
@@ -70,10 +72,17 @@ class Recipient(BaseModel):
 
 
 def alert_id(
-    dossier_id: str, scope: AlertScope, step: str | None, level: AlertLevel, deadline_version: int
+    dossier_id: str,
+    scope: AlertScope,
+    step: str | None,
+    level: AlertLevel,
+    deadline_version: int,
+    reminder: int = 0,
 ) -> str:
-    """The id every worker derives for the same alert, so re-detection dedupes."""
-    return stable_id("alert", dossier_id, scope.value, step, level.value, deadline_version)
+    """The id every worker derives for the same alert, so re-detection dedupes; the n-th
+    reminder has its own (``reminder`` = n; 0 for every other level, ids unchanged)."""
+    parts = ("alert", dossier_id, scope.value, step, level.value, deadline_version)
+    return stable_id(*parts, reminder) if reminder else stable_id(*parts)
 
 
 class Alert(_Record):
@@ -91,6 +100,8 @@ class Alert(_Record):
     due_at: AwareDatetime
     detected_at: AwareDatetime
     deadline_version: int = 0
+    #: for ``reminder`` alerts: which one (1, 2, ...) since the dossier became overdue
+    reminder: int = Field(0, ge=0)
     recipients: tuple[Recipient, ...] = ()
 
 

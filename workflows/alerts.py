@@ -12,7 +12,12 @@ Levels (DESIGN.md, issue "Overdue detection"):
   "``days_left`` working days left", but never before half the allotment is
   used, so a half-day step does not alert the moment it is assigned;
 * ``overdue``: the committed due instant passed (step or dossier);
-* ``statutory_breach``: the statutory due instant passed (dossier only).
+* ``statutory_breach``: the statutory due instant passed (dossier only);
+* ``reminder`` (off unless ``reminder_every_days`` > 0): the dossier is still open and
+  overdue every N working days after its committed due instant; each reminder (n = 1,
+  2, ...) has its own id and goes one escalation level above the overdue alert's. After
+  a stop (a worker down for days) one reminder is raised, numbered by the intervals
+  that passed, not one per missed interval.
 
 Paused, result-ready and closed dossiers have no watch points. A pause or a
 reschedule bumps ``deadline_version``: every level re-arms against the new
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
@@ -40,6 +45,12 @@ class AlertPolicy:
     due_soon_days_left: float = 1.0
     #: ``due_soon`` never fires before this share of the allotment is used.
     due_soon_floor: float = 0.5
+    #: working days between reminders while a dossier stays overdue; 0: no reminders
+    reminder_every_days: float = 0.0
+
+    @property
+    def reminder_every(self) -> timedelta | None:
+        return WORKING_DAY * self.reminder_every_days if self.reminder_every_days > 0 else None
 
 
 @dataclass(frozen=True, order=True)
@@ -54,18 +65,28 @@ class WatchPoint:
     agency: str
     due_at: datetime
     deadline_version: int
+    #: the reminder's number (``reminder`` level only)
+    reminder: int = 0
 
     @property
     def mark(self) -> str:
         """What the state remembers once this point alerted."""
-        return alert_mark(self.scope, self.level, self.step, self.deadline_version)
+        return alert_mark(self.scope, self.level, self.step, self.deadline_version, self.reminder)
 
 
-def alert_mark(scope: AlertScope, level: AlertLevel, step: str | None, version: int) -> str:
-    return f"{scope.value[0]}{_LEVEL_CODE[level]}{version}:{step or ''}"
+def alert_mark(
+    scope: AlertScope, level: AlertLevel, step: str | None, version: int, reminder: int = 0
+) -> str:
+    mark = f"{scope.value[0]}{_LEVEL_CODE[level]}{version}:{step or ''}"
+    return f"{mark}#{reminder}" if reminder else mark
 
 
-_LEVEL_CODE = {AlertLevel.DUE_SOON: "s", AlertLevel.OVERDUE: "o", AlertLevel.STATUTORY_BREACH: "b"}
+_LEVEL_CODE = {
+    AlertLevel.DUE_SOON: "s",
+    AlertLevel.OVERDUE: "o",
+    AlertLevel.STATUTORY_BREACH: "b",
+    AlertLevel.REMINDER: "r",
+}
 
 
 def watch_points(
@@ -132,6 +153,34 @@ def watch_points(
     for candidate in candidates:
         if candidate.mark not in alerted:
             yield candidate
+    every = policy.reminder_every
+    if every is not None:
+        due = state.committed_due_at
+        n = _reminders_sent(state) + 1
+        at = cal.add_working_time(due, every * n)
+        yield WatchPoint(
+            at, state.dossier_id, AlertScope.DOSSIER, AlertLevel.REMINDER, None, agency, due,
+            version, n,
+        )  # fmt: skip
+
+
+def _reminders_sent(state: DossierState) -> int:
+    """The number of the last reminder raised under the current deadlines (0: none)."""
+    prefix = alert_mark(AlertScope.DOSSIER, AlertLevel.REMINDER, None, state.deadline_version)
+    sent = [int(m[len(prefix) + 1 :]) for m in state.alerted if m.startswith(prefix + "#")]
+    return max(sent, default=0)
+
+
+def _catch_up(
+    point: WatchPoint, now: datetime, cal: WorkingCalendar, every: timedelta
+) -> WatchPoint:
+    """A due reminder numbered by the intervals passed by ``now``: after days without a
+    tick (a worker down) one reminder is raised, not one per missed interval."""
+    n = max(point.reminder, cal.working_time_between(point.due_at, now) // every)
+    if n == point.reminder:
+        return point
+    at = cal.add_working_time(point.due_at, every * n)
+    return replace(point, at=at, reminder=n)
 
 
 def next_watch_point(
@@ -186,7 +235,18 @@ def due_points(
     state: DossierState, now: datetime, cal: WorkingCalendar, policy: AlertPolicy
 ) -> list[WatchPoint]:
     """Every level reached by ``now`` and not alerted: what a tick at ``now`` raises."""
-    return sorted(p for p in watch_points(state, cal, policy) if is_overdue(p.at, now))
+    due = [p for p in watch_points(state, cal, policy) if is_overdue(p.at, now)]
+    every = policy.reminder_every
+    if every is not None:
+        due = [_catch_up(p, now, cal, every) if p.reminder else p for p in due]
+    return sorted(due)
+
+
+def _told_at_once(points: list[WatchPoint]) -> bool:
+    """Whether ``points`` tell of the dossier's overdue deadline itself: a reminder due in
+    the same tick (a dossier found overdue late, e.g. after a pause) is then passed over
+    (remembered, not sent): it would remind of news a minute old."""
+    return any(p.level is AlertLevel.OVERDUE and p.scope is AlertScope.DOSSIER for p in points)
 
 
 def apply_tick(
@@ -204,10 +264,12 @@ def apply_tick(
     points = due_points(state, tick.detected_at, cal, policy)
     if not points:
         return state, []
+    passed_over = [p for p in points if p.reminder] if _told_at_once(points) else []
+    sent = [p for p in points if p not in passed_over]
     proc = catalog.procedure(state.procedure)
     name = proc.name_vi if proc is not None else None
     alerts = []
-    for p in points:
+    for p in sent:
         recipients = (
             tuple(
                 Recipient(name=s.name, role=s.role, email=s.email, webhook=s.webhook)
@@ -218,7 +280,9 @@ def apply_tick(
         )
         alerts.append(
             Alert(
-                alert_id=alert_id(state.dossier_id, p.scope, p.step, p.level, p.deadline_version),
+                alert_id=alert_id(
+                    state.dossier_id, p.scope, p.step, p.level, p.deadline_version, p.reminder
+                ),
                 dossier_id=state.dossier_id,
                 procedure=state.procedure,
                 procedure_name=name,
@@ -229,12 +293,21 @@ def apply_tick(
                 due_at=p.due_at,
                 detected_at=tick.detected_at,
                 deadline_version=p.deadline_version,
+                reminder=p.reminder,
                 recipients=recipients,
             )
         )
     current = _current_marks(state)
+    # Of the reminders only the last raised is kept: it is all the next one needs.
+    latest = max((p.reminder for p in points), default=0) or _reminders_sent(state)
+    if latest:
+        current.add(
+            alert_mark(
+                AlertScope.DOSSIER, AlertLevel.REMINDER, None, state.deadline_version, latest
+            )
+        )
     kept = tuple(m for m in state.alerted if m in current)
-    marks = kept + tuple(p.mark for p in points)
+    marks = kept + tuple(p.mark for p in points if p.mark not in kept)
     return state.model_copy(update={"alerted": marks}), alerts
 
 

@@ -14,16 +14,19 @@ SUBJECT_PREFIX: dict[AlertLevel, str] = {
     AlertLevel.DUE_SOON: "[SẮP ĐẾN HẠN]",
     AlertLevel.OVERDUE: "[QUÁ HẠN]",
     AlertLevel.STATUTORY_BREACH: "[VI PHẠM THỜI HẠN LUẬT ĐỊNH]",
+    AlertLevel.REMINDER: "[NHẮC LẠI: QUÁ HẠN]",
 }
 _HEADLINE_VI: dict[AlertLevel, str] = {
     AlertLevel.DUE_SOON: "sắp đến hạn xử lý",
     AlertLevel.OVERDUE: "đã quá hạn xử lý theo thời hạn cam kết",
     AlertLevel.STATUTORY_BREACH: "đã vượt thời hạn giải quyết theo quy định của pháp luật",
+    AlertLevel.REMINDER: "vẫn quá hạn xử lý theo thời hạn cam kết, chưa có kết quả",
 }
 _HEADLINE_EN: dict[AlertLevel, str] = {
     AlertLevel.DUE_SOON: "is due soon",
     AlertLevel.OVERDUE: "is overdue",
     AlertLevel.STATUTORY_BREACH: "is past its statutory time limit",
+    AlertLevel.REMINDER: "is still overdue, with no result yet",
 }
 
 

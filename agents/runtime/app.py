@@ -102,6 +102,7 @@ def create_app(
     policy = AlertPolicy(
         due_soon_fraction=settings.due_soon_fraction,
         due_soon_days_left=settings.due_soon_days_left,
+        reminder_every_days=settings.reminder_every_working_days,
     )
     router = RouterCore(
         context,

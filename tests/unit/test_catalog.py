@@ -337,8 +337,10 @@ def test_escalation_roles_cover_every_scope_and_level() -> None:
         (scope, level)
         for scope in ("step", "dossier")
         for level in ("due_soon", "overdue", "statutory_breach")
-    }
+    } | {("dossier", "reminder")}  # reminders are of still-overdue dossiers only
     assert escalation_role("overdue", "dossier") == "centre_director"
+    # a reminder goes one level above the overdue alert it reminds of
+    assert escalation_role("reminder", "dossier") == "province_leader"
 
 
 def test_escalation_path_and_bad_lookups(sample: Catalog) -> None:

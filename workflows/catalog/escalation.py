@@ -19,6 +19,8 @@ ESCALATION_ROLES: Final[Mapping[tuple[str, str], SupervisorRole]] = MappingProxy
         ("dossier", "due_soon"): "department_head",
         ("dossier", "overdue"): "centre_director",
         ("dossier", "statutory_breach"): "province_leader",
+        # still overdue N working days on: one level above the overdue alert's
+        ("dossier", "reminder"): "province_leader",
     }
 )
 

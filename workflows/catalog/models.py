@@ -35,7 +35,7 @@ OnlineLevel: TypeAlias = Literal["full", "partial", "none"]
 SupervisorRole: TypeAlias = Literal[
     "department_officer", "department_head", "centre_director", "province_leader"
 ]
-AlertLevel: TypeAlias = Literal["due_soon", "overdue", "statutory_breach"]
+AlertLevel: TypeAlias = Literal["due_soon", "overdue", "statutory_breach", "reminder"]
 AlertScope: TypeAlias = Literal["step", "dossier"]
 
 DEFAULT_OUTCOME: Final = "ok"
