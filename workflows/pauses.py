@@ -43,12 +43,17 @@ def due_with_pauses(
         for begin, end in intervals:
             due = extend_for_pause(cal, due, begin, end, allowance=allowance)
         return due
-    days = int(allowance.amount)
+    first = start.astimezone(cal.tz).date()
+    last = first + timedelta(days=int(allowance.amount))
     for begin, end in intervals:
         if begin >= due:
             break  # the period had ended: later pauses give nothing back
-        days += given_back_days(cal, begin, end)
-        due = cal.add_calendar_days(start, days)
+        # A request on a day off after the last day (the period runs on to the next working
+        # day, art. 148) gives back days from its own date, so the due never falls before
+        # the day the supplement arrived.
+        last = max(last, begin.astimezone(cal.tz).date())
+        last += timedelta(days=given_back_days(cal, begin, end))
+        due = cal.add_calendar_days(start, (last - first).days)
     return due
 
 
