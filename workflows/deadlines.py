@@ -322,7 +322,8 @@ def working_days_used(
     """Working time from ``start`` to ``finished`` minus paused working time, in working days.
 
     Pauses are clipped to ``[start, finished)`` and overlaps count once. Rounded
-    to :data:`DAYS_QUANTUM`.
+    to :data:`DAYS_QUANTUM`. For a calendar-day allowance see
+    ``workflows.pauses.working_time_used``.
     """
     _local(cal, start, "start")
     _local(cal, finished, "finished")
@@ -350,7 +351,8 @@ def working_days_saved(statutory: TimeAllowance, used_days: Decimal) -> Decimal:
     """Statutory time minus working days used; negative when the dossier took longer.
 
     A calendar-day statutory time depends on the start date: convert it with
-    :func:`allowance_working_days` and subtract directly.
+    :func:`allowance_working_days` and subtract directly. The engine's figure, with
+    pauses and the same-day rule (saves nothing), is ``workflows.pauses.days_saved``.
     """
     if statutory.unit is TimeUnit.CALENDAR_DAYS:
         raise ValueError(
