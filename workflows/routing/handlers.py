@@ -258,7 +258,7 @@ def resume(
         committed = extend_for_pause(
             cal,
             state.committed_due_at,
-            max(begin, state.rescheduled_at),
+            min(max(begin, state.rescheduled_at), end),  # reversed instants: nothing
             end,
             counted_from=state.start_at,
             allowance=committed_time,
