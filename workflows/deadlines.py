@@ -1,7 +1,9 @@
 """Deadline math on top of the working calendar: due instants, pauses, completion.
 
 Pure functions of their arguments: ``now`` is always passed in. The conventions
-below are where the law leaves room; each is tested in ``tests/unit/test_deadlines.py``.
+below are where the law leaves room; docs/deadlines.md gives each its legal reason
+and an example, and ``tests/unit/test_deadlines.py`` and ``test_deadline_pauses.py``
+test them.
 
 * **Counting start.** A dossier received outside office hours counts from the
   next opening. With a same-day cut-off (e.g. 15:00), a dossier received on a
@@ -12,9 +14,14 @@ below are where the law leaves room; each is tested in ``tests/unit/test_deadlin
   of the working day the count starts on. Calendar days: see
   :meth:`WorkingCalendar.add_calendar_days` (the close of the last day, moved to
   the next working day when that day is off).
-* **Pauses.** A supplement request stops the clock; when the supplement arrives
-  the working time inside the pause is added to every open deadline. A pause
-  wholly outside office hours adds nothing.
+* **Pauses** (:func:`extend_for_pause`, ``workflows.pauses``). Only the part of a
+  supplement pause at or after the clock's start counts, and only for a deadline
+  not yet passed when the pause began. Working units get back the pause's working
+  time. A same-day deadline becomes the close of the working day the count resumes
+  on, if later (a pause within the day keeps today's close). Calendar days get back
+  whole days, the calendar dates after the request's up to the receipt's (Fri 10:00
+  to Mon 10:00 is 3 days; a pause within one day is 0), and the due is the close of
+  the moved last day, or of the next working day when that one is off.
 * **Completion** is decided by *day*, as Decision 766/QĐ-TTg scores it: early when
   the work ended on a day before the due instant's working day, on time on that
   day (even after the due instant's time of day), late after it. A due instant on
@@ -46,6 +53,8 @@ __all__ = [
     "deadline_view",
     "due_instant",
     "extend_for_pause",
+    "given_back_days",
+    "pause_intervals",
     "paused_working_time",
     "working_days_in",
     "working_days_saved",
@@ -183,25 +192,96 @@ def due_instant(cal: WorkingCalendar, start: datetime, allowance: TimeAllowance)
 
 
 def extend_for_pause(
-    cal: WorkingCalendar, due: datetime, paused_from: datetime, paused_to: datetime
+    cal: WorkingCalendar,
+    due: datetime,
+    paused_from: datetime,
+    paused_to: datetime,
+    *,
+    counted_from: datetime | None = None,
+    allowance: TimeAllowance | None = None,
 ) -> datetime:
-    """``due`` moved later by the working time inside ``[paused_from, paused_to)``.
+    """``due`` moved later for the pause ``[paused_from, paused_to)``, by ``allowance``'s rule.
 
-    A pause wholly outside office hours (Friday 18:00 to Monday 07:00) leaves
-    ``due`` unchanged. Several pauses can be applied one after the other: the
-    result is the same as adding their total at once.
+    Only the part of the pause at or after ``counted_from`` (the clock's start; None:
+    all of it) counts, and nothing when that part begins at or after ``due``: a
+    deadline already passed stays passed. Then, by the unit of ``allowance`` (None:
+    working time):
+
+    * working days or hours: ``due`` + the working time of that part; a pause wholly
+      outside office hours (Friday 18:00 to Monday 07:00) adds nothing, and pauses
+      applied one after the other add up to their total;
+    * same day (amount 0): the close of the working day the count resumes on, when
+      later than ``due``;
+    * calendar days: ``due`` moved by :func:`given_back_days`, to the close of the next
+      working day when the day it lands on is off. This treats ``due`` as its own last
+      day (right for an apology's date); ``workflows.pauses.due_with_pauses`` re-derives
+      a deadline counted from a start.
     """
     local_due = _local(cal, due, "due")
     _local(cal, paused_from, "paused_from")
-    _local(cal, paused_to, "paused_to")
+    end = _local(cal, paused_to, "paused_to")
     if paused_to < paused_from:
         raise ValueError(
             f"paused_to={paused_to.isoformat()} is before paused_from={paused_from.isoformat()}"
         )
-    paused = cal.working_time_between(paused_from, paused_to)
+    begin = _local(cal, paused_from, "paused_from")
+    if counted_from is not None:
+        begin = max(begin, _local(cal, counted_from, "counted_from"))
+    if end <= begin or begin >= local_due:
+        return local_due
+    if allowance is not None and allowance.unit is TimeUnit.CALENDAR_DAYS:
+        day = local_due.date() + timedelta(days=given_back_days(cal, begin, end))
+        if day == local_due.date():
+            return local_due
+        if cal.is_working_day(day):
+            return datetime.combine(day, local_due.timetz())
+        return cal.add_calendar_days(local_due, (day - local_due.date()).days)
+    if allowance is not None and allowance.same_day:
+        return max(local_due, cal.end_of_working_day(cal.next_opening(end)))
+    paused = cal.working_time_between(begin, end)
     if paused == timedelta(0):
         return local_due
-    return cal.add_working_time(due, paused)
+    return cal.add_working_time(local_due, paused)
+
+
+def given_back_days(cal: WorkingCalendar, paused_from: datetime, paused_to: datetime) -> int:
+    """The calendar days a pause gives back: the dates after ``paused_from``'s up to and
+    including ``paused_to``'s (Civil Code art. 147: a period in days starts the day after
+    its event), so Friday 10:00 to Monday 10:00 is 3 and a pause within one day is 0."""
+    first = _local(cal, paused_from, "paused_from").date()
+    last = _local(cal, paused_to, "paused_to").date()
+    return max((last - first).days, 0)
+
+
+def pause_intervals(
+    cal: WorkingCalendar,
+    pauses: Sequence[tuple[datetime, datetime]],
+    *,
+    within: tuple[datetime, datetime | None] | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """``pauses`` clipped to ``within`` (``(a, None)``: from ``a`` on), sorted, overlaps
+    merged, empty ones left out; refuses naive instants and reversed pauses by index."""
+    intervals: list[tuple[datetime, datetime]] = []
+    for index, (begin, end) in enumerate(pauses):
+        _local(cal, begin, f"pauses[{index}][0]")
+        _local(cal, end, f"pauses[{index}][1]")
+        if end < begin:
+            raise ValueError(
+                f"pauses[{index}] ends ({end.isoformat()}) before it starts ({begin.isoformat()})"
+            )
+        if within is not None:
+            begin = max(begin, within[0])
+            end = end if within[1] is None else min(end, within[1])
+        if begin < end:
+            intervals.append((begin, end))
+    intervals.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, end in intervals:
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
 
 
 def paused_working_time(
@@ -214,25 +294,7 @@ def paused_working_time(
 
     With ``within=(a, b)`` only the part of each pause inside ``[a, b)`` counts.
     """
-    intervals: list[tuple[datetime, datetime]] = []
-    for index, (begin, end) in enumerate(pauses):
-        _local(cal, begin, f"pauses[{index}][0]")
-        _local(cal, end, f"pauses[{index}][1]")
-        if end < begin:
-            raise ValueError(
-                f"pauses[{index}] ends ({end.isoformat()}) before it starts ({begin.isoformat()})"
-            )
-        if within is not None:
-            begin, end = max(begin, within[0]), min(end, within[1])
-        if begin < end:
-            intervals.append((begin, end))
-    intervals.sort()
-    merged: list[tuple[datetime, datetime]] = []
-    for begin, end in intervals:
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((begin, end))
+    merged = pause_intervals(cal, pauses, within=within)
     return sum((cal.working_time_between(b, e) for b, e in merged), timedelta(0))
 
 
@@ -260,7 +322,8 @@ def working_days_used(
     """Working time from ``start`` to ``finished`` minus paused working time, in working days.
 
     Pauses are clipped to ``[start, finished)`` and overlaps count once. Rounded
-    to :data:`DAYS_QUANTUM`.
+    to :data:`DAYS_QUANTUM`. For a calendar-day allowance see
+    ``workflows.pauses.working_time_used``.
     """
     _local(cal, start, "start")
     _local(cal, finished, "finished")
@@ -288,7 +351,8 @@ def working_days_saved(statutory: TimeAllowance, used_days: Decimal) -> Decimal:
     """Statutory time minus working days used; negative when the dossier took longer.
 
     A calendar-day statutory time depends on the start date: convert it with
-    :func:`allowance_working_days` and subtract directly.
+    :func:`allowance_working_days` and subtract directly. The engine's figure, with
+    pauses and the same-day rule (saves nothing), is ``workflows.pauses.days_saved``.
     """
     if statutory.unit is TimeUnit.CALENDAR_DAYS:
         raise ValueError(
@@ -323,14 +387,16 @@ def deadline_view(
     due_at: datetime,
     now: datetime,
     pauses: Sequence[tuple[datetime, datetime | None]] = (),
+    allowance: TimeAllowance | None = None,
 ) -> DeadlineView:
     """The state of a deadline at ``now``.
 
     ``due_at`` is the due instant as stored: already extended for every *closed*
     pause (by :func:`extend_for_pause`). A pause still open (end ``None``) has
     stopped the clock: the view extends ``due_at`` by its working time so far,
-    as :func:`extend_for_pause` will when the supplement arrives, so
-    ``remaining`` does not shrink while the dossier waits on the applicant.
+    as :func:`extend_for_pause` will when the supplement arrives (by ``allowance``'s
+    rule; None: working time), so ``remaining`` does not shrink while the dossier
+    waits on the applicant.
     ``elapsed`` excludes the working time of every pause.
     """
     _local(cal, start, "start")
@@ -347,7 +413,10 @@ def deadline_view(
             closed.append((begin, end))
     if open_since is not None:
         _local(cal, open_since, "open pause start")
-        due = extend_for_pause(cal, due, open_since, max(open_since, now))
+        resumed = max(open_since, now)
+        due = extend_for_pause(
+            cal, due, open_since, resumed, counted_from=start, allowance=allowance
+        )
         closed.append((open_since, max(open_since, now)))
 
     clock = max(now, start)

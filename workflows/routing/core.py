@@ -158,7 +158,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         case ev.SupplementRequested():
             return on.supplement_requested(state, event)
         case ev.SupplementReceived():
-            return on.supplement_received(state, event, ctx)
+            return on.supplement_received(state, event, proc, ctx)
         case ev.DossierRescheduled():
             return on.rescheduled(state, event, ctx)
         case ev.ResultReady():

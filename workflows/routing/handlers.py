@@ -14,8 +14,6 @@ from workflows.deadlines import (
     counting_start,
     due_instant,
     extend_for_pause,
-    working_days_in,
-    working_days_used,
 )
 from workflows.effects import (
     Anomaly,
@@ -24,6 +22,7 @@ from workflows.effects import (
     DisarmDeadlines,
     Effect,
 )
+from workflows.pauses import days_saved, due_with_pauses
 from workflows.routing.sheet import (
     HOUR,
     advance,
@@ -224,42 +223,61 @@ def supplement_requested(state: DossierState, event: ev.SupplementRequested) -> 
 
 
 def supplement_received(
-    state: DossierState, event: ev.SupplementReceived, ctx: RoutingContext
+    state: DossierState, event: ev.SupplementReceived, proc: Procedure, ctx: RoutingContext
 ) -> Result:
     pause = state.open_pause
     if state.status is not Status.PAUSED or pause is None:
         return state, [
             reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, "no supplement request is open")
         ]
-    new = resume(state, pause, event.occurred_at, ctx)
+    new = resume(state, pause, event.occurred_at, proc, ctx)
     new = advance(new, new.sheet, status=Status.OPEN)
     return new, [arm(new)]
 
 
-def resume(state: DossierState, pause: Pause, at: datetime, ctx: RoutingContext) -> DossierState:
-    """Close the open pause at ``at``; every open deadline moves by the paused working time."""
+def resume(
+    state: DossierState, pause: Pause, at: datetime, proc: Procedure, ctx: RoutingContext
+) -> DossierState:
+    """Close the open pause at ``at`` and re-derive every open deadline with all the pauses.
+
+    Each deadline is counted again from its own clock start (docs/deadlines.md): a pause
+    before that start, or begun after that deadline had passed, moves nothing.
+    """
     cal = ctx.calendar
     begin = pause.requested_at
     end = max(at, begin)
-
-    def extend(due: datetime, since: datetime = begin) -> datetime:
-        return extend_for_pause(cal, due, min(since, end), end)
-
-    paused = cal.working_time_between(begin, end)
-    closed = pause.model_copy(update={"received_at": end, "paused_hours": round(paused / HOUR, 4)})
+    # The working time that counted: none of a pause before the clock started.
+    counted = cal.working_time_between(max(begin, state.start_at), end)
+    closed = pause.model_copy(update={"received_at": end, "paused_hours": round(counted / HOUR, 4)})
+    pauses = [(p.requested_at, p.received_at or end) for p in (*state.pauses[:-1], closed)]
+    committed_time = allowance_for(proc, proc.committed_time)
+    original = due_with_pauses(cal, state.start_at, committed_time, pauses)
+    committed = original
+    if state.rescheduled_at is not None:
+        # A new appointment given during the pause already knew of the pause so far.
+        committed = extend_for_pause(
+            cal,
+            state.committed_due_at,
+            min(max(begin, state.rescheduled_at), end),  # reversed instants: nothing
+            end,
+            counted_from=state.start_at,
+            allowance=committed_time,
+        )
     sheet = state.sheet
     row = state.current_row
     if row is not None:
-        sheet = (*sheet[:-1], row.model_copy(update={"due_at": extend(row.due_at)}))
-    # A new appointment given during the pause already knew of the pause so far.
-    committed_since = max(begin, state.rescheduled_at or begin)
+        clock = cal.next_opening(state.clock_start(row))
+        allotment = allowance_for(proc, proc.step(row.step).allotment)
+        row = row.model_copy(update={"due_at": due_with_pauses(cal, clock, allotment, pauses)})
+        sheet = (*sheet[:-1], row)
+    statutory_time = allowance_for(proc, proc.statutory_time)
     return state.model_copy(
         update={
             "pauses": (*state.pauses[:-1], closed),
             "sheet": sheet,
-            "committed_due_at": extend(state.committed_due_at, committed_since),
-            "statutory_due_at": extend(state.statutory_due_at),
-            "original_due_at": extend(state.original_due_at),
+            "committed_due_at": committed,
+            "statutory_due_at": due_with_pauses(cal, state.start_at, statutory_time, pauses),
+            "original_due_at": original,
             "deadline_version": state.deadline_version + 1,
         }
     )
@@ -312,10 +330,9 @@ def result_ready(
     cal = ctx.calendar
     at = event.occurred_at
     if (pause := state.open_pause) is not None:
-        state = resume(state, pause, at, ctx)  # refused while waiting: the pause ends here
+        state = resume(state, pause, at, proc, ctx)  # refused while waiting: the pause ends here
     sheet = finish_row(state, at, ctx)
     pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
-    used = working_days_used(cal, state.start_at, at, pauses)
     # An apology moves the appointment but, by default, not the yardstick.
     yardstick = (
         state.original_due_at if ctx.policy.rescheduled_counts_late else state.committed_due_at
@@ -323,17 +340,16 @@ def result_ready(
     completion = classify(cal, at, yardstick)
     if ctx.policy.second_supplement_counts_late and len(state.pauses) >= 2:
         completion = Completion.LATE
-    # The statutory time as working time from the counting start, unextended by pauses:
-    # a fixed figure for working units, the span to the due day for calendar days and
-    # the rest of the day for a same-day procedure.
-    statutory_due = due_instant(cal, state.start_at, allowance_for(proc, proc.statutory_time))
-    statutory = working_days_in(cal.working_time_between(state.start_at, statutory_due))
+    # Against the statutory time counted from the counting start (docs/deadlines.md):
+    # a same-day procedure saves nothing, and only overruns its due.
+    statutory = allowance_for(proc, proc.statutory_time)
+    used, saved = days_saved(cal, state.start_at, at, statutory, pauses)
     outcome = Outcome(
         decision=event.outcome.value,
         finished_at=at,
         completion=completion,
         used_days=round(float(used), 4),
-        saved_days=round(float(statutory - used), 4),
+        saved_days=round(float(saved), 4),
     )
     new = advance(state, sheet, status=Status.RESULT_READY, current_step=None, outcome=outcome)
     return new, [
