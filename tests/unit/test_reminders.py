@@ -124,28 +124,33 @@ def test_after_days_without_a_tick_one_reminder_numbered_by_the_days_passed() ->
     assert [m for m in d.state.alerted if m.startswith("dr")] == ["dr0:#7"]
 
 
-def test_none_while_paused_and_counted_again_from_the_new_due_after() -> None:
+def test_none_while_paused_then_on_with_the_count() -> None:
     d = Overdue()
     d.tick("2027-01-27 09:00")
     assert d.reminders("2027-01-28 09:00") == [1]
     d.send(ev.SupplementRequested, "2027-01-28 10:00", reason="thiếu bản sao")
     assert d.tick("2027-01-29 09:00") == [] and d.tick("2027-02-01 09:00") == []
     d.send(ev.SupplementReceived, "2027-02-01 10:00")
-    # The pause (Thu 10:00 -> Mon 10:00: Thu 5.5 h + Fri 8 h + Mon 2.5 h = 16 h) moved
-    # the due from Wed 01-27 09:00 by 16 working hours: Fri 01-29 09:00, already passed
-    # on Mon 02-01 10:00, so the new deadline version is overdue at once.
-    assert d.state is not None
-    assert d.state.committed_due_at == vn("2027-01-29 09:00")
-    # That tick tells of the overdue dossier, not yet reminding of it (Mon 09:00, one
-    # working day after the new due, has passed: it is not sent with the overdue alert).
+    # The pause began after the due instant: it gives no time back (docs/deadlines.md),
+    # and the dossier is overdue as before. Its end re-arms every level (a new deadline
+    # version): the next tick tells of the overdue dossier again, alone -- reminder #3
+    # (Wed 6.5 h + Thu 8 + Fri 8 + Mon 2.5 = 25 working hours by Mon 10:00) is passed over.
+    assert d.state is not None and d.state.committed_due_at == vn("2027-01-27 09:00")
     again = d.tick("2027-02-01 10:00")
-    assert (ev.AlertScope.DOSSIER, ev.AlertLevel.OVERDUE, 1) in {
-        (a.scope, a.level, a.deadline_version) for a in again
-    }
+    assert (ev.AlertLevel.OVERDUE, 1) in {(a.level, a.deadline_version) for a in again}
     assert ev.AlertLevel.REMINDER not in {a.level for a in again}
-    # Reminders are numbered from the new due: Tue 02 09:00 is two working days after it.
-    assert d.reminders("2027-02-01 17:00") == []
-    assert d.reminders("2027-02-02 09:00") == [2]
+    assert d.reminders("2027-02-02 09:00") == [4]  # 32 h after the due
+
+
+def test_the_tick_that_finds_a_dossier_overdue_sends_the_overdue_alert_alone() -> None:
+    d = Overdue()
+    # No tick for two working days after the due (Wed 27 09:00): the first look, Fri 29
+    # 09:00, tells of the overdue dossier; reminders #1 and #2 are passed over, not sent.
+    found = d.tick("2027-01-29 09:00")
+    assert ev.AlertLevel.OVERDUE in {a.level for a in found}
+    assert ev.AlertLevel.REMINDER not in {a.level for a in found}
+    assert d.reminders("2027-01-29 17:00") == []
+    assert d.reminders("2027-02-01 09:00") == [3]
 
 
 def test_none_once_the_result_is_ready() -> None:

@@ -219,11 +219,11 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
     assert routed(effects)[4] == tue_close
 
     # Ready Tue 10:30, on the due day: on time. Used Tue 07:30-10:30 = 3 h = 0.375 days.
-    # A same-day statutory time is the rest of the counting day: 07:30-17:30 = 8 h =
-    # 1 day; saved 1 - 0.375 = 0.625.
+    # A same-day procedure's statutory time is 0 days: finished by its due it saves
+    # nothing (issue 14: it used to count the rest of the day, 0.625, as saved).
     effects = d.do(ev.ResultReady, vn(2026, 4, 28, 10, 30), desk, outcome=ev.ResultOutcome.APPROVED)
     assert only(effects, fx.Completed) == fx.Completed(
-        d.dossier_id, "1.001193", "civil-status", "on_time", 0.375, 0.625
+        d.dossier_id, "1.001193", "civil-status", "on_time", 0.375, 0.0
     )
     # receive ran Fri 15:20-15:40, before the clock started: 0 h used, done before its day.
     assert (d.st.sheet[0].used_hours, d.st.sheet[0].result) == (0, Completion.EARLY)

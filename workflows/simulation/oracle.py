@@ -13,6 +13,7 @@ import events as ev
 from workflows import deadlines as dl
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, Procedure
+from workflows.pauses import days_saved, due_with_pauses
 from workflows.simulation.window import RunWindow
 from workflows.state import Status
 
@@ -98,8 +99,10 @@ def expect(
             f"procedure {received.procedure} is not in force at {received.occurred_at}"
         )
     start = dl.counting_start(cal, received.occurred_at, proc.same_day_cutoff)
-    committed = dl.due_instant(cal, start, _allowance(proc, proc.committed_time))
-    statutory = dl.due_instant(cal, start, _allowance(proc, proc.statutory_time))
+    committed_time = _allowance(proc, proc.committed_time)
+    statutory_time = _allowance(proc, proc.statutory_time)
+    committed = dl.due_instant(cal, start, committed_time)
+    statutory = dl.due_instant(cal, start, statutory_time)
     original = committed
     status = Status.OPEN
     spans: list[OpenSpan] = []
@@ -122,11 +125,17 @@ def expect(
         nonlocal committed, original, statutory, paused_since
         assert paused_since is not None
         begin, end = paused_since, max(at, paused_since)
-        since = max(begin, rescheduled_at or begin)
-        committed = dl.extend_for_pause(cal, committed, min(since, end), end)
-        original = dl.extend_for_pause(cal, original, begin, end)
-        statutory = dl.extend_for_pause(cal, statutory, begin, end)
         pauses.append((begin, end))
+        # Re-derived from the counting start with every pause (docs/deadlines.md).
+        original = due_with_pauses(cal, start, committed_time, pauses)
+        statutory = due_with_pauses(cal, start, statutory_time, pauses)
+        if rescheduled_at is None:
+            committed = original
+        else:
+            since = min(max(begin, rescheduled_at), end)
+            committed = dl.extend_for_pause(
+                cal, committed, since, end, counted_from=start, allowance=committed_time
+            )
         paused_since = None
 
     for event in events[1:]:
@@ -149,15 +158,12 @@ def expect(
                 close_span(at)
                 if status is Status.PAUSED:
                     resume(at)
-                used = dl.working_days_used(cal, start, at, pauses)
-                statutory_span = cal.working_time_between(
-                    start, dl.due_instant(cal, start, _allowance(proc, proc.statutory_time))
-                )
+                used, saved = days_saved(cal, start, at, statutory_time, pauses)
                 completion = dl.classify(cal, at, original)
                 if len(pauses) >= 2:
                     completion = dl.Completion.LATE
                 finished_at, used_days = at, used
-                saved_days = dl.working_days_in(statutory_span) - used
+                saved_days = saved
                 status = Status.RESULT_READY
             case ev.DossierReturned() if status is Status.RESULT_READY:
                 status = Status.RETURNED
