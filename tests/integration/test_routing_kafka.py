@@ -99,13 +99,14 @@ EXPECTED_BY_HAND = {
         ("return", DESK, WARD, "2026-03-18 17:30", "2026-03-20 17:30"),  # Tue 17 + 1
     ],
     # 2.000815, same day, cut-off 15:00: received Mon 09 15:30, so the clock starts Tue 10
-    # 07:30 and everything is due at Tue 10 17:30. The pause Tue 09:00 -> 10:00 (1 h) moves
-    # the dossier due to Wed 11 08:30; steps started later are still due at Tue's close.
+    # 07:30 and everything is due at Tue 10 17:30. The pause Tue 09:00 -> 10:00 (1 h) ends
+    # the same day: a same-day due is the close of the day the count resumes on, so it
+    # stays Tue 17:30 (docs/deadlines.md; it used to move to Wed 11 08:30).
     "certified": [
         ("receive", DESK, None, "2026-03-10 17:30", "2026-03-10 17:30"),
         ("certify", DESK, DESK, "2026-03-10 17:30", "2026-03-10 17:30"),
-        ("sign", WARD, DESK, "2026-03-10 17:30", "2026-03-11 08:30"),
-        ("return", DESK, WARD, "2026-03-10 17:30", "2026-03-11 08:30"),
+        ("sign", WARD, DESK, "2026-03-10 17:30", "2026-03-10 17:30"),
+        ("return", DESK, WARD, "2026-03-10 17:30", "2026-03-10 17:30"),
     ],
 }
 
@@ -188,12 +189,12 @@ def test_three_procedures_route_end_to_end_through_publish_cli(router: Fleet) ->
         "saved_days": 8.4271,
     }
     assert [p["paused_hours"] for p in publishing["pauses"]] == [14.5]
-    # 1.013225 finished Tue 17, due Fri 20: early. 2.000815 finished Tue 10, and the hour
-    # of pause moved its due instant to Wed 11 08:30: early as well.
-    for kind in ("construction", "certified"):
+    # 1.013225 finished Tue 17, due Fri 20: early. 2.000815 finished Tue 10 15:05, its due
+    # day (the hour of pause kept it at Tue 17:30): on time.
+    for kind, completion in (("construction", "early"), ("certified", "on_time")):
         body = status(worker, dossiers[kind])
         assert body is not None
-        assert (body["status"], body["outcome"]["completion"]) == ("returned", "early"), kind
+        assert (body["status"], body["outcome"]["completion"]) == ("returned", completion), kind
     certified = status(worker, dossiers["certified"])
     assert certified is not None and certified["start_at"] == vn("2026-03-10 07:30").isoformat()
 
