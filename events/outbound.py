@@ -61,12 +61,20 @@ class AlertLevel(StrEnum):
 
 
 class Recipient(BaseModel):
+    """Who an alert is for, as the catalog named them when it fired: ``name`` and ``role``.
+
+    ``email`` and ``webhook`` are deprecated and ignored: the engine no longer writes
+    them, and the notifier resolves addresses from the catalog at delivery time, never
+    from a record (docs/security.md, "Alert exits"). They stay optional so alerts written
+    before the change still decode; an address found there is refused and recorded.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     role: str
-    email: str | None = None
-    webhook: str | None = None
+    email: str | None = Field(None, description="deprecated, ignored by the notifier")
+    webhook: str | None = Field(None, description="deprecated, ignored by the notifier")
 
 
 def alert_id(
@@ -102,7 +110,12 @@ class AlertDeliveryFailed(_Record):
     record: Literal["alert_delivery_failed"] = "alert_delivery_failed"
     alert_id: str | None
     channel: Literal["webhook", "email"] | None
-    target: str | None = Field(description="the webhook URL or e-mail address tried")
+    target: str | None = Field(
+        description=(
+            "the e-mail address, or the webhook URL masked to scheme://host:port/… "
+            "(URLs carry tokens), tried or refused"
+        )
+    )
     recipient: str | None
     attempts: int = Field(ge=0)
     error: str
