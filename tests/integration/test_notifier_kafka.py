@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,11 +178,30 @@ def publish(bootstrap: str, topic: str, *alerts: Alert, role: str = "admin") -> 
         producer.close()
 
 
-def notifier_starter(
-    bootstrap: str, prefix: str, group: str, tmp_path: Path, base: str, smtp_port: int
-) -> Callable[[], Worker]:
-    """Starts the notifier worker on the test's topics, catalog and receivers."""
-    env = worker_env(bootstrap, prefix, group, tmp_path / "data", free_port())
+@dataclass(frozen=True)
+class Setup:
+    """The receivers, the test's topics, and how to start the notifier worker on them."""
+
+    bootstrap: str
+    names: TopicNames
+    received: Hooks
+    base: str
+    box: Mailbox
+    start: Callable[[], Worker]
+
+
+@pytest.fixture
+def setup(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    consumer_group: str,
+    tmp_path: Path,
+    hooks: tuple[Hooks, str],
+    mailbox: tuple[Mailbox, int],
+) -> Setup:
+    received, base = hooks
+    box, smtp_port = mailbox
+    env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
     env.update(
         DOSSIERFLOW_CATALOG_PATH=str(write_catalog(tmp_path / "catalog.yaml", base)),
         DOSSIERFLOW_WEBHOOK_RETRIES="2",
@@ -190,23 +210,23 @@ def notifier_starter(
         DOSSIERFLOW_SMTP_PORT=str(smtp_port),
     )
     argv = [str(REPO / ".venv/bin/python"), str(Path(__file__).with_name("notifier_worker.py"))]
-    return lambda: Worker(env, tmp_path / "worker.log", argv=argv).start()
+    return Setup(
+        kafka_bootstrap,
+        TopicNames.with_prefix(topic_prefix),
+        received,
+        base,
+        box,
+        lambda: Worker(env, tmp_path / "worker.log", argv=argv).start(),
+    )
 
 
 def test_alerts_are_delivered_once_signed_by_webhook_and_email_and_failures_recorded(
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    consumer_group: str,
-    tmp_path: Path,
-    hooks: tuple[Hooks, str],
-    mailbox: tuple[Mailbox, int],
+    setup: Setup,
 ) -> None:
-    received, base = hooks
-    box, smtp_port = mailbox
-    names = TopicNames.with_prefix(topic_prefix)
-    start = notifier_starter(
-        kafka_bootstrap, topic_prefix, consumer_group, tmp_path, base, smtp_port
-    )
+    kafka_bootstrap, names, received, base, box = (
+        setup.bootstrap, setup.names, setup.received, setup.base, setup.box
+    )  # fmt: skip
+    start = setup.start
     both = make_alert("000.00.20.H33-260427-0001", "SXD")
     flaky = make_alert("D-FLAKY", "FLAKY")
     down = make_alert("D-DOWN", "DOWN")
@@ -297,21 +317,11 @@ def test_alerts_are_delivered_once_signed_by_webhook_and_email_and_failures_reco
 
 
 def test_a_forged_alert_reaches_only_the_catalog_and_leaves_a_failure_record(
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    consumer_group: str,
-    tmp_path: Path,
-    hooks: tuple[Hooks, str],
-    mailbox: tuple[Mailbox, int],
+    setup: Setup,
 ) -> None:
     # An insider with the engine's own login writes an alert naming an internal admin URL
     # and an outside mailbox: the notifier must POST and mail only what the catalog says.
-    received, base = hooks
-    box, smtp_port = mailbox
-    names = TopicNames.with_prefix(topic_prefix)
-    start = notifier_starter(
-        kafka_bootstrap, topic_prefix, consumer_group, tmp_path, base, smtp_port
-    )
+    base, received = setup.base, setup.received
     attacker = Recipient(
         name="Hoàng Văn Nam",
         role=ROLE,
@@ -322,12 +332,13 @@ def test_a_forged_alert_reaches_only_the_catalog_and_leaves_a_failure_record(
     unknown = make_alert("D-NOWHERE", "NOT-IN-CATALOG", (attacker,))
     marker = make_alert("D-MARK-1", "MARK")
 
-    worker = start()
+    worker = setup.start()
     try:
-        publish(kafka_bootstrap, names.alerts, forged, unknown, role="engine")
-        publish(kafka_bootstrap, names.alerts, marker, role="engine")
+        publish(setup.bootstrap, setup.names.alerts, forged, unknown, role="engine")
+        publish(setup.bootstrap, setup.names.alerts, marker, role="engine")
         wait_for(lambda: marker.alert_id in received.alert_ids("/ok"), WAIT_S, "the marker")
-        failed = read_json(kafka_bootstrap, names.alerts_failed, count=3, timeout=WAIT_S)
+        wait_for(lambda: len(setup.box.rcpts) >= 2, WAIT_S, "the catalog's e-mails")
+        failed = read_json(setup.bootstrap, setup.names.alerts_failed, count=3, timeout=WAIT_S)
     finally:
         worker.stop()
 
@@ -335,8 +346,8 @@ def test_a_forged_alert_reaches_only_the_catalog_and_leaves_a_failure_record(
     paths = {p for p, _, _, _ in received.got}
     assert paths == {"/ok"}, log  # never /internal/admin
     assert received.alert_ids("/ok") == [forged.alert_id, marker.alert_id], log
-    assert "citizen@evil.example" not in box.rcpts
-    assert sorted(box.rcpts) == ["giamdoc.sxd@laocai.example", "mark@laocai.example"]
+    assert "citizen@evil.example" not in setup.box.rcpts
+    assert sorted(setup.box.rcpts) == ["giamdoc.sxd@laocai.example", "mark@laocai.example"]
     by_target = {(r["alert_id"], r["channel"], r["target"]): r for r in failed}
     assert set(by_target) == {
         (forged.alert_id, "webhook", base + "/…"),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 
+from aiohttp import web
 from pydantic import SecretStr
 
 from workflows.catalog import Agency, Catalog, Supervisor
@@ -77,3 +79,21 @@ def catalog_of(agencies: Mapping[str, Sequence[Supervisor]]) -> Catalog:
         ],
         [],
     )
+
+
+@asynccontextmanager
+async def local_server(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A real HTTP server on 127.0.0.1 (a free port) answering every method and path with
+    ``handle``; yields its base URL, ``http://127.0.0.1:<port>``."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()

@@ -17,8 +17,8 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -55,7 +55,7 @@ from workflows.catalog import Catalog
 
 from support import outbound
 from support.mail import Mailbox, free_port, smtp_server
-from support.webhooks import DEFAULT_KEYS, catalog_of, inline_secrets, supervisor
+from support.webhooks import DEFAULT_KEYS, catalog_of, inline_secrets, local_server, supervisor
 
 VN = timezone(timedelta(hours=7))
 DOSSIER = "000.00.20.H33-260427-0001"
@@ -330,19 +330,8 @@ class Receiver:
         return [body for p, body, _ in self.got if p == path]
 
 
-@asynccontextmanager
-async def serve(receiver: Receiver) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+def serve(receiver: Receiver) -> AbstractAsyncContextManager[str]:
+    return local_server(receiver.handle)
 
 
 def hook_target(url: str) -> Target:

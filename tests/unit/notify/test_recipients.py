@@ -33,7 +33,7 @@ from workflows.catalog import Catalog
 
 from support.mail import Mailbox, smtp_server
 from support.outbound import make_alert
-from support.webhooks import catalog_of, inline_secrets, supervisor
+from support.webhooks import catalog_of, inline_secrets, local_server, supervisor
 
 VN = timezone(timedelta(hours=7))
 NOW = datetime(2026, 5, 6, 13, 46, tzinfo=UTC)
@@ -66,16 +66,8 @@ async def hits() -> AsyncIterator[tuple[str, Counter[str]]]:
         counted[request.path] += 1
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}", counted
-    finally:
-        await runner.cleanup()
+    async with local_server(handle) as base:
+        yield base, counted
 
 
 def run_batch(conf: Settings, catalog_for: Any, alert_for: Any) -> tuple[Any, Counter[str], str]:
@@ -137,25 +129,15 @@ def test_a_forged_alert_reaches_only_the_catalog_and_its_own_addresses_leave_a_t
 def test_what_a_webhook_receives_names_the_catalog_recipients_not_the_records() -> None:
     got: list[bytes] = []
 
+    async def keep(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(status=204)
+
     async def go() -> None:
-        app = web.Application()
-
-        async def keep(request: web.Request) -> web.Response:
-            got.append(await request.read())
-            return web.Response(status=204)
-
-        app.router.add_post("/{tail:.*}", keep)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        try:
-            catalog = sxd_catalog(f"http://{host}:{port}")
+        async with local_server(keep) as base:
             fake = ev.Recipient(name="Kẻ giả mạo", role="department_head", webhook="http://x/")
-            async with Notifier(settings(), catalog) as notifier:
+            async with Notifier(settings(), sxd_catalog(base)) as notifier:
                 await notifier.deliver(forged(recipients=(fake,)))
-        finally:
-            await runner.cleanup()
 
     asyncio.run(go())
     (body,) = got

@@ -32,7 +32,7 @@ from agents.settings import Settings
 from events import Alert, Recipient, encode
 
 from support.outbound import make_alert
-from support.webhooks import catalog_of, inline_secrets, supervisor
+from support.webhooks import catalog_of, inline_secrets, local_server, supervisor
 
 VN = timezone(timedelta(hours=7))
 OLD = {"2026-11": "old-secret-of-so-tnmt-0001"}
@@ -88,16 +88,8 @@ async def receiver() -> AsyncIterator[tuple[str, list[tuple[bytes, dict[str, str
         got.append((await request.read(), dict(request.headers)))
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}", got
-    finally:
-        await runner.cleanup()
+    async with local_server(handle) as base:
+        yield base, got
 
 
 def post(secrets: Mapping[str, Mapping[str, str]], ref: str | None) -> tuple[bytes, dict[str, str]]:
