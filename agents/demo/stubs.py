@@ -80,7 +80,7 @@ def webhook_receivers(catalog: Catalog, keys: DemoKeys) -> Iterator[Counter[str]
             continue
         threading.Thread(target=server.serve_forever, name=f"webhooks-{port}", daemon=True).start()
         servers.append(server)
-        say(f"· supervisors' webhooks received at http://127.0.0.1:{port}/hooks/..., signed")
+        say(f"· supervisors' webhooks received at http://127.0.0.1:{port}/hooks/...")
     try:
         yield received
     finally:
