@@ -129,20 +129,22 @@ def test_implicit_tls_logs_in_and_delivers(tls: tuple[Any, Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fields", "header"),
+    ("update", "header"),
     [
-        ({"dossier": "D-1\r\nBcc: citizen@evil.example"}, "Subject"),  # a CRLF in a dossier id
-        ({"dossier": "D-1\x1b[2J"}, "Subject"),  # a terminal escape
-        ({"name": "Cấp phép\x00"}, "Subject"),  # a NUL in the procedure name
+        # ids and codes are printable by the wire contract; the alert id and the procedure
+        # name are free text a forged record can fill
+        ({"alert_id": "65e70838\r\nBcc: citizen@evil.example"}, "Message-ID"),
+        ({"procedure_name": "Cấp phép\x1b[2J"}, "Subject"),  # a terminal escape
+        ({"procedure_name": "Cấp phép\x00"}, "Subject"),  # a NUL
     ],
 )
 def test_a_header_with_a_control_character_fails_that_message_with_a_record(
-    fields: dict[str, str], header: str
+    update: dict[str, str], header: str
 ) -> None:
     mailbox = Mailbox()
     with smtp_server(mailbox) as port:
         conf = settings(port, smtp_username="", smtp_password=SecretStr(""))
-        alert = an_alert(**fields)
+        alert = an_alert().model_copy(update=update)
         records = [(b"k", encode(alert))]
 
         async def go() -> Any:
