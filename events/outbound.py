@@ -103,9 +103,12 @@ class Alert(_Record):
 
 
 class AlertDeliveryFailed(_Record):
-    """On ``dossier-alerts-failed``: an alert the notifier gave up delivering to one target
-    (``alert`` is the alert, whole), or a record on the alerts topic that is not a v1 alert
-    (``alert`` and the target fields are None; ``original_b64`` keeps its bytes)."""
+    """On ``dossier-alerts-failed``: an alert the notifier gave up delivering to one target,
+    or refused to send there (``attempts`` 0: an address not from the catalog, a host not
+    allowed, a bad header); an alert whose agency the catalog does not know (``channel``
+    and ``target`` None); or a record on the alerts topic that is not a v1 alert (``alert``
+    and the target fields None; ``original_b64`` keeps its bytes). ``alert`` is the alert
+    whole, its record's webhook URLs masked."""
 
     record: Literal["alert_delivery_failed"] = "alert_delivery_failed"
     alert_id: str | None
