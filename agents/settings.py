@@ -187,18 +187,67 @@ class Settings(BaseSettings):
         "stays overdue (0: off)",
     )
 
-    # Alert delivery
-    webhook_secret: SecretStr = SecretStr("")
+    # Alert delivery (docs/alerts.md). Addresses come from the catalog, never from a record;
+    # webhooks are signed with a secret per receiver (the catalog names it, the secrets
+    # file holds it); SMTP AUTH only over TLS.
+    webhook_secrets_path: Path | None = Field(
+        None,
+        description=(
+            "JSON or YAML file (mode 0600): secret name -> one or two {kid, secret} "
+            "(two while rotating)"
+        ),
+    )
+    webhook_secrets: SecretStr = Field(
+        SecretStr(""), description="the same JSON as the file, in the environment instead"
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="deprecated: the secret named 'default' with key id 'default'",
+    )
+    allow_unsigned_webhooks: bool = Field(
+        False,
+        description=(
+            "development escape: webhooks of supervisors without a secret are sent unsigned "
+            "instead of the worker refusing to start (a warning at start says so)"
+        ),
+    )
+    webhook_allowed_hosts: str = Field(
+        "",
+        description=(
+            "host[:port],... webhooks may reach (no port: the scheme's default); empty: any "
+            "host the catalog names"
+        ),
+    )
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_retries: int = Field(4, ge=0, le=20)
     webhook_backoff_seconds: float = Field(0.5, gt=0)
     smtp_host: str = ""
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_starttls: bool = False
-    smtp_username: str = ""
+    smtp_implicit_tls: bool = Field(False, description="TLS from the first byte (SMTPS, 465)")
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM CA bundle the mail server's certificate chains to; default system"
+    )
+    smtp_username: str = Field("", description="AUTH login; needs STARTTLS or implicit TLS")
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "dossierflow@localhost"
     smtp_timeout_seconds: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _smtp_auth_over_tls(self) -> Settings:
+        # A password sent in the clear is a password given to everyone on the path.
+        if self.smtp_starttls and self.smtp_implicit_tls:
+            raise ValueError(
+                "smtp_starttls and smtp_implicit_tls are both set: pick one (STARTTLS on "
+                "port 587/25, implicit TLS on 465)"
+            )
+        if self.smtp_username and not (self.smtp_starttls or self.smtp_implicit_tls):
+            raise ValueError(
+                f"smtp_username={self.smtp_username!r} would log in to the mail server over "
+                "plaintext: set DOSSIERFLOW_SMTP_STARTTLS=true or DOSSIERFLOW_SMTP_IMPLICIT_TLS"
+                "=true"
+            )
+        return self
 
     @field_validator("broker")
     @classmethod

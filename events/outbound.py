@@ -63,12 +63,20 @@ class AlertLevel(StrEnum):
 
 
 class Recipient(BaseModel):
+    """Who an alert is for, as the catalog named them when it fired: ``name`` and ``role``.
+
+    ``email`` and ``webhook`` are deprecated and ignored: the engine no longer writes
+    them, and the notifier resolves addresses from the catalog at delivery time, never
+    from a record (docs/security.md, "Alert exits"). They stay optional so alerts written
+    before the change still decode; an address found there is refused and recorded.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     role: str
-    email: str | None = None
-    webhook: str | None = None
+    email: str | None = Field(None, description="deprecated, ignored by the notifier")
+    webhook: str | None = Field(None, description="deprecated, ignored by the notifier")
 
 
 def alert_id(
@@ -122,14 +130,22 @@ class AnomalyReport(_Record):
 
 
 class AlertDeliveryFailed(_Record):
-    """On ``dossier-alerts-failed``: an alert the notifier gave up delivering to one target
-    (``alert`` is the alert, whole), or a record on the alerts topic that is not a v1 alert
-    (``alert`` and the target fields are None; ``original_b64`` keeps its bytes)."""
+    """On ``dossier-alerts-failed``: an alert the notifier gave up delivering to one target,
+    or refused to send there (``attempts`` 0: an address not from the catalog, a host not
+    allowed, a bad header); an alert whose agency the catalog does not know (``channel``
+    and ``target`` None); or a record on the alerts topic that is not a v1 alert (``alert``
+    and the target fields None; ``original_b64`` keeps its bytes). ``alert`` is the alert
+    whole, its record's webhook URLs masked."""
 
     record: Literal["alert_delivery_failed"] = "alert_delivery_failed"
     alert_id: str | None
     channel: Literal["webhook", "email"] | None
-    target: str | None = Field(description="the webhook URL or e-mail address tried")
+    target: str | None = Field(
+        description=(
+            "the e-mail address, or the webhook URL masked to scheme://host:port/… "
+            "(URLs carry tokens), tried or refused"
+        )
+    )
     recipient: str | None
     attempts: int = Field(ge=0)
     error: str

@@ -270,9 +270,11 @@ def apply_tick(
     name = proc.name_vi if proc is not None else None
     alerts = []
     for p in sent:
+        # Names and roles only: addresses are the notifier's to look up in the catalog when
+        # it delivers, so a record on the alerts topic can never choose where mail goes.
         recipients = (
             tuple(
-                Recipient(name=s.name, role=s.role, email=s.email, webhook=s.webhook)
+                Recipient(name=s.name, role=s.role)
                 for s in catalog.recipients(p.level.value, p.scope.value, p.agency)
             )
             if p.agency in catalog.agencies

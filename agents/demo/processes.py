@@ -247,6 +247,7 @@ def worker_env(settings: Settings, name: str, port: int, out: Path) -> dict[str,
         "KAFKA_PASSWORD": settings.kafka_password.get_secret_value() or None,
         "KAFKA_CA_FILE": settings.kafka_ca_file,
         "PUBLISHERS_PATH": settings.publishers_path,
+        "WEBHOOK_SECRETS_PATH": settings.webhook_secrets_path,
     }
     env.update({f"DOSSIERFLOW_{k}": str(v) for k, v in values.items() if v is not None})
     env["PYTHONUNBUFFERED"] = "1"

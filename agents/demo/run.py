@@ -43,7 +43,7 @@ from agents.demo.processes import (
     worker_env,
     worker_processes,
 )
-from agents.demo.stubs import webhook_receivers
+from agents.demo.stubs import demo_webhook_secrets, webhook_receivers
 from agents.runtime.context import build_calendar
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
@@ -135,8 +135,11 @@ def _run(
 
     # The demo's own publisher system: a key made in its output folder, trusted by its workers.
     signer, publishers = demo_publisher(out / "publisher")
+    # Its webhook secret: the workers sign with it, the stub receivers verify.
+    hook_secrets, hook_keys = demo_webhook_secrets(out / "webhooks", catalog)
     run_settings = Settings(
         publishers_path=publishers,
+        webhook_secrets_path=hook_secrets,
         broker=bootstrap,
         topic_prefix=prefix,
         app_id=f"{prefix}router",
@@ -154,7 +157,7 @@ def _run(
         say("· ACLs in place for the engine, publisher and reader principals")
     envs = [worker_env(run_settings, f"worker-{i + 1}", port, out) for i, port in enumerate(ports)]
     argv = ["--hold-at", hold_at.isoformat(), "--stop-at", window.end.isoformat()]
-    received = stack.enter_context(webhook_receivers(catalog))
+    received = stack.enter_context(webhook_receivers(catalog, hook_keys))
     workers = stack.enter_context(worker_processes(envs, argv, out, started))
 
     # While the workers start: the province's dossiers, and what the engine must make of them.

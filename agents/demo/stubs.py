@@ -1,34 +1,71 @@
-"""Stand-ins the demo runs on this machine: the supervisors' webhook receivers."""
+"""Stand-ins the demo runs on this machine: the supervisors' webhook receivers, which check
+every signature as docs/alerts.md tells receivers to, with the secrets the demo made."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 from agents.demo.output import say
+from agents.notify.secrets import DEFAULT_SECRET
+from agents.notify.signature import SIGNATURE_HEADER, SignatureRejected, verify
 from workflows.catalog import Catalog
+
+#: The demo's one key (its receivers are all on this machine): kid -> secret.
+DemoKeys = Mapping[str, str]
+
+
+def demo_webhook_secrets(folder: Path, catalog: Catalog) -> tuple[Path, DemoKeys]:
+    """A fresh key for the run in ``folder/webhook-secrets.yaml`` (0600), under ``default``
+    and every secret name the catalog uses: the workers sign with it
+    (``DOSSIERFLOW_WEBHOOK_SECRETS_PATH``), the stubs verify with it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = {"demo-1": secrets.token_hex(32)}
+    entries = [{"kid": kid, "secret": secret} for kid, secret in keys.items()]
+    names = {DEFAULT_SECRET} | {
+        s.webhook_secret for _, s in catalog.webhook_supervisors() if s.webhook_secret
+    }
+    path = folder / "webhook-secrets.yaml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        yaml.safe_dump({name: entries for name in sorted(names)}, out)
+    os.chmod(path, 0o600)
+    return path, keys
 
 
 @contextmanager
-def webhook_receivers(catalog: Catalog) -> Iterator[Counter[str]]:
+def webhook_receivers(catalog: Catalog, keys: DemoKeys) -> Iterator[Counter[str]]:
     """Stand in for the supervisors' webhook receivers the catalog names on this machine.
 
     The sample catalog points every webhook at 127.0.0.1:8099: answering there lets the
     notifier deliver instead of retrying into a closed port. A port already taken is
-    left alone (those deliveries then fail and land on the alerts-failed topic).
+    left alone (those deliveries then fail and land on the alerts-failed topic). A request
+    whose signature does not verify is answered 401 and not counted (said at the end).
     """
     received: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received[self.path] += 1
-            self.send_response(204)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                verify(body, self.headers.get(SIGNATURE_HEADER), keys)
+            except SignatureRejected:
+                refused[self.path] += 1
+                self.send_response(401)
+            else:
+                received[self.path] += 1
+                self.send_response(204)
             self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -47,6 +84,8 @@ def webhook_receivers(catalog: Catalog) -> Iterator[Counter[str]]:
     try:
         yield received
     finally:
+        if refused:
+            say(f"  ({sum(refused.values()):,} webhook requests refused: bad signature)")
         for server in servers:
             server.shutdown()
             server.server_close()

@@ -1,7 +1,8 @@
 """The faust wiring: the ``notifier`` agent on the alerts topic and its table of handled ids.
 
 Failure records are produced (and confirmed) before the handled ids are written, and the
-batch is acked only after both (docs/alerts.md).
+batch is acked only after both (docs/alerts.md). The worker refuses to start when a
+webhook the catalog names has no secret to be signed with.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.notify.batch import deliver_batch
-from agents.notify.channel import DeliveryOutcome
+from agents.notify.channel import DeliveryOutcome, masked_url
 from agents.notify.delivery import Notifier
-from agents.notify.webhook import SIGNATURE_HEADER
+from agents.notify.secrets import keys_at_start
+from agents.notify.webhook import destination_refused
 from agents.runtime.kafka_admin import DELIVERED_RETENTION_MS
 from agents.settings import Settings
 from events import Alert
+from workflows.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +48,34 @@ def register_notifier(
     app: Any,
     settings: Settings,
     topics: dict[str, Any],
+    catalog: Catalog,
     *,
     on_outcome: OutcomeHook | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> NotifierParts:
     """Add the ``notifier`` agent on ``topics["alerts"]`` and its delivered-ids table.
 
-    ``topics`` are the app's raw-bytes topics (``alerts``, ``alerts_failed``);
-    ``on_outcome`` runs for every delivery outcome (metrics).
+    ``topics`` are the app's raw-bytes topics (``alerts``, ``alerts_failed``); ``catalog``
+    says who each alert goes to; ``on_outcome`` runs for every delivery outcome (metrics).
+    Raises ``NotifierRefused`` (the process ends with its one-line message) when a
+    webhook of the catalog has no secret and unsigned webhooks are not allowed.
     """
     # Imported here: faust is heavy, and the rest of agents.notify is usable without it.
     from agents.runtime.acks import exit_unacked, settle_or_withhold
     from agents.runtime.tables import BatchedChangelogTable
 
-    if not settings.webhook_secret.get_secret_value():
-        log.warning(
-            "DOSSIERFLOW_WEBHOOK_SECRET is empty: webhooks are sent without %s", SIGNATURE_HEADER
-        )
+    keys_at_start(catalog, settings)
+    for agency, supervisor in catalog.webhook_supervisors():
+        assert supervisor.webhook is not None
+        refused = destination_refused(supervisor.webhook, settings.webhook_allowed_hosts)
+        if refused is not None:
+            log.warning(
+                "agency %s, supervisor %r: webhook %s will be %s",
+                agency,
+                supervisor.name,
+                masked_url(supervisor.webhook),
+                refused,
+            )
     if not settings.smtp_host:
         log.warning(
             "DOSSIERFLOW_SMTP_HOST is empty: e-mail is off; recipients without a webhook "
@@ -112,7 +126,7 @@ def register_notifier(
     # retry budget) but never the other alerts of its own batch.
     @app.agent(topics["alerts"], name="notifier")  # type: ignore[untyped-decorator]
     async def notify(stream: Any) -> None:
-        notifier = Notifier(settings, clock=clock)
+        notifier = Notifier(settings, catalog, clock=clock)
         try:
             async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
                 # Unfinished (SIGTERM, a failed write): not acked, delivered again later.

@@ -11,7 +11,13 @@ from datetime import datetime
 
 from agents.notify.channel import DeliveryOutcome
 from agents.notify.delivery import Notifier
-from agents.notify.failures import failure_record, undecodable_record
+from agents.notify.failures import (
+    failure_record,
+    shown_target,
+    undecodable_record,
+    unresolvable_record,
+)
+from agents.notify.recipients import UnresolvableAlert
 from events import Alert, ContractError, decode
 
 log = logging.getLogger(__name__)
@@ -60,15 +66,24 @@ async def deliver_batch(
         *(notifier.deliver(alert) for _, alert in todo), return_exceptions=True
     )
     for (index, alert), outcomes in zip(todo, delivered, strict=True):
-        if isinstance(outcomes, BaseException):  # a bug in deliver itself: keep the alert
+        key = alert.dossier_id.encode("utf-8")
+        sent = failed = 0
+        if isinstance(outcomes, UnresolvableAlert):
+            log.error("alert %s: %s", alert.alert_id, outcomes)
+            result.failed.append((key, unresolvable_record(alert, str(outcomes), now())))
+            failed, outcomes = 1, []
+        elif isinstance(outcomes, BaseException):  # a bug in deliver itself: keep the alert
             if not isinstance(outcomes, Exception):
                 raise outcomes  # cancellation: the batch is not done
             log.error("delivering alert %s crashed", alert.alert_id, exc_info=outcomes)
             error = f"internal error: {type(outcomes).__name__}: {outcomes}"
-            outcomes = [DeliveryOutcome(t, False, 0, error) for t in notifier.targets(alert)]
-        if not outcomes:
-            log.info("alert %s has no webhook or e-mail to deliver to", alert.alert_id)
-        sent = failed = 0
+            try:
+                planned = notifier.targets(alert)
+            except UnresolvableAlert:
+                planned = []
+            outcomes = [DeliveryOutcome(t, False, 0, error) for t in planned]
+        if not outcomes and not failed:
+            log.info("alert %s: the catalog gives it no webhook or e-mail", alert.alert_id)
         for outcome in outcomes:
             result.outcomes.append((alert, outcome))
             if outcome.delivered:
@@ -79,13 +94,11 @@ async def deliver_batch(
                 "alert %s: %s delivery to %s failed after %d attempts: %s",
                 alert.alert_id,
                 outcome.target.channel,
-                outcome.target.address,
+                shown_target(outcome.target.channel, outcome.target.address),
                 outcome.attempts,
                 outcome.error,
             )
-            result.failed.append(
-                (alert.dossier_id.encode("utf-8"), failure_record(alert, outcome, now()))
-            )
+            result.failed.append((key, failure_record(alert, outcome, now())))
         mark = f"{now().isoformat()} delivered={sent} failed={failed}".encode()
         result.handled.append((index, alert.alert_id.encode("utf-8"), mark))
     return result

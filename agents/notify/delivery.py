@@ -1,5 +1,5 @@
-"""``Notifier``: every delivery of an alert over the enabled channels, concurrently, each
-under the shared retry policy."""
+"""``Notifier``: every delivery of an alert to the recipients the catalog gives it, over the
+enabled channels, concurrently, each under the shared retry policy."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from agents.notify.channel import Channel, ChannelName, DeliveryOutcome, Target
-from agents.notify.registry import enabled_channels, plan
+from agents.notify.recipients import Resolution, resolve
+from agents.notify.registry import CHANNELS, enabled_channels
 from agents.notify.retries import DeliveryError, RetryPolicy, with_retries
 from agents.notify.webhook import WebhookChannel
 from agents.settings import Settings
 from events import Alert
+from workflows.catalog import Catalog
 
 
 class Notifier:
@@ -21,11 +23,13 @@ class Notifier:
     def __init__(
         self,
         settings: Settings,
+        catalog: Catalog,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
+        self.catalog = catalog
         self.policy = RetryPolicy.from_settings(settings)
         self._sleep = sleep
         self._kinds = enabled_channels(settings)
@@ -45,14 +49,22 @@ class Notifier:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def resolve(self, alert: Alert) -> Resolution:
+        """The catalog's deliveries of ``alert`` over the enabled channels, and the record's
+        own addresses refused (on every registered channel: a forged e-mail address leaves a
+        trace even where e-mail is off). Raises ``UnresolvableAlert``."""
+        return resolve(alert, self.catalog, self._kinds, CHANNELS)
+
     def targets(self, alert: Alert) -> list[Target]:
-        """The deliveries of ``alert`` over the enabled channels."""
-        return plan(alert, self._kinds)
+        """The deliveries of ``alert`` the catalog gives, over the enabled channels."""
+        return list(self.resolve(alert).targets)
 
     async def deliver(self, alert: Alert) -> list[DeliveryOutcome]:
-        """Every delivery of ``alert``, concurrently; one outcome per target."""
-        jobs = [self.deliver_one(alert, t) for t in self.targets(alert)]
-        return list(await asyncio.gather(*jobs))
+        """Every delivery of ``alert``, concurrently; one outcome per target, refusals first.
+        Raises ``UnresolvableAlert`` when the catalog does not know the alert's agency."""
+        plan = self.resolve(alert)
+        jobs = [self.deliver_one(plan.alert, t) for t in plan.targets]
+        return [*plan.refused, *await asyncio.gather(*jobs)]
 
     async def deliver_one(self, alert: Alert, target: Target) -> DeliveryOutcome:
         try:
@@ -68,8 +80,8 @@ class Notifier:
         assert isinstance(channel, WebhookChannel)
         return channel
 
-    def webhook_headers(self, alert: Alert, body: bytes) -> dict[str, str]:
-        return self._webhook().headers(alert, body)
+    def webhook_headers(self, alert: Alert, body: bytes, target: Target) -> dict[str, str]:
+        return self._webhook().headers(alert, body, target)
 
     async def post_webhook(self, alert: Alert, target: Target, body: bytes) -> DeliveryOutcome:
         attempt = self._webhook().post(alert, target, body)

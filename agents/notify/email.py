@@ -1,4 +1,5 @@
-"""The e-mail channel: one UTF-8 message per recipient over SMTP (STARTTLS, login optional)."""
+"""The e-mail channel: one UTF-8 message per recipient over SMTP; TLS (STARTTLS or
+implicit) verified against the system CAs or ``DOSSIERFLOW_SMTP_CA_FILE``; AUTH only over TLS."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import ClassVar
 
-from agents.notify.channel import ALERT_ID_HEADER, Attempt, ChannelName, Target, one_line
+from agents.notify.channel import (
+    ALERT_ID_HEADER,
+    Attempt,
+    ChannelName,
+    Contact,
+    Target,
+    checked_header,
+    one_line,
+)
 from agents.notify.messages import email_body, subject
 from agents.notify.retries import DeliveryError
 from agents.settings import Settings
@@ -54,21 +63,32 @@ def classify_smtp_error(exc: BaseException) -> DeliveryError:
     return DeliveryError(f"SMTP error: {type(exc).__name__}: {exc}", retryable=False)
 
 
-def build_email(alert: Alert, recipient: Recipient, sender: str, sent_at: datetime) -> EmailMessage:
-    """One UTF-8 message to one recipient. ``Message-ID`` is derived from the alert and the
-    address, so a re-sent alert carries the same id and mail systems can drop the copy."""
-    if recipient.email is None:
-        raise ValueError(f"recipient {recipient.name!r} has no e-mail address")
+def build_email(
+    alert: Alert, recipient: Recipient, address: str, sender: str, sent_at: datetime
+) -> EmailMessage:
+    """One UTF-8 message to ``recipient`` at ``address``. ``Message-ID`` is derived from the
+    alert and the address, so a re-sent alert carries the same id and mail systems can drop
+    the copy. Raises ``HeaderValueError`` when a header built from the alert's data holds a
+    control character (a CR/LF in a dossier id would otherwise start a new header)."""
+    tag = hashlib.sha256(address.lower().encode("utf-8")).hexdigest()[:12]
     msg = EmailMessage()
-    msg["Subject"] = subject(alert)
+    msg["Subject"] = checked_header("Subject", subject(alert))
     msg["From"] = sender
-    msg["To"] = Address(display_name=one_line(recipient.name), addr_spec=recipient.email)
+    msg["To"] = Address(
+        display_name=checked_header("To", one_line(recipient.name)), addr_spec=address
+    )
     msg["Date"] = format_datetime(sent_at.astimezone(UTC))
-    tag = hashlib.sha256(recipient.email.lower().encode("utf-8")).hexdigest()[:12]
-    msg["Message-ID"] = f"<{alert.alert_id}.{tag}@dossierflow>"
-    msg[ALERT_ID_HEADER] = alert.alert_id
+    msg["Message-ID"] = checked_header("Message-ID", f"<{alert.alert_id}.{tag}@dossierflow>")
+    msg[ALERT_ID_HEADER] = checked_header(ALERT_ID_HEADER, alert.alert_id)
     msg.set_content(email_body(alert, recipient), charset="utf-8")
     return msg
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifies the mail server's certificate and name: against ``smtp_ca_file`` when set
+    (a province's own CA), else the system CAs."""
+    ca = settings.smtp_ca_file
+    return ssl.create_default_context(cafile=str(ca) if ca is not None else None)
 
 
 class EmailChannel:
@@ -86,12 +106,16 @@ class EmailChannel:
         return bool(settings.smtp_host)
 
     @staticmethod
-    def address(recipient: Recipient) -> str | None:
-        return recipient.email
+    def address(contact: Contact) -> str | None:
+        return contact.email
 
     @staticmethod
     def same_address(address: str) -> str:
         return address.lower()
+
+    @staticmethod
+    def shown(address: str) -> str:
+        return address
 
     @staticmethod
     def timeout_s(settings: Settings) -> float:
@@ -103,9 +127,17 @@ class EmailChannel:
             self._pool = None
 
     def prepare(self, alert: Alert, target: Target) -> Attempt:
+        s = self.settings
+        if s.smtp_username and not (s.smtp_starttls or s.smtp_implicit_tls):
+            # Settings refuse this too; settings built without validation must not leak it.
+            raise DeliveryError(
+                "refused: SMTP AUTH without TLS would send the password in the clear; set "
+                "DOSSIERFLOW_SMTP_STARTTLS or DOSSIERFLOW_SMTP_IMPLICIT_TLS",
+                retryable=False,
+            )
         try:
-            msg = build_email(alert, target.recipient, self.settings.smtp_from, self._clock())
-        except Exception as exc:  # e.g. an address the e-mail package refuses
+            msg = build_email(alert, target.recipient, target.address, s.smtp_from, self._clock())
+        except Exception as exc:  # a control character in a header, an address refused, ...
             raise DeliveryError(f"cannot build the e-mail: {exc}", retryable=False) from None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SMTP_THREADS, thread_name_prefix="smtp")
@@ -120,10 +152,16 @@ class EmailChannel:
     def send_blocking(self, msg: EmailMessage) -> None:
         """One SMTP session for one message (runs in a thread); errors as DeliveryError."""
         s = self.settings
+        timeout = s.smtp_timeout_seconds
         try:
-            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds) as smtp:
+            smtp = (
+                smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=tls_context(s))
+                if s.smtp_implicit_tls
+                else smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
+            )
+            with smtp:
                 if s.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=tls_context(s))
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
                 smtp.send_message(msg)

@@ -1,5 +1,7 @@
-"""Records for ``dossier-alerts-failed``: a delivery that gave up, or a record that is no
-alert; and reading them back."""
+"""Records for ``dossier-alerts-failed``: a delivery that gave up or was refused, an alert
+nobody can be found for, or a record that is no alert; and reading them back.
+
+Webhook URLs appear masked (``scheme://host:port/…``): their paths often carry tokens."""
 
 from __future__ import annotations
 
@@ -7,23 +9,49 @@ import base64
 from collections.abc import Iterable
 from datetime import datetime
 
-from agents.notify.channel import DeliveryOutcome
+from agents.notify.channel import DeliveryOutcome, masked_url
+from agents.notify.recipients import scrubbed
+from agents.notify.registry import CHANNELS
 from events import Alert, AlertDeliveryFailed, ContractError, decode, encode
 
 
+def shown_target(channel: str, address: str) -> str:
+    """``address`` as its channel lets records and logs show it (unknown channel: masked)."""
+    for kind in CHANNELS:
+        if kind.name == channel:
+            return kind.shown(address)
+    return masked_url(address)
+
+
 def failure_record(alert: Alert, outcome: DeliveryOutcome, failed_at: datetime) -> bytes:
-    """The ``dossier-alerts-failed`` value for a delivery that gave up."""
+    """The ``dossier-alerts-failed`` value for a delivery that gave up or was refused."""
     t = outcome.target
     return encode(
         AlertDeliveryFailed(
             alert_id=alert.alert_id,
             channel=str(t.channel),
-            target=t.address,
+            target=shown_target(t.channel, t.address),
             recipient=t.recipient.name,
             attempts=outcome.attempts,
-            error=outcome.error,
+            error=outcome.error or "not delivered",
             failed_at=failed_at,
-            alert=alert,
+            alert=scrubbed(alert),
+        )
+    )
+
+
+def unresolvable_record(alert: Alert, error: str, failed_at: datetime) -> bytes:
+    """An alert the catalog cannot say who is for: nothing was sent anywhere."""
+    return encode(
+        AlertDeliveryFailed(
+            alert_id=alert.alert_id,
+            channel=None,
+            target=None,
+            recipient=None,
+            attempts=0,
+            error=error,
+            failed_at=failed_at,
+            alert=scrubbed(alert),
         )
     )
 

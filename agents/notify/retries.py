@@ -70,7 +70,9 @@ async def with_retries(
         except DeliveryError as exc:
             error = exc
         except Exception as exc:
-            log.exception("delivery attempt crashed: %s %s", target.channel, target.address)
+            log.exception(
+                "delivery attempt crashed: %s to %s", target.channel, target.recipient.name
+            )
             error = DeliveryError(f"internal error: {type(exc).__name__}: {exc}", retryable=False)
         else:
             return DeliveryOutcome(target, True, n + 1)

@@ -150,7 +150,9 @@ def create_app(
         result = "delivered" if outcome.delivered else "failed"
         metrics.alert_deliveries.labels(channel=str(outcome.target.channel), result=result).inc()
 
-    register_notifier(app, settings, topics, on_outcome=count_delivery, clock=clock.now)
+    register_notifier(
+        app, settings, topics, context.catalog, on_outcome=count_delivery, clock=clock.now
+    )
 
     # The topics this worker's agents read: router (events, ticks) and notifier (alerts).
     consumed = (names.events, names.ticks, names.alerts)

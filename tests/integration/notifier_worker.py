@@ -3,8 +3,9 @@
 Run as ``python tests/integration/notifier_worker.py`` with the usual ``DOSSIERFLOW_*``
 environment. The app is configured as ``agents.runtime.app.create_app`` configures it (same
 faust options, raw-bytes topics) but holds nothing except ``register_notifier`` and a
-``/health`` page, so the test exercises the delivery path alone, without the catalog,
-the router or its tables.
+``/health`` page, so the test exercises the delivery path alone, without the router or
+its tables. Recipients come from the catalog ``DOSSIERFLOW_CATALOG_PATH`` names, as in
+the worker.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from agents.notify.agent import register_notifier
 from agents.runtime.faust_config import app_options
 from agents.runtime.kafka_admin import ensure_topics
 from agents.settings import Settings
+from workflows.catalog import load_catalog
 
 
 def build(settings: Settings) -> faust.App:
@@ -27,7 +29,7 @@ def build(settings: Settings) -> faust.App:
         logical: app.topic(getattr(names, logical), key_serializer="raw", value_serializer="raw")
         for logical in ("alerts", "alerts_failed")
     }
-    register_notifier(app, settings, topics)
+    register_notifier(app, settings, topics, load_catalog(settings.catalog_path))
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from support import security
 from support.security import login
 from support.signing import registry_path
+from support.webhooks import secrets_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +46,8 @@ def worker_env(
         DOSSIERFLOW_WEB_PORT=str(port),
         # Every test publisher signs (support.signing); the worker trusts that key.
         DOSSIERFLOW_PUBLISHERS_PATH=str(registry_path()),
+        # The worker signs every webhook with the suite's secrets (support.webhooks).
+        DOSSIERFLOW_WEBHOOK_SECRETS_PATH=str(secrets_path()),
         PYTHONUNBUFFERED="1",
         **security.env(),
     )

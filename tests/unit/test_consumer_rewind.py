@@ -8,6 +8,8 @@ from agents.runtime.app import create_app
 from agents.runtime.consumer import RewindingConsumer, Transport, uncommitted_stream_partitions
 from agents.settings import Settings
 
+from support.webhooks import inline_secrets
+
 EVENTS_0, EVENTS_1, EVENTS_2 = (TP("dossier-events", p) for p in range(3))
 TICKS_0 = TP("dossier-deadline-ticks", 0)
 CHANGELOG_0 = TP("app-dossier-events-open-changelog", 0)
@@ -31,6 +33,10 @@ def test_a_fully_committed_assignment_rewinds_nothing() -> None:
 
 
 def test_the_worker_app_consumes_through_the_rewinding_consumer() -> None:
-    flow = create_app(Settings.model_construct(kafka_security_protocol="PLAINTEXT"))
+    flow = create_app(
+        Settings.model_construct(
+            kafka_security_protocol="PLAINTEXT", webhook_secrets=inline_secrets()
+        )
+    )
     assert isinstance(flow.app.transport, Transport)
     assert flow.app.transport.Consumer is RewindingConsumer

@@ -4,7 +4,7 @@ version in force on a date, agencies, escalation recipients)."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 
@@ -118,6 +118,13 @@ class Catalog:
     def supervisors_for(self, agency_code: str, role: str) -> tuple[Supervisor, ...]:
         """Supervisors of ``agency_code`` itself with ``role`` (no escalation)."""
         return self.agency(agency_code).supervisors_with(role)
+
+    def webhook_supervisors(self) -> Iterator[tuple[str, Supervisor]]:
+        """(agency code, supervisor) for every supervisor with a webhook, in catalog order."""
+        for code, agency in self._agencies.items():
+            for supervisor in agency.supervisors:
+                if supervisor.webhook is not None:
+                    yield code, supervisor
 
     def escalation_path(self, agency_code: str) -> tuple[str, ...]:
         """Agencies tried for a role, in order: the agency, its escalation list, its parents."""

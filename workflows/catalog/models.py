@@ -44,6 +44,8 @@ WORKING_HOURS_PER_DAY: Final = Decimal(8)
 _AGENCY_CODE = re.compile(r"[A-Z][A-Z0-9]*(?:[._-][A-Z0-9]+)*")
 _SLUG = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _IDENT = re.compile(r"[a-z][a-z0-9_]*")
+#: A webhook secret reference: a name in the notifier's secrets file, never the secret.
+SECRET_REF = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
@@ -101,12 +103,34 @@ class _Frozen(BaseModel):
 
 
 class Supervisor(_Frozen):
-    """A person (or team mailbox) told about delays; ``role`` decides which alerts."""
+    """A person (or team mailbox) told about delays; ``role`` decides which alerts.
+
+    ``webhook_secret`` names the secret the notifier signs this supervisor's webhooks
+    with (an entry of its secrets file, docs/alerts.md); the secret itself is never in
+    the catalog. None: the entry ``default``.
+    """
 
     name: NonEmptyStr
     email: str
     webhook: str | None = None
+    webhook_secret: str | None = None
     role: SupervisorRole
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _valid_secret_ref(cls, value: str | None) -> str | None:
+        if value is not None and not SECRET_REF.fullmatch(value):
+            raise ValueError(
+                f"invalid webhook_secret {value!r}: expected the name of an entry in the "
+                "webhook secrets file (lower-case letters, digits, . _ -), not a secret"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _secret_needs_a_webhook(self) -> Supervisor:
+        if self.webhook_secret is not None and self.webhook is None:
+            raise ValueError("webhook_secret is set but there is no webhook to sign for")
+        return self
 
     @field_validator("email")
     @classmethod

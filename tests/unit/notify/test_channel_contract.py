@@ -2,7 +2,9 @@
 one subclass per channel registered in ``agents.notify.registry.CHANNELS``.
 
 A new channel passes when its subclass says how to run a receiver that answers each
-attempt as told (``Reply``) and reports the alert ids it accepted.
+attempt as told (``Reply``) and reports the alert ids it accepted. Addresses are a catalog
+``Supervisor``'s, as the notifier resolves them; the webhook receiver checks signatures
+with ``agents.notify.verify``, the procedure docs/alerts.md gives receivers.
 """
 
 from __future__ import annotations
@@ -22,28 +24,30 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from pydantic import SecretStr
 
 from agents.notify import (
     ALERT_ID_HEADER,
     CHANNELS,
+    DEFAULT_SECRET,
     SIGNATURE_HEADER,
     Channel,
     DeliveryError,
     EmailChannel,
     RetryPolicy,
+    SignatureRejected,
     Target,
     WebhookChannel,
-    verify_signature,
+    verify,
     with_retries,
 )
 from agents.settings import Settings
 from events import Alert, Recipient
+from workflows.catalog import Supervisor
 
 from support.outbound import make_alert
+from support.webhooks import DEFAULT_KEYS, inline_secrets, supervisor
 
 VN = timezone(timedelta(hours=7))
-SECRET = "contract-secret"
 T = TypeVar("T")
 
 
@@ -60,7 +64,7 @@ class Endpoint:
     """A running receiver: the settings and recipient that reach it, and what it accepted."""
 
     settings: Settings
-    recipient: Recipient
+    contact: Supervisor
     accepted: list[str] = field(default_factory=list)  # alert ids, in arrival order
 
 
@@ -70,12 +74,19 @@ QUICK = dict(webhook_retries=2, webhook_backoff_seconds=0.01, webhook_timeout_se
 
 def settings(**overrides: Any) -> Settings:
     # model_construct: no DOSSIERFLOW_* variable of the machine running the tests leaks in.
-    return Settings.model_construct(webhook_secret=SecretStr(SECRET), **{**QUICK, **overrides})
+    return Settings.model_construct(webhook_secrets=inline_secrets(), **{**QUICK, **overrides})
 
 
-def an_alert(recipient: Recipient) -> Alert:
+def an_alert(**fields: Any) -> Alert:
     due = datetime(2026, 5, 4, 17, 30, tzinfo=VN)
-    return make_alert(due=due, detected=due + timedelta(hours=2), recipients=(recipient,))
+    return make_alert(due=due, detected=due + timedelta(hours=2), **fields)
+
+
+def target_of(channel: type[Channel], contact: Supervisor) -> Target:
+    address = channel.address(contact)
+    assert address is not None
+    named = Recipient(name=contact.name, role=contact.role)
+    return Target(channel.name, address, named, contact.webhook_secret or DEFAULT_SECRET)
 
 
 def free_port() -> int:
@@ -99,19 +110,17 @@ class ChannelContract(ABC):
         """A real receiver answering attempts with ``replies`` in order, then ``Reply.OK``."""
 
     @abstractmethod
-    def unreachable(self) -> tuple[Settings, Recipient]:
-        """Settings and a recipient whose address nobody listens on."""
+    def unreachable(self) -> tuple[Settings, Supervisor]:
+        """Settings and a supervisor whose address nobody listens on."""
 
-    def _deliver(self, endpoint_settings: Settings, recipient: Recipient) -> Any:
+    def _deliver(self, endpoint_settings: Settings, contact: Supervisor, **alert: Any) -> Any:
         async def go() -> Any:
             channel = self.channel(endpoint_settings, lambda: datetime.now(UTC))
-            alert = an_alert(recipient)
-            address = self.channel.address(recipient)
-            assert address is not None
-            target = Target(self.channel.name, address, recipient)
+            target = target_of(self.channel, contact)
+            alert_ = an_alert(**alert)
             try:
                 policy = RetryPolicy.from_settings(endpoint_settings)
-                return await with_retries(target, channel.prepare(alert, target), policy)
+                return await with_retries(target, channel.prepare(alert_, target), policy)
             finally:
                 await channel.close()
 
@@ -126,19 +135,19 @@ class ChannelContract(ABC):
             async with self.receiver([]) as endpoint:
                 assert self.channel.enabled(endpoint.settings)
                 outcome = await asyncio.to_thread(
-                    self._deliver, endpoint.settings, endpoint.recipient
+                    self._deliver, endpoint.settings, endpoint.contact
                 )
                 return outcome, endpoint.accepted
 
         outcome, accepted = run(go())
         assert (outcome.delivered, outcome.attempts, outcome.error) == (True, 1, None)
-        assert accepted == [an_alert(Recipient(name="x", role="r")).alert_id]
+        assert accepted == [an_alert().alert_id]
 
     def test_a_transient_refusal_is_retried_then_delivered(self) -> None:
         async def go() -> tuple[Any, list[str]]:
             async with self.receiver([Reply.TRANSIENT]) as endpoint:
                 outcome = await asyncio.to_thread(
-                    self._deliver, endpoint.settings, endpoint.recipient
+                    self._deliver, endpoint.settings, endpoint.contact
                 )
                 return outcome, endpoint.accepted
 
@@ -150,7 +159,7 @@ class ChannelContract(ABC):
         async def go() -> tuple[Any, list[str]]:
             async with self.receiver([Reply.PERMANENT] * 5) as endpoint:
                 outcome = await asyncio.to_thread(
-                    self._deliver, endpoint.settings, endpoint.recipient
+                    self._deliver, endpoint.settings, endpoint.contact
                 )
                 return outcome, endpoint.accepted
 
@@ -160,26 +169,52 @@ class ChannelContract(ABC):
         assert accepted == []
 
     def test_an_unreachable_receiver_is_retried_until_the_policy_is_spent(self) -> None:
-        conf, recipient = self.unreachable()
-        outcome = self._deliver(conf, recipient)
+        conf, contact = self.unreachable()
+        outcome = self._deliver(conf, contact)
         assert (outcome.delivered, outcome.attempts) == (False, conf.webhook_retries + 1)
 
     def test_one_attempt_fails_with_a_classified_delivery_error(self) -> None:
-        conf, recipient = self.unreachable()
+        conf, contact = self.unreachable()
 
         async def go() -> DeliveryError:
             channel = self.channel(conf, lambda: datetime.now(UTC))
-            address = self.channel.address(recipient)
-            assert address is not None
-            target = Target(self.channel.name, address, recipient)
+            target = target_of(self.channel, contact)
             try:
                 with pytest.raises(DeliveryError) as caught:
-                    await channel.prepare(an_alert(recipient), target)()
+                    await channel.prepare(an_alert(), target)()
                 return caught.value
             finally:
                 await channel.close()
 
         assert run(go()).retryable
+
+    @pytest.mark.parametrize(
+        "alert_id",
+        [
+            "65e7083802718bdcaa69b7128aeed136\r\nBcc: citizen@evil.example",  # header injection
+            "65e7083802718bdcaa69b7128aeed136\n",  # a bare LF starts a header too
+            "65e70838\x00",  # NUL
+            "65e70838\u2028x",  # a Unicode line separator
+        ],
+    )
+    def test_a_header_with_a_control_character_is_refused_before_any_attempt(
+        self, alert_id: str
+    ) -> None:
+        async def go() -> tuple[DeliveryError, list[str]]:
+            async with self.receiver([]) as endpoint:
+                channel = self.channel(endpoint.settings, lambda: datetime.now(UTC))
+                forged = an_alert().model_copy(update={"alert_id": alert_id})
+                try:
+                    with pytest.raises(DeliveryError) as caught:
+                        channel.prepare(forged, target_of(self.channel, endpoint.contact))
+                finally:
+                    await channel.close()
+                return caught.value, endpoint.accepted
+
+        error, accepted = run(go())
+        assert not error.retryable
+        assert "header " in str(error) and "control character U+" in str(error)
+        assert accepted == []
 
     def test_close_is_safe_unused_and_twice(self) -> None:
         async def go() -> None:
@@ -204,7 +239,9 @@ class TestWebhookChannel(ChannelContract):
 
         async def handle(request: web.Request) -> web.Response:
             body = await request.read()
-            if not verify_signature(body, SECRET, request.headers.get(SIGNATURE_HEADER)):
+            try:
+                verify(body, request.headers.get(SIGNATURE_HEADER), DEFAULT_KEYS)
+            except SignatureRejected:
                 return web.Response(status=401)
             status = statuses[todo.pop(0) if todo else Reply.OK]
             if status == 200:
@@ -218,15 +255,14 @@ class TestWebhookChannel(ChannelContract):
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        recipient = Recipient(name="Nam", role="head", webhook=f"http://{host}:{port}/hook")
+        contact = supervisor(webhook=f"http://{host}:{port}/hook")
         try:
-            yield Endpoint(settings(), recipient, accepted)
+            yield Endpoint(settings(), contact, accepted)
         finally:
             await runner.cleanup()
 
-    def unreachable(self) -> tuple[Settings, Recipient]:
-        url = f"http://127.0.0.1:{free_port()}/hook"
-        return settings(), Recipient(name="Nam", role="head", webhook=url)
+    def unreachable(self) -> tuple[Settings, Supervisor]:
+        return settings(), supervisor(webhook=f"http://127.0.0.1:{free_port()}/hook")
 
 
 # --- the e-mail channel: an aiosmtpd server -----------------------------------------------
@@ -264,12 +300,10 @@ class TestEmailChannel(ChannelContract):
         controller.start()
         conf = settings(smtp_host="127.0.0.1", smtp_port=controller.port)
         try:
-            yield Endpoint(
-                conf, Recipient(name="Nam", role="head", email="nam@sxd.example"), accepted
-            )
+            yield Endpoint(conf, supervisor(email="nam@sxd.example"), accepted)
         finally:
             controller.stop()
 
-    def unreachable(self) -> tuple[Settings, Recipient]:
+    def unreachable(self) -> tuple[Settings, Supervisor]:
         conf = settings(smtp_host="127.0.0.1", smtp_port=free_port())
-        return conf, Recipient(name="Nam", role="head", email="nam@sxd.example")
+        return conf, supervisor(email="nam@sxd.example")
