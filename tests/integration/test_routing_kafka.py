@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
@@ -46,7 +47,7 @@ from support.dossiers import (
 )
 from support.fleet import TAKEOVER_S, Fleet, ownership, status, wait_split, wait_status
 from support.fold import Fold, assert_assignments
-from support.harness import REPO, wait_for
+from support.harness import REPO, Worker, wait_for
 from support.kafka_io import (
     PARTITIONS,
     WAIT_S,
@@ -64,6 +65,21 @@ from support.signing import publisher_env
 from support.time import vn
 
 HERE = Path(__file__).resolve().parent
+
+
+def dossierflow(
+    worker: Worker, *args: str, env: dict[str, str] | None = None
+) -> CompletedProcess[str]:
+    """The CLI with ``worker``'s settings (its broker, prefix and logins) and ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "agents.tools.cli", *args],
+        env={**worker.env, **(env or {})},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 # Every assignment, worked out by hand. Office hours 07:30-11:30 and 13:30-17:30 (8 h a day);
@@ -139,15 +155,7 @@ def test_three_procedures_route_end_to_end_through_publish_cli(router: Fleet) ->
     jsonl = router.base / f"lifecycles-{stem}.jsonl"
     jsonl.write_bytes(b"".join(encode(e) + b"\n" for e in events))
 
-    cli = subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", "publish", str(jsonl)],
-        env={**worker.env, **publisher_env()},  # the CLI signs with the suite's publisher key
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    cli = dossierflow(worker, "publish", str(jsonl), env=publisher_env())  # signs as the suite
     assert cli.returncode == 0, cli.stderr
     assert f"published {len(events)} of {len(events)} events" in cli.stdout
 
@@ -327,15 +335,7 @@ def test_illegal_transitions_are_dead_lettered_and_an_off_route_hand_off_is_an_a
     (report,) = flagged
     assert "SKHCN" in report.message
     # ... which supervisors read with `dossierflow anomalies` (the reader's login).
-    shown = subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", "anomalies", "--dossier", off.dossier_id],
-        env=worker.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    shown = dossierflow(worker, "anomalies", "--dossier", off.dossier_id)
     assert shown.returncode == 0, shown.stderr
     (line,) = shown.stdout.splitlines()
     assert f"off_route  {off.dossier_id}  {off_events[-1].event_id}" in line
