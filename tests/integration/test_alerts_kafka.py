@@ -22,6 +22,7 @@ import time
 import urllib.request
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -504,3 +505,66 @@ def test_two_workers_one_killed_no_alert_missed_or_duplicated(fleet: Fleet) -> N
     resent = len(alerts) - len(by_id)
     print(f"alerts: {len(by_id)} distinct, {resent} re-sent after the SIGKILL")
     assert "Crashed reason=" not in two.log()
+
+
+# --- 3. reminders under the manual clock, across a weekend ----------------------------------
+
+
+def test_reminders_while_overdue_across_a_weekend(fleet: Fleet) -> None:
+    """2.001610 received Fri 2027-01-22 09:00, never finished: overdue Wed 01-27 09:00;
+    with one reminder a working day, #1 Thu 28 09:00, #2 Fri 29 09:00, nothing over the
+    weekend, #3 Mon 02-01 09:00 (tests/unit/test_reminders.py has the arithmetic)."""
+    dossier = "HS-REMIND-1"
+    worker = fleet.worker(
+        "reminder",
+        **manual_clock(vn("2027-01-27 08:00")),
+        DOSSIERFLOW_TICK_SECONDS=TICK_SECONDS,
+        DOSSIERFLOW_REMINDER_EVERY_WORKING_DAYS="1",
+    )
+    fleet.start(worker)
+    publish(
+        fleet.bootstrap,
+        fleet.names.events,
+        [online(dossier).received("2027-01-22 09:00", MOTCUA, "2.001610")],
+    )
+    wait_status(worker, dossier, "current_step", "receive")
+    wait_watched([worker], 1)
+
+    def reminder_ids(*numbers: int) -> set[str]:
+        return {
+            alert_id(dossier, AlertScope.DOSSIER, None, AlertLevel.REMINDER, 0, n) for n in numbers
+        }
+
+    log = AlertLog(fleet.bootstrap, fleet.names.alerts)
+
+    def reminded(numbers: tuple[int, ...]) -> bool:
+        log.poll()
+        got = {a.alert_id for a in log.alerts if a.level is AlertLevel.REMINDER}
+        assert got <= reminder_ids(*numbers), f"a reminder too early: {log.alerts}"
+        return got == reminder_ids(*numbers)
+
+    try:
+        overdue = alert_id(dossier, AlertScope.DOSSIER, None, AlertLevel.OVERDUE, 0)
+        set_clock(worker, vn("2027-01-27 09:00"))  # and the earlier levels, from 08:00
+        wait_for(lambda: (log.poll(), overdue in log.ids())[1], WAIT_S, "overdue on Wed 09:00")
+        for clock, numbers in [
+            ("2027-01-28 08:59", ()),  # not yet a working day after the due instant
+            ("2027-01-28 09:00", (1,)),
+            ("2027-01-29 09:00", (1, 2)),
+            ("2027-01-30 12:00", (1, 2)),  # Saturday
+            ("2027-01-31 12:00", (1, 2)),  # Sunday
+            ("2027-02-01 09:00", (1, 2, 3)),  # Monday: across the weekend
+        ]:
+            set_clock(worker, vn(clock))
+            wait_for(partial(reminded, numbers), WAIT_S, f"reminders {numbers} at {clock}")
+        log.quiet(2 * float(TICK_SECONDS) + 1.0)
+        reminders = [a for a in log.alerts if a.level is AlertLevel.REMINDER]
+    finally:
+        log.close()
+    assert sorted((a.reminder, a.detected_at) for a in reminders) == [
+        (1, vn("2027-01-28 09:00")),
+        (2, vn("2027-01-29 09:00")),
+        (3, vn("2027-02-01 09:00")),
+    ]
+    # One level above the overdue alert's (centre_director): the province leader.
+    assert {r.role for a in reminders for r in a.recipients} == {"province_leader"}
