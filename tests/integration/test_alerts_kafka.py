@@ -543,10 +543,14 @@ def test_reminders_while_overdue_across_a_weekend(fleet: Fleet) -> None:
         assert got <= reminder_ids(*numbers), f"a reminder too early: {log.alerts}"
         return got == reminder_ids(*numbers)
 
+    def seen(alert: str) -> bool:
+        log.poll()
+        return alert in log.ids()
+
     try:
         overdue = alert_id(dossier, AlertScope.DOSSIER, None, AlertLevel.OVERDUE, 0)
         set_clock(worker, vn("2027-01-27 09:00"))  # and the earlier levels, from 08:00
-        wait_for(lambda: (log.poll(), overdue in log.ids())[1], WAIT_S, "overdue on Wed 09:00")
+        wait_for(partial(seen, overdue), WAIT_S, "overdue on Wed 09:00")
         for clock, numbers in [
             ("2027-01-28 08:59", ()),  # not yet a working day after the due instant
             ("2027-01-28 09:00", (1,)),
