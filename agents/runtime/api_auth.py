@@ -82,7 +82,7 @@ def _principal(path: Path, name: object, entry: object) -> tuple[str, Principal]
     if not isinstance(agencies, list) or not all(isinstance(a, str) and a for a in agencies):
         raise ApiCredentialsError(f"{where}: agencies must be a list of agency codes")
     if role != "admin" and not agencies:
-        raise ApiCredentialsError(f"{where}: a {role} principal needs at least one agency")
+        raise ApiCredentialsError(f"{where}: role {role} needs at least one agency (--agency)")
     digest = entry.get("sha256")
     if not isinstance(digest, str) or not _HEX64.match(digest):
         raise ApiCredentialsError(
