@@ -225,7 +225,7 @@ def _run(
     desk = next(
         (d.events[0].agency for d in workload.dossiers if d.dossier_id == example), "MOTCUA"
     )
-    for line in how_to_look(access, first.url, example, desk):
+    for line in how_to_look(access, first.url, example, desk, run_settings):
         say(line)
     say()
     live = LiveView(
