@@ -222,6 +222,12 @@ def _register_web(
 
     audit = AuditLog(send, settings.topics.audit, worker_name, settings.audit_timeout_seconds)
     ops_site = None
+    if settings.ops_host and settings.ops_port is None:
+        log.warning(
+            "DOSSIERFLOW_OPS_HOST=%s without DOSSIERFLOW_OPS_PORT: /metrics and /health stay "
+            "on the web port; set both to move them",
+            settings.ops_host,
+        )
     if settings.ops_port is not None:
         host = settings.ops_host or "127.0.0.1"
         ops_site = OpsSite(ops, host, settings.ops_port)

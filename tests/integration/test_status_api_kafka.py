@@ -1,10 +1,14 @@
 """The status API on real Kafka, security on, two workers: it answers only to whom it may
 (401 / 403 / 404 for two agencies, two supervisors, an admin; the citizen's lookup code),
 forwards to the dossier's owner with the caller's token, logs every read to the audit topic
-before answering, and serves none of faust's own views; the manual clock needs an admin."""
+before answering, and serves none of faust's own views; the manual clock needs an admin;
+/metrics and /health move to an ops address when one is given."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -15,7 +19,7 @@ from events import DossierRead, decode
 
 from support.dossiers import receipt
 from support.fleet import Fleet
-from support.harness import Reply, Worker, manual_clock, read_topic, wait_for
+from support.harness import REPO, Reply, Worker, free_port, manual_clock, read_topic, wait_for
 from support.kafka_io import WAIT_S, publish
 from support.time import vn
 
@@ -48,7 +52,9 @@ def test_status_api_answers_only_to_whom_it_may_and_logs_every_read(
         **manual_clock(RECEIVED),
         "DOSSIERFLOW_API_CREDENTIALS_PATH": str(credentials),
     }
-    one, two = fleet.worker("one", **env), fleet.worker("two", **env)
+    one = fleet.worker("one", **env)
+    # /metrics and /health on an ops address of their own, and then only there
+    two = fleet.worker("two", DOSSIERFLOW_OPS_PORT=str(free_port()), **env)
     fleet.start(one, two)
     first = receipt(D1, f"{D1}/1", RECEIVED).model_copy(update={"lookup_code": CODE})
     handed = ev.StepCompleted(
@@ -108,6 +114,13 @@ def test_status_api_answers_only_to_whom_it_may_and_logs_every_read(
         assert wrong.raw == none.raw == unknown.raw
         citizen.update({(D1, 200): 1, (D1, 404): 2, (UNKNOWN, 404): 1})
 
+    assert two.ops_url != two.url
+    with urllib.request.urlopen(f"{two.ops_url}/metrics", timeout=10) as scraped:
+        assert b"dossierflow_" in scraped.read()
+    assert two.call("/metrics", headers={}).status == 404
+    assert two.call("/health", headers={}).status == 404
+    assert one.call("/metrics", headers={}).status == 200  # no ops address: on the web port
+
     # faust's own views are off; the manual clock and the routes need an admin token.
     for path in ("/router/", f"/table/{fleet.names.events}-open/", "/graph/", "/stats/"):
         assert one.call(path).status == 404, path
@@ -157,4 +170,15 @@ def test_status_api_answers_only_to_whom_it_may_and_logs_every_read(
     past_login = [r for r in asked if r.status != 401]
     assert len(forwarded) * 2 == len(past_login)
     assert all(r.forwarded_for is None for r in asked if r.status == 401)
+
+    # The reader role reads the log back with the CLI (the engine only writes it).
+    cli = subprocess.run(
+        [sys.executable, "-m", "agents.tools.cli", "audit", "--dossier", D1, "--principal", "land"],
+        env=one.env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    lines = cli.stdout.splitlines()
+    assert len(lines) == calls[("land", D1, 403)] and all(
+        "refused 403  land (supervisor)" in line for line in lines
+    ), cli.stdout
     fleet.assert_no_agent_crash()

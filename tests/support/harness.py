@@ -144,9 +144,15 @@ class Worker:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def ops_url(self) -> str:
+        """Where /metrics and /health are: the ops address when the worker has one."""
+        ops_port = self.env.get("DOSSIERFLOW_OPS_PORT")
+        return f"http://127.0.0.1:{ops_port}" if ops_port else self.url
+
     def health(self) -> bool | None:
         try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+            with urllib.request.urlopen(f"{self.ops_url}/health", timeout=2) as resp:
                 return bool(json.loads(resp.read())["ready"])
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return None
