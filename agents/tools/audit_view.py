@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from agents.tools.printable import printable
 from events import ContractError, DossierRead, decode
 from workflows.calendar import VN_TZ
 
-__all__ = ["parse_reads", "printable", "render", "select"]
+__all__ = ["parse_reads", "render", "select", "shown"]
 
 
-def printable(text: str | None) -> str:
-    """``text`` with every unprintable character (controls, escape, bidi marks) as an
-    escape sequence, e.g. ``\\x1b``; ``-`` for None."""
-    if text is None:
-        return "-"
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+def shown(text: str | None) -> str:
+    """``text`` escaped where it is not printable (agents/tools/printable.py); ``-`` for None."""
+    return "-" if text is None else printable(text)
 
 
 def parse_reads(records: Iterable[bytes | None]) -> Iterator[DossierRead]:
@@ -49,13 +47,13 @@ def select(
 def render(read: DossierRead) -> str:
     """One line: when, outcome and status, who, which dossier, which view, from where."""
     at = read.at.astimezone(VN_TZ).isoformat(timespec="seconds")
-    who = printable(read.principal) + (f" ({read.role})" if read.role else "")
-    where = printable(read.remote)
+    who = shown(read.principal) + (f" ({read.role})" if read.role else "")
+    where = shown(read.remote)
     if read.forwarded_for:
-        where += f" for {printable(read.forwarded_for)}"
-    detail = f"  [{printable(read.detail)}]" if read.detail else ""
+        where += f" for {shown(read.forwarded_for)}"
+    detail = f"  [{shown(read.detail)}]" if read.detail else ""
     return (
-        f"{at}  {read.outcome.value:<7} {read.status}  {who}  {printable(read.dossier_id)}  "
-        f"{read.view.value} {printable(read.path)}  from {where} via {printable(read.worker)}"
+        f"{at}  {read.outcome.value:<7} {read.status}  {who}  {shown(read.dossier_id)}  "
+        f"{read.view.value} {shown(read.path)}  from {where} via {shown(read.worker)}"
         f"{detail}"
     )

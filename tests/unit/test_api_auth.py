@@ -28,7 +28,7 @@ from agents.runtime.audit import AuditLog
 from agents.runtime.faust_config import app_options
 from agents.runtime.status_api import StatusApi
 from agents.settings import Settings
-from agents.tools.audit_view import printable, render
+from agents.tools.audit_view import render, shown
 from events import DossierRead, ReadOutcome, ReadView
 from events.topics import CLOSED_TABLE, OPEN_TABLE
 
@@ -206,7 +206,7 @@ def test_an_acknowledged_read_is_answered_and_says_who_and_what(tmp_path: Path) 
 
 
 def test_the_audit_view_escapes_what_a_reader_could_have_typed() -> None:
-    assert printable("a\x1b[2Jb\u202e\n") == "a\\x1b[2Jb\\u202e\\n"
+    assert shown("a\x1b[2Jb\u202e\n") == "a\\x1b[2Jb\\u202e\\n" and shown(None) == "-"
     read = DossierRead(
         read_id="r1", at=datetime(2026, 3, 9, 1, 0, tzinfo=UTC), principal="citizen",
         dossier_id="X\x1b]0;owned\x07", view=ReadView.PUBLIC, path="/public/dossiers/X",
