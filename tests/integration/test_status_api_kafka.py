@@ -15,6 +15,7 @@ from pathlib import Path
 
 import events as ev
 from agents.runtime.api_auth import issue
+from agents.runtime.audit import FORWARDED_FOR
 from events import DossierRead, decode
 
 from support.dossiers import receipt
@@ -27,6 +28,7 @@ RECEIVED = vn("2026-11-02 08:00")
 #: D1 goes MOTCUA (receive) -> STC (review); D2 stays at the desk MOTCUA.
 D1, D2, UNKNOWN = "API-1", "API-2", "API-NOPE"
 CODE = "R7K2-99QX"
+CLAIMED = "203.0.113.9"  # a forwarded-for address a caller claims
 #: name -> (role, agencies): two agencies, a supervisor on STC's escalation path
 #: (TTPVHCC) and one off it (SNNMT, which supervises the land office), an admin.
 PRINCIPALS = {
@@ -75,7 +77,8 @@ def test_status_api_answers_only_to_whom_it_may_and_logs_every_read(
         headers = bearer(tokens[who]) if who in tokens else {}
         if who == "forged":
             headers = bearer("dft_" + uuid.uuid4().hex)
-        reply = worker.call(f"/dossiers/{dossier}", headers=headers)
+        # a caller's own forwarded-for: the engine's router drops it when it forwards
+        reply = worker.call(f"/dossiers/{dossier}", headers={**headers, FORWARDED_FOR: CLAIMED})
         assert reply.status == expected, (who, dossier, worker.url, reply)
         calls[("anonymous" if expected == 401 else who, dossier, expected)] += 1
         return reply
@@ -162,14 +165,17 @@ def test_status_api_answers_only_to_whom_it_may_and_logs_every_read(
     }
     assert {r.detail for r in asked if r.status == 401} == {"no token", "invalid token"}
     assert all(r.remote == "127.0.0.1" and r.path.endswith(r.dossier_id) for r in asked)
-    # a read forwarded to the owner is logged there, with the address the first worker saw
-    forwarded = [r for r in asked if r.forwarded_for is not None]
-    assert forwarded and all(r.forwarded_for == "127.0.0.1" for r in forwarded)
-    # Each read was asked of both workers and answered by the owner only: half of them
-    # came forwarded; a 401 is answered by the worker asked, never forwarded.
-    past_login = [r for r in asked if r.status != 401]
-    assert len(forwarded) * 2 == len(past_login)
-    assert all(r.forwarded_for is None for r in asked if r.status == 401)
+    # Each sheet read was asked of both workers and answered by the owner only: half came
+    # forwarded, logged with the address the first worker saw (the caller's claim dropped);
+    # the other half carry the caller's claim, beside the real peer. A 401 is answered by
+    # the worker asked, never forwarded.
+    sheets = [r for r in asked if r.view is ev.ReadView.SHEET and r.status != 401]
+    forwarded = [r for r in sheets if r.forwarded_for == "127.0.0.1"]
+    direct = [r for r in sheets if r.forwarded_for == CLAIMED]
+    assert len(forwarded) * 2 == len(direct) * 2 == len(sheets) > 0
+    assert all(r.forwarded_for == CLAIMED for r in asked if r.status == 401)
+    publics = [r for r in asked if r.view is ev.ReadView.PUBLIC]
+    assert [r.forwarded_for for r in publics].count("127.0.0.1") * 2 == len(publics) > 0
 
     # The reader role reads the log back with the CLI (the engine only writes it).
     cli = subprocess.run(
