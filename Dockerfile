@@ -18,14 +18,17 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER dossierflow
 WORKDIR /var/lib/dossierflow
-# Inside a container the web server must listen beyond loopback for Prometheus to scrape it.
+# The web port serves the status API (docs/security.md "Reads"): loopback unless the one
+# who runs the image says otherwise. docker-compose.yml listens on its private network
+# (for Prometheus) and publishes the port on the host's 127.0.0.1 only.
 ENV PYTHONUNBUFFERED=1 \
-    DOSSIERFLOW_WEB_HOST=0.0.0.0 \
+    DOSSIERFLOW_WEB_HOST=127.0.0.1 \
     DOSSIERFLOW_WEB_PORT=6066 \
     DOSSIERFLOW_DATA_DIR=/var/lib/dossierflow/data
 EXPOSE 6066
-# /health answers 200 once the worker has its partitions and recovered its tables.
+# /health answers 200 once the worker has its partitions and recovered its tables; it is on
+# the ops port when DOSSIERFLOW_OPS_PORT gives one.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DOSSIERFLOW_WEB_PORT', '6066') + '/health', timeout=4)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + (os.environ.get('DOSSIERFLOW_OPS_PORT') or os.environ.get('DOSSIERFLOW_WEB_PORT', '6066')) + '/health', timeout=4)"
 ENTRYPOINT ["dossierflow"]
 CMD ["worker"]

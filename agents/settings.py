@@ -39,6 +39,9 @@ def warn_insecure() -> None:
 #: Where ``scripts/kafka-local start`` writes the principals' credentials (repo-relative).
 DEFAULT_CREDENTIALS = Path(".kafka/data/security/clients.json")
 
+#: Where ``dossierflow tokens new`` keeps the status API's token hashes, beside the above.
+DEFAULT_API_CREDENTIALS = Path(".kafka/data/security/api-tokens.json")
+
 #: ``instance_id`` "auto": derived from what already tells one worker slot from another.
 AUTO_INSTANCE_ID = "auto"
 
@@ -101,6 +104,20 @@ class Settings(BaseSettings):
     # Worker
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
+    # The status API (docs/security.md "Reads"): bearer tokens per principal, stored hashed
+    # (`dossierflow tokens new`); /metrics and /health optionally on an address of their own.
+    api_credentials_path: Path | None = Field(
+        None,
+        description=(
+            f"status-API tokens (JSON, hashes only); default: {DEFAULT_API_CREDENTIALS}; "
+            "a missing file means no principal can log in"
+        ),
+    )
+    ops_host: str = Field("", description="with ops_port: /metrics and /health only there")
+    ops_port: int | None = Field(None, ge=1, le=65535)
+    audit_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="a read waits this long for its audit record's ack"
+    )
     worker_name: str = Field(
         "", description="label for this worker in metrics; default host:web_port"
     )

@@ -1,5 +1,6 @@
 """Wire contract v1: the models every record crossing Kafka is parsed into."""
 
+from events.audit import ANONYMOUS, AUDIT_TEXT_MAX, CITIZEN, DossierRead, ReadOutcome, ReadView
 from events.codec import MAX_EVENT_BYTES, decode, encode, parse_event, parse_event_obj
 from events.errors import ContractError, Problem, ReasonKind
 from events.inbound import (
@@ -38,6 +39,9 @@ from events.outbound import (
 from events.topics import TopicNames
 
 __all__ = [
+    "ANONYMOUS",
+    "AUDIT_TEXT_MAX",
+    "CITIZEN",
     "DEAD_LETTER_MAX_BYTES",
     "EVENT_TYPES",
     "EXCERPT_BYTES",
@@ -55,6 +59,7 @@ __all__ = [
     "ContractError",
     "DeadLetter",
     "DossierHandedOff",
+    "DossierRead",
     "DossierReceived",
     "DossierRejected",
     "DossierRescheduled",
@@ -62,6 +67,8 @@ __all__ = [
     "DossierWithdrawn",
     "InboundEvent",
     "Problem",
+    "ReadOutcome",
+    "ReadView",
     "ReasonKind",
     "Recipient",
     "ResultOutcome",

@@ -77,6 +77,10 @@ class _Event(BaseModel):
     actor: Code | None = None
 
 
+#: A receipt's lookup code: letters, digits and dashes only, so it fits a header as is.
+LookupCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9-]{6,32}$")]
+
+
 class DossierReceived(_Event):
     """Accepted at the one-stop desk: the clock starts."""
 
@@ -84,6 +88,9 @@ class DossierReceived(_Event):
     procedure: Code
     channel: Channel
     applicant: Applicant | None = None
+    #: printed on the receipt: with the dossier id, the citizen's key to the public view;
+    #: the engine keeps only a salted hash of it (workflows.reads)
+    lookup_code: LookupCode | None = None
 
 
 class StepCompleted(_Event):

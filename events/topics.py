@@ -11,6 +11,7 @@ DOSSIER_ASSIGNMENTS = "dossier-assignments"
 DOSSIER_ALERTS = "dossier-alerts"
 DOSSIER_ALERTS_FAILED = "dossier-alerts-failed"
 DOSSIER_DEADLINE_TICKS = "dossier-deadline-ticks"
+DOSSIER_AUDIT = "dossier-audit"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class TopicNames:
     alerts_failed: str = DOSSIER_ALERTS_FAILED
     #: internal: the deadline watcher's commands to the router (same partitioning)
     ticks: str = DOSSIER_DEADLINE_TICKS
+    #: who read which dossier through the status API (events.audit), kept 400 days
+    audit: str = DOSSIER_AUDIT
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:

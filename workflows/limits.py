@@ -59,6 +59,7 @@ def estimated_size(state: DossierState) -> int:
         state.current_step or "",
         state.current_agency or "",
         state.watch_key or "",
+        state.lookup_hash or "",
     )
     size = _ENVELOPE + _CHAR * sum(len(s) for s in strings)
     for row in state.sheet:

@@ -137,6 +137,9 @@ class DossierState(_Frozen):
     # (workflows.alerts.stamp_watch / stamped_watch; docs/alerts.md).
     watch_at: AwareDatetime | None = Field(None, alias="w")
     watch_key: str | None = Field(None, alias="wk")
+    # The receipt's lookup code, salted and hashed (workflows.reads.lookup_digest): the
+    # citizen's key to the public view. Never the code itself, never in ``public()``.
+    lookup_hash: str | None = Field(None, alias="lk")
 
     @property
     def rescheduled(self) -> bool:
@@ -174,12 +177,13 @@ class DossierState(_Frozen):
 
     def public(self) -> dict[str, object]:
         """Long field names and ISO 8601 local times, for the status endpoint and people."""
-        fields = self.model_dump(exclude=_CACHE_FIELDS)
+        fields = self.model_dump(exclude=_NOT_SHOWN)
         return {name: _readable(value) for name, value in fields.items()}
 
 
-#: Fields of DossierState that are caches, not the dossier's state.
-_CACHE_FIELDS = {"watch_at", "watch_key"}
+#: Fields of DossierState that ``public()`` leaves out: caches, not the dossier's state,
+#: and the lookup hash (a secret's digest is still no one's business).
+_NOT_SHOWN = {"watch_at", "watch_key", "lookup_hash"}
 
 
 def _readable(value: object) -> object:

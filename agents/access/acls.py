@@ -103,6 +103,9 @@ def engine_bindings(principal: str, scope: Scope) -> list[Binding]:
     outputs = (names.dlq, names.anomalies, names.assignments, names.alerts, names.alerts_failed)
     for topic in (*outputs, names.ticks):
         out += _grants(principal, Resource.TOPIC, topic, Pattern.LITERAL, _ENGINE_TOPIC_OPS)
+    # The access log: the engine appends (and declares) it, never reads it back.
+    out += _grants(principal, Resource.TOPIC, names.audit, Pattern.LITERAL,
+                   ("WRITE", "DESCRIBE", "CREATE"))  # fmt: skip
     out += _grants(principal, Resource.TOPIC, scope.engine_internal_prefix, Pattern.PREFIXED,
                    _ENGINE_TOPIC_OPS)  # fmt: skip
     out += _grants(principal, Resource.TOPIC, scope.assignor_topic, Pattern.LITERAL,
@@ -122,10 +125,14 @@ def publisher_bindings(principal: str, scope: Scope) -> list[Binding]:
 
 
 def reader_bindings(principal: str, scope: Scope) -> list[Binding]:
-    """Read-only tools (inbox, alerts, dead letters, report): READ what they show, no WRITE."""
+    """Read-only tools (inbox, alerts, dead letters, report, the access log): READ what they
+    show, no WRITE."""
     names = scope.topics
     out: list[Binding] = []
-    shown = (names.assignments, names.alerts, names.alerts_failed, names.dlq, names.anomalies)
+    shown = (
+        names.assignments, names.alerts, names.alerts_failed, names.dlq, names.anomalies,
+        names.audit,
+    )  # fmt: skip
     for topic in (*shown, *scope.report_changelogs()):
         out += _grants(principal, Resource.TOPIC, topic, Pattern.LITERAL, ("READ", "DESCRIBE"))
     for group in scope.tool_group_prefixes():

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agents.access.provision import grant
+from agents.demo.access import demo_access, how_to_look
 from agents.demo.feed import (
     DEFAULT_SPEED,
     RunClock,
@@ -156,6 +157,10 @@ def _run(
         grant(run_settings)  # each principal gets what its role needs on the demo's topics
         say("· ACLs in place for the engine, publisher and reader principals")
     envs = [worker_env(run_settings, f"worker-{i + 1}", port, out) for i, port in enumerate(ports)]
+    # The status API's tokens: the demo's own admin (its clock release), in the output folder.
+    access = demo_access(out)
+    for env in envs:
+        env["DOSSIERFLOW_API_CREDENTIALS_PATH"] = str(access.path)
     argv = ["--hold-at", hold_at.isoformat(), "--stop-at", window.end.isoformat()]
     received = stack.enter_context(webhook_receivers(catalog, hook_keys))
     workers = stack.enter_context(worker_processes(envs, argv, out, started))
@@ -209,7 +214,7 @@ def _run(
     clock = RunClock(window.start, opts.speed, hold_at=hold_at, stop_at=window.end)
     origin = time.monotonic() + 0.2
     for w in workers:
-        post_json(f"{w.url}/demo/clock", {"origin": origin})
+        post_json(f"{w.url}/demo/clock", {"origin": origin}, access.admin_header)
     clock.release(origin)
     first = workers[0]
     example = next(
@@ -217,7 +222,11 @@ def _run(
         workload.dossiers[0].dossier_id if workload.dossiers else "-",
     )
     say(f"· the clock runs: metrics {first.url}/metrics   health {first.url}/health")
-    say(f"  a dossier's process control sheet: {first.url}/dossiers/{example}")
+    desk = next(
+        (d.events[0].agency for d in workload.dossiers if d.dossier_id == example), "MOTCUA"
+    )
+    for line in how_to_look(access, first.url, example, desk, run_settings):
+        say(line)
     say()
     live = LiveView(
         clock,

@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from agents.demo.feed import RunClock
-from agents.settings import Settings
+from agents.runtime.api_auth import TokenStore
+from agents.runtime.status_api import require_admin
+from agents.settings import DEFAULT_API_CREDENTIALS, Settings
 
 
 def main(argv: Sequence[str]) -> int:
@@ -36,15 +38,22 @@ def main(argv: Sequence[str]) -> int:
     )
     ensure_topics(settings)
     flow = create_app(settings, clock=clock)
+    tokens = TokenStore.open(settings.api_credentials_path or DEFAULT_API_CREDENTIALS)
 
     @flow.app.page("/demo/clock")
     class RunClockView(faust.web.View):
-        """GET: the run's simulated time; POST {"origin": monotonic}: start it."""
+        """GET: the run's simulated time; POST {"origin": monotonic}: start it (admin)."""
 
         async def get(self, request: Any) -> Any:
-            return self.json({"now": clock.now().isoformat(), "released": clock.released})
+            refused = require_admin(tokens, self, request)
+            return refused or self.json(
+                {"now": clock.now().isoformat(), "released": clock.released}
+            )
 
         async def post(self, request: Any) -> Any:
+            refused = require_admin(tokens, self, request)
+            if refused is not None:
+                return refused
             body = await request.json()
             clock.release(float(body["origin"]))
             return self.json({"now": clock.now().isoformat(), "origin": clock.origin})

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 from agents.clock import Clock, clock_from
 from agents.notify.agent import register_notifier
 from agents.runtime.acks import OffsetGuard
+from agents.runtime.api_auth import TokenStore
+from agents.runtime.audit import AuditLog
 from agents.runtime.batch import BatchLoop
 from agents.runtime.consumer import App, RewindingConsumer
 from agents.runtime.context import build_context, build_senders
@@ -29,11 +31,12 @@ from agents.runtime.limits import parking_policy
 from agents.runtime.router import RouterCore, Tables
 from agents.runtime.senders import SenderCheck
 from agents.runtime.stall import StallWatch
+from agents.runtime.status_api import StatusApi
 from agents.runtime.tables import make_tables
 from agents.runtime.telemetry import AgencyLabels, OpenGauges
 from agents.runtime.watcher import Watcher
-from agents.runtime.web import register_views
-from agents.settings import Settings
+from agents.runtime.web import OpsSite, OpsViews, register_views
+from agents.settings import DEFAULT_API_CREDENTIALS, Settings
 from events import InboundEvent
 from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE
 from monitoring.metrics import Metrics, create_metrics
@@ -62,6 +65,8 @@ class Dossierflow:
     router: RouterCore
     watcher: Watcher
     metrics: Metrics
+    #: started beside the app by ``run_worker`` (the ops site, when configured)
+    services: tuple[Any, ...] = ()
 
 
 def create_app(
@@ -168,14 +173,16 @@ def create_app(
         gauges.export()
         metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
 
+    ops = OpsViews(app, registry, before_scrape)
+    services = _register_web(app, settings, tables, context.catalog, worker_name, ops)
     register_views(
         app,
-        tables,
-        registry,
-        before_scrape,
-        clock,
-        deadlines.watch_once,
-        lambda: len(watcher.index),
+        StatusApi(tables, context.catalog, services.tokens, services.audit),
+        ops,
+        ops_on_web_port=services.ops_site is None,
+        clock=clock,
+        watch_once=deadlines.watch_once,
+        watched=lambda: len(watcher.index),
     )
     return Dossierflow(
         settings=settings,
@@ -185,10 +192,49 @@ def create_app(
         router=router,
         watcher=watcher,
         metrics=metrics,
+        services=(services.ops_site,) if services.ops_site is not None else (),
     )
+
+
+@dataclass(frozen=True)
+class _WebParts:
+    tokens: TokenStore
+    audit: AuditLog
+    ops_site: OpsSite | None
+
+
+def _register_web(
+    app: faust.App,
+    settings: Settings,
+    tables: Any,
+    catalog: Any,
+    worker_name: str,
+    ops: OpsViews,
+) -> _WebParts:
+    """The status API's tokens and audit log, and the ops site when it has an address."""
+    tokens = TokenStore.open(settings.api_credentials_path or DEFAULT_API_CREDENTIALS)
+    unknown = sorted({a for p in tokens.principals() for a in p.agencies} - set(catalog.agencies))
+    if unknown:
+        log.warning("API principals name agencies not in the catalog: %s", ", ".join(unknown))
+
+    async def send(topic: str, key: bytes, value: bytes) -> Any:
+        return await app.producer.send_and_wait(topic, key, value, None, None, None)
+
+    audit = AuditLog(send, settings.topics.audit, worker_name, settings.audit_timeout_seconds)
+    ops_site = None
+    if settings.ops_host and settings.ops_port is None:
+        log.warning(
+            "DOSSIERFLOW_OPS_HOST=%s without DOSSIERFLOW_OPS_PORT: /metrics and /health stay "
+            "on the web port; set both to move them",
+            settings.ops_host,
+        )
+    if settings.ops_port is not None:
+        host = settings.ops_host or "127.0.0.1"
+        ops_site = OpsSite(ops, host, settings.ops_port)
+    return _WebParts(tokens, audit, ops_site)
 
 
 def run_worker(flow: Dossierflow, loglevel: str = "info") -> None:
     """Run the worker in this process until a signal stops it."""
-    worker = faust.Worker(flow.app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(flow.app, *flow.services, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -26,6 +26,16 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "web_host": settings.web_host,
         "web_port": settings.web_port,
         "web_bind": settings.web_host,
+        # faust's own views are off: /router/ and /table/ would show the cluster's layout
+        # and every table's content to anyone who reaches the port (docs/security.md
+        # "Reads"); the index, stats, graph and performance pages add nothing we need.
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_stats_enabled": False,
+        "web_graph_enabled": False,
+        "web_metrics_enabled": False,
+        # forwards a status-API request to the dossier's owner with the caller's address
+        "Router": "agents.runtime.forwarding:ForwardingRouter",
         "autodiscover": False,
         "key_serializer": "raw",
         "value_serializer": "raw",

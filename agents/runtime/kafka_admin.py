@@ -14,6 +14,8 @@ from events.topics import CLOSED_TABLE, DELIVERED_TABLE, OPEN_TABLE, PARKED_TABL
 log = logging.getLogger(__name__)
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
+#: The access log's retention (docs/security.md "Reads"): over a year, with margin.
+AUDIT_RETENTION_MS = 400 * 24 * 3600 * 1000
 
 #: Per-topic configs. The dead-letter topic keeps records long enough for a person to look.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
@@ -27,6 +29,9 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "alerts": {"retention.ms": str(4 * _WEEK_MS)},
     "alerts_failed": {"retention.ms": str(8 * _WEEK_MS)},
     "ticks": {"retention.ms": str(24 * 3600 * 1000)},
+    # Who read which dossier: the personal-data rules keep system logs at least 12 months;
+    # 400 days with delete (never compact: every read is its own record).
+    "audit": {"cleanup.policy": "delete", "retention.ms": str(AUDIT_RETENTION_MS)},
 }
 
 

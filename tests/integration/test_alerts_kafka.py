@@ -17,9 +17,7 @@ set; a short quiet read at the end catches anything unexpected.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections import Counter
 from datetime import datetime
 from functools import partial
@@ -78,14 +76,9 @@ ROLE = {
 
 def set_clock(worker: Worker, to: datetime) -> dict[str, Any]:
     """``POST /clock {"to": ...}``: move the worker's manual clock and run one watcher pass."""
-    request = urllib.request.Request(
-        f"{worker.url}/clock",
-        data=json.dumps({"to": to.isoformat()}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body: dict[str, Any] = json.loads(response.read())
+    reply = worker.call("/clock", method="POST", body={"to": to.isoformat()})
+    assert reply.status == 200, reply
+    body: dict[str, Any] = reply.body
     assert datetime.fromisoformat(body["now"]) == to, body
     return body
 

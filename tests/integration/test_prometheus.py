@@ -570,10 +570,9 @@ def stack(
 
 
 def worker_post(worker: Worker, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    try:
-        return 200, http_json(f"{worker.url}{path}", json.dumps(body).encode())
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
+    """``POST path`` as the suite's admin (``/clock`` needs an admin token)."""
+    reply = worker.call(path, method="POST", body=body)
+    return reply.status, reply.body if reply.status == 200 else reply.raw.decode(errors="replace")
 
 
 def settle(stack: Stack) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -104,8 +102,9 @@ def wait_status(
 
 
 def ownership(worker: Worker, changelog: str) -> dict[str, list[int]] | None:
-    """Which worker (URL) holds which partitions of ``changelog``, as ``worker`` sees it."""
-    code, body = worker.get("/router/")
+    """Which worker (URL) holds which partitions of ``changelog``, as ``worker`` sees it
+    (``/routes``, admin only: faust's ``/router/`` is off)."""
+    code, body = worker.get("/routes")
     if code != 200 or not isinstance(body, dict):
         return None
     return {url: sorted(tables.get(changelog, [])) for url, tables in body.items()}
@@ -130,10 +129,9 @@ def wait_split(one: Worker, two: Worker, changelog: str) -> dict[str, list[int]]
 
 
 def post_clock(worker: Worker, body: dict[str, object]) -> dict[str, object]:
-    """``POST /clock`` with ``body`` (e.g. ``{"to": instant}``); the worker's answer."""
-    request = urllib.request.Request(
-        f"{worker.url}/clock", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        result: dict[str, object] = json.loads(resp.read())
-        return result
+    """``POST /clock`` with ``body`` (e.g. ``{"to": instant}``) as the suite's admin; the
+    worker's answer."""
+    reply = worker.call("/clock", method="POST", body=body)
+    assert reply.status == 200, f"POST /clock: {reply.status} {reply.raw[:300]!r}"
+    result: dict[str, object] = reply.body
+    return result

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+
+from agents.runtime.api_auth import issue
 
 from support import security
 from support.security import login
@@ -34,6 +39,35 @@ def free_port() -> int:
         return port
 
 
+_api: dict[str, Any] = {}
+
+
+def api_admin() -> tuple[Path, str]:
+    """The suite's status-API credentials file (one admin principal, ``tests-admin``) and
+    the admin's token; made once per test process, removed at its exit."""
+    if "path" not in _api:
+        folder = Path(tempfile.mkdtemp(prefix="dossierflow-api-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "api-tokens.json"
+        _api["token"] = issue(path, "tests-admin", "admin", ())
+        _api["path"] = path
+    return _api["path"], _api["token"]
+
+
+def admin_headers() -> dict[str, str]:
+    """``Authorization`` for the suite's admin: what ``/dossiers``, ``/clock`` and
+    ``/routes`` need (docs/security.md "Reads")."""
+    return {"Authorization": f"Bearer {api_admin()[1]}"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # parsed JSON, or None when the body is not JSON
+    raw: bytes
+    headers: dict[str, str]
+
+
 def worker_env(
     bootstrap: str, prefix: str, group: str, data_dir: Path, port: int
 ) -> dict[str, str]:
@@ -48,6 +82,8 @@ def worker_env(
         DOSSIERFLOW_PUBLISHERS_PATH=str(registry_path()),
         # The worker signs every webhook with the suite's secrets (support.webhooks).
         DOSSIERFLOW_WEBHOOK_SECRETS_PATH=str(secrets_path()),
+        # the status API's tokens: the suite's admin (tests may name a file of their own)
+        DOSSIERFLOW_API_CREDENTIALS_PATH=str(api_admin()[0]),
         PYTHONUNBUFFERED="1",
         **security.env(),
     )
@@ -108,19 +144,52 @@ class Worker:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def ops_url(self) -> str:
+        """Where /metrics and /health are: the ops address when the worker has one."""
+        ops_port = self.env.get("DOSSIERFLOW_OPS_PORT")
+        return f"http://127.0.0.1:{ops_port}" if ops_port else self.url
+
     def health(self) -> bool | None:
         try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+            with urllib.request.urlopen(f"{self.ops_url}/health", timeout=2) as resp:
                 return bool(json.loads(resp.read())["ready"])
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return None
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """``GET path`` as the suite's admin unless ``headers`` say otherwise ({}: none)."""
+        reply = self.call(path, headers=headers)
+        return reply.status, reply.body
+
+    def call(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Reply:
+        """One HTTP request; ``headers`` None: the admin's token; a JSON ``body`` if given."""
+        sent = admin_headers() if headers is None else dict(headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, headers=sent, method=method
+        )
         try:
-            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as resp:
-                return resp.status, json.loads(resp.read())
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                status, raw, got = resp.status, resp.read(), dict(resp.headers)
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+            status, raw, got = err.code, err.read(), dict(err.headers)
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return Reply(status, parsed, raw, got)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; the exit code (-9: it had to be killed)."""

@@ -37,6 +37,8 @@ def test_publisher_may_only_write_and_describe_the_events_topic() -> None:
         (f"{P}dossier-events-anomalies", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
         (f"{P}dossier-deadline-ticks", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
         (f"{P}dossier-alerts-failed", Pattern.LITERAL, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
+        # the access log: appended to, never read back by the engine
+        (f"{P}dossier-audit", Pattern.LITERAL, {"WRITE", "DESCRIBE", "CREATE"}),
         # every table changelog of this deployment: dossierflow-t-…-dossier-events-open-changelog
         (f"dossierflow-{P}", Pattern.PREFIXED, {"READ", "WRITE", "DESCRIBE", "CREATE"}),
         # faust's leader topic carries the app id only
@@ -69,6 +71,7 @@ def test_reader_reads_what_tools_show_and_never_writes() -> None:
         f"{P}dossier-alerts-failed",
         f"{P}dossier-events-dlq",
         f"{P}dossier-events-anomalies",
+        f"{P}dossier-audit",
         f"dossierflow-{P}dossier-events-open-changelog",
         f"dossierflow-{P}dossier-events-closed-changelog",
         f"dossierflow-{P}dossier-events-parked-changelog",

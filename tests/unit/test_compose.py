@@ -276,7 +276,9 @@ def test_workers_scale_without_host_port_clashes() -> None:
 def test_dockerfile_exposes_the_web_port() -> None:
     exposed = {a.split("/")[0] for kind, a in dockerfile() if kind == "EXPOSE"}
     assert exposed == {dockerfile_env()["DOSSIERFLOW_WEB_PORT"]}
-    assert dockerfile_env()["DOSSIERFLOW_WEB_HOST"] == "0.0.0.0"
+    # The image alone listens on loopback: the status API is not on every interface by
+    # default; compose opts in on its private network and publishes on 127.0.0.1 only.
+    assert dockerfile_env()["DOSSIERFLOW_WEB_HOST"] == "127.0.0.1"
 
 
 # --- mounted files -----------------------------------------------------------------------

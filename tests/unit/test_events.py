@@ -194,7 +194,7 @@ def test_topic_prefix_applies_to_every_topic() -> None:
     names = ev.TopicNames.with_prefix("t-1-")
     assert names.events == "t-1-dossier-events"
     assert all(n.startswith("t-1-dossier-") for n in names.all())
-    assert len(set(names.all())) == len(names.all()) == 7  # distinct, and every one
+    assert len(set(names.all())) == len(names.all()) == 8  # distinct, and every one
 
 
 def test_alert_id_is_deterministic_and_distinguishes_every_part() -> None:

@@ -23,6 +23,7 @@ from workflows.effects import (
     Effect,
 )
 from workflows.pauses import days_saved, due_with_pauses
+from workflows.reads import lookup_digest
 from workflows.routing.sheet import (
     HOUR,
     advance,
@@ -85,6 +86,9 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
         current_agency=first.agency,
         sheet=(row,),
         last_event_at=event.occurred_at,
+        lookup_hash=(
+            lookup_digest(event.dossier_id, event.lookup_code) if event.lookup_code else None
+        ),
     )
     return state, [assign(state, row, event.event_id), arm(state)]
 

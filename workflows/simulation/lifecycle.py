@@ -3,6 +3,8 @@ the supplements, withdrawals and refusals its profile draws."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import random
 from collections.abc import Callable, Sequence
@@ -44,6 +46,21 @@ class LifecycleProfile(Protocol):
     ) -> datetime: ...
 
 
+#: Simulated lookup codes are derived from the dossier id, never drawn from the walk's
+#: rng: drawing would shift every later draw and change the simulated province.
+_SIM_LOOKUP_TAG = b"dossierflow/simulated-lookup-code\0"
+
+
+def simulated_lookup_code(dossier_id: str) -> str:
+    """The lookup code the simulator prints on a dossier's receipt (10 characters).
+
+    Deterministic for demos and tests only: a real desk's system draws each code at random,
+    or anyone who knows the rule can read every dossier's public view.
+    """
+    digest = hashlib.sha256(_SIM_LOOKUP_TAG + dossier_id.encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii")[:10]
+
+
 def walk(
     rng: random.Random,
     prof: LifecycleProfile,
@@ -77,6 +94,7 @@ def walk(
         procedure=proc.code,
         channel=receipt.channel,
         applicant=receipt.applicant,
+        lookup_code=simulated_lookup_code(dossier_id),
     )
     refused_after = prof.intake_rejection(rng)
     if refused_after is not None:
