@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from agents.settings import KafkaLoginError, Settings
+from agents.tools.admin_cli import add_admin_commands
+from agents.tools.printable import count
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,7 +60,7 @@ def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
         rows = inbox.current_assignments(records, args.agency)
         for row in rows:
             print(inbox.render(row))
-        print(f"{len(rows)} dossiers at {args.agency}", file=sys.stderr)
+        print(f"{count(len(rows), 'dossier')} at {args.agency}", file=sys.stderr)
         return 0
     group = f"{settings.app_id}-inbox-{args.agency}"
     try:
@@ -116,7 +120,7 @@ def _cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
     except CatalogError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"catalog check failed: {len(exc.problems)} problems", file=sys.stderr)
+        print(f"catalog check failed: {count(len(exc.problems), 'problem')}", file=sys.stderr)
         return 1
     for line in summarize(catalog).render():
         print(line)
@@ -142,7 +146,7 @@ def _cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
     reports = anomalies_view.select(anomalies_view.parse_anomalies(records), args.dossier)
     for report in reports:
         print(anomalies_view.render(report))
-    print(f"{len(reports)} anomalies (applied, flagged)", file=sys.stderr)
+    print(f"{count(len(reports), 'anomaly', 'anomalies')} (applied, flagged)", file=sys.stderr)
     return 0
 
 
@@ -156,7 +160,7 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         alerts = alerts_view.select(alerts_view.parse_alerts(records), args.agency)
         for alert in alerts:
             print(alerts_view.render(alert))
-        print(f"{len(alerts)} alerts", file=sys.stderr)
+        print(count(len(alerts), "alert"), file=sys.stderr)
         return 0
     try:
         for alert in alerts_view.follow(
@@ -168,115 +172,6 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     except KeyboardInterrupt:
         pass
-    return 0
-
-
-def _cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime
-    from types import MappingProxyType
-
-    from agents.access.signing import public_key_bytes
-    from agents.tools.signing import KeyFileError, write_private_key
-    from workflows.publishers import PublisherEntry, PublisherKey, render
-
-    key_id = args.key_id or datetime.now(UTC).strftime("%Y-%m-%d")
-    try:
-        key = write_private_key(Path(args.out))
-    except KeyFileError as exc:
-        print(f"dossierflow keys new: {exc}", file=sys.stderr)
-        return 1
-    valid_from = datetime.now(UTC).replace(microsecond=0)
-    entry = PublisherKey(key_id, public_key_bytes(key), valid_from)
-    publisher = PublisherEntry(
-        args.publisher, frozenset(args.agency or ["AGENCY"]), MappingProxyType({key_id: entry})
-    )
-    print(f"# wrote the private key to {args.out} (mode 0600); keep it on the publisher only.")
-    print("# Add this to the publisher registry (DOSSIERFLOW_PUBLISHERS_PATH); for a rotation,")
-    print("# add only the key under the publisher's keys and give the old one a retired_at.")
-    print(f"# Publish with DOSSIERFLOW_PUBLISHER_ID={args.publisher} ", end="")
-    print(f"DOSSIERFLOW_PUBLISHER_KEY_ID={key_id} DOSSIERFLOW_PUBLISHER_KEY_FILE={args.out}")
-    print(render([publisher]), end="")
-    return 0
-
-
-def _api_credentials(settings: Settings) -> Path:
-    from agents.settings import DEFAULT_API_CREDENTIALS
-
-    return settings.api_credentials_path or DEFAULT_API_CREDENTIALS
-
-
-def _cmd_tokens_new(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.runtime.api_auth import ApiCredentialsError, issue
-    from workflows.catalog import CatalogError, load_catalog
-
-    agencies = args.agency or []
-    try:
-        known = load_catalog(settings.catalog_path).agencies
-    except CatalogError as exc:
-        print(f"dossierflow tokens new: the catalog does not load: {exc}", file=sys.stderr)
-        return 1
-    unknown = [a for a in agencies if a not in known]
-    if unknown:
-        print(
-            f"dossierflow tokens new: agency {', '.join(unknown)} is not in the catalog "
-            "(DOSSIERFLOW_CATALOG_PATH); give catalog agency codes, e.g. MOTCUA, STC",
-            file=sys.stderr,
-        )
-        return 1
-    path = _api_credentials(settings)
-    try:
-        token = issue(path, args.name, args.role, agencies, replace=args.replace)
-    except ApiCredentialsError as exc:
-        print(f"dossierflow tokens new: {exc}", file=sys.stderr)
-        return 1
-    print(f"# {args.name} ({args.role}) added to {path}; only the token's hash is stored.")
-    print("# This is the only time the token is shown: hand it over now. Use it as")
-    print("#   curl -H 'Authorization: Bearer <token>' http://127.0.0.1:6066/dossiers/<id>")
-    print(token)
-    return 0
-
-
-def _cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.runtime.api_auth import ApiCredentialsError, revoke
-
-    path = _api_credentials(settings)
-    try:
-        revoke(path, args.name)
-    except ApiCredentialsError as exc:
-        print(f"dossierflow tokens revoke: {exc}", file=sys.stderr)
-        return 1
-    print(f"revoked {args.name} in {path} (workers see it within a second or two)")
-    return 0
-
-
-def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.tools import audit_view
-    from agents.tools.kafka_read import read_all
-
-    login = settings.kafka_security("reader").kafka_python_kwargs()
-    records = read_all(settings.bootstrap_servers, settings.topics.audit, **login)
-    reads = audit_view.select(audit_view.parse_reads(records), args.dossier, args.principal)
-    for read in reads:
-        print(audit_view.render(read))
-    print(f"{len(reads)} reads", file=sys.stderr)
-    return 0
-
-
-def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.runtime.kafka_admin import ensure_topics
-
-    created = ensure_topics(settings)
-    print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
-    return 0
-
-
-def _cmd_acls(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.access.provision import grant
-
-    bindings = grant(settings)
-    for binding in bindings:
-        print(binding)
-    print(f"{len(bindings)} ACL bindings in place for prefix {settings.topic_prefix!r}")
     return 0
 
 
@@ -366,56 +261,49 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     report.set_defaults(func=_cmd_report)
 
-    keys = sub.add_parser("keys", help="publisher signing keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    new_key = keys_sub.add_parser(
-        "new", help="write a new Ed25519 private key (0600) and print its registry entry"
-    )
-    new_key.add_argument("--publisher", required=True, help="the publisher id, e.g. lao-cai-igate")
-    new_key.add_argument("--out", required=True, help="private key file to create (PEM)")
-    new_key.add_argument("--key-id", help="the key's id (default: today's date)")
-    new_key.add_argument(
-        "--agency", action="append", help="an agency it may speak for (repeat the option)"
-    )
-    new_key.set_defaults(func=_cmd_keys_new)
+    add_admin_commands(sub)
 
-    tokens = sub.add_parser("tokens", help="status-API bearer tokens (hashes in a file)")
-    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
-    new_token = tokens_sub.add_parser(
-        "new", help="issue a principal's token: printed once, only its hash stored"
+    shown = sub.add_parser(
+        "settings",
+        help="every DOSSIERFLOW_* setting: variable, default, current value (secrets masked)",
     )
-    new_token.add_argument("--name", required=True, help="the principal, e.g. stc-desk")
-    new_token.add_argument("--role", required=True, choices=["agency", "supervisor", "admin"])
-    new_token.add_argument(
-        "--agency", nargs="+", action="extend", help="its agency code(s), e.g. STC SXD"
-    )
-    new_token.add_argument(
-        "--replace", action="store_true", help="give an existing one a new token"
-    )
-    new_token.set_defaults(func=_cmd_tokens_new)
-    revoke_token = tokens_sub.add_parser("revoke", help="remove a principal's token")
-    revoke_token.add_argument("--name", required=True)
-    revoke_token.set_defaults(func=_cmd_tokens_revoke)
+    shown.add_argument("--defaults", action="store_true", help="without current values")
+    shown.set_defaults(func=_cmd_settings)
 
-    audit = sub.add_parser("audit", help="who read which dossier through the status API")
-    audit.add_argument("--dossier", help="only the reads of this dossier id")
-    audit.add_argument("--principal", help="only the reads by this principal (or citizen)")
-    audit.set_defaults(func=_cmd_audit)
-
-    topics = sub.add_parser("topics", help="create the engine's topics if missing")
-    topics.set_defaults(func=_cmd_topics)
-
-    acls = sub.add_parser(
-        "acls", help="grant the engine, publisher and reader principals their topics (admin)"
-    )
-    acls.set_defaults(func=_cmd_acls)
+    # `dossierflow inbox SXD --broker HOST:PORT` as well as `dossierflow --broker ... inbox`.
+    for command in sub.choices.values():
+        command.add_argument("--broker", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.tools.settings_view import render
+
+    print(render(None if args.defaults else settings), end="")
+    return 0
+
+
+def load_settings(overrides: dict[str, Any], environ: Mapping[str, str]) -> Settings | None:
+    """The settings, or None after one line per bad variable on stderr; warns (stderr)
+    about ``DOSSIERFLOW_*`` variables that are no setting, with the closest name."""
+    from agents.tools.settings_view import problems, unknown_variables
+
+    for warning in unknown_variables(environ):
+        print(f"dossierflow: {warning}", file=sys.stderr)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        for line in problems(exc, environ):
+            print(f"dossierflow: {line}", file=sys.stderr)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {"broker": args.broker} if args.broker else {}
-    settings = Settings(**overrides)
+    overrides = {"broker": args.broker} if getattr(args, "broker", None) else {}
+    settings = load_settings(overrides, os.environ)
+    if settings is None:
+        return 2
     try:
         code: int = args.func(args, settings)
     except BrokenPipeError:  # e.g. `dossierflow inbox SXD | head`: the reader left

@@ -35,3 +35,8 @@ def printable(
         else:
             out.append(escape(char))
     return "".join(out)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 dossier``, ``2 dossiers``, ``1 anomaly``/``2 anomalies`` (give ``plural``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
