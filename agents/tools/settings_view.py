@@ -14,6 +14,22 @@ from agents.settings import Settings
 
 PREFIX = "DOSSIERFLOW_"
 
+#: ``scripts/kafka-local``'s own variables (its header lists them): not the engine's, known.
+KAFKA_LOCAL_VARIABLES = frozenset(
+    PREFIX + name
+    for name in (
+        "KAFKA_CACHE",
+        "KAFKA_CONTROLLER_PORT",
+        "KAFKA_DATA_DIR",
+        "KAFKA_INSECURE",
+        "KAFKA_JAVA_OPTS",
+        "KAFKA_PORT",
+        "KAFKA_READY_TIMEOUT",
+        "KAFKA_STOP_TIMEOUT",
+        "PYTHON",
+    )
+)
+
 
 def variable(field: str) -> str:
     """The environment variable of a settings field: ``web_port`` -> ``DOSSIERFLOW_WEB_PORT``."""
@@ -54,7 +70,7 @@ def _secret(field: str) -> bool:
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """A warning per ``DOSSIERFLOW_*`` variable that is no setting, with the closest one."""
-    known = {variable(name) for name in Settings.model_fields}
+    known = {variable(name) for name in Settings.model_fields} | KAFKA_LOCAL_VARIABLES
     lines = []
     for name in sorted(environ):
         if not name.startswith(PREFIX) or name in known:

@@ -4,6 +4,7 @@ closest real one, and the settings table (docs/settings.md is its --defaults for
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agents.tools import cli
-from agents.tools.settings_view import render
+from agents.tools.settings_view import KAFKA_LOCAL_VARIABLES, render, unknown_variables
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,3 +98,11 @@ def test_a_subprocess_with_a_bad_variable_says_it_in_one_line() -> None:
         "dossierflow: DOSSIERFLOW_PARTITIONS='many': Input should be a valid integer, "
         "unable to parse string as an integer"
     ]
+
+
+def test_kafka_local_variables_are_known_not_warned() -> None:
+    # The names scripts/kafka-local documents in its header are its own, not typos.
+    header = (REPO / "scripts" / "kafka-local").read_text(encoding="utf-8").split("set -euo")[0]
+    documented = set(re.findall(r"^#\s+(DOSSIERFLOW_[A-Z_]+)", header, flags=re.MULTILINE))
+    assert documented == KAFKA_LOCAL_VARIABLES
+    assert unknown_variables(dict.fromkeys(documented, "1")) == []
