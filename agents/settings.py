@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     kafka_username: str = ""
     kafka_password: SecretStr = SecretStr("")
     kafka_ca_file: Path | None = Field(None, description="PEM CA bundle the broker chains to")
+    kafka_connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="how long a command tries to reach the broker before saying so"
+    )
 
     # Consumer group membership: how fast a dead worker's partitions move on. A worker
     # killed with -9 never says goodbye; the broker gives its partitions away (or back to
@@ -305,11 +309,16 @@ class Settings(BaseSettings):
         return f"{self.app_id}-{socket.gethostname()}-{self.web_port}"[:249]
 
     def kafka_security(self, role: str) -> KafkaSecurity:
-        """How the process logs in to Kafka, as ``role`` unless ``kafka_role`` says who.
+        """How the process logs in to Kafka, as ``role`` unless ``kafka_role`` says who, and
+        how long its kafka-python clients try to reach the broker.
 
         Raises ``ValueError`` with what to set when the default (secured) mode has no
         credentials: nothing falls back to an unsecured connection by itself.
         """
+        login = self._login(role)
+        return replace(login, connect_timeout_s=self.kafka_connect_timeout_seconds)
+
+    def _login(self, role: str) -> KafkaSecurity:
         protocol = self.kafka_security_protocol
         if protocol == "PLAINTEXT":
             warn_insecure()

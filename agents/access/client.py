@@ -32,6 +32,8 @@ class KafkaSecurity:
     username: str | None = None
     password: SecretStr | None = None
     ca_file: Path | None = None
+    #: how long kafka-python clients try to reach the bootstrap servers (None: its 30 s)
+    connect_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -93,6 +95,8 @@ class KafkaSecurity:
     def kafka_python_kwargs(self) -> dict[str, Any]:
         """For kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient."""
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.connect_timeout_s is not None:
+            kwargs["bootstrap_timeout_ms"] = int(self.connect_timeout_s * 1000)
         if self.uses_tls:
             kwargs["ssl_context"] = self.ssl_context()
             kwargs["ssl_check_hostname"] = True

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaTimeoutError
 from pydantic import ValidationError
 
 from agents.settings import KafkaLoginError, Settings
@@ -26,27 +27,39 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.tools.publisher import Publisher
+    from agents.tools.publisher import Publisher, check_lines
     from agents.tools.signing import KeyFileError, signer_from
 
+    try:
+        lines = sys.stdin.buffer.readlines() if args.file == "-" else _read_lines(args.file)
+    except OSError as exc:
+        print(f"dossierflow publish: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    # Every line is checked before a key is loaded or the broker reached: the problems
+    # are reported even when Kafka is down.
+    events, errors = check_lines(lines)
+    for error in errors:
+        for line in error.render():
+            print(line, file=sys.stderr)
     try:
         signer = signer_from(settings)
     except KeyFileError as exc:
         print(f"dossierflow publish: {exc}", file=sys.stderr)
         return 2
-    source = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")  # noqa: SIM115
     login = settings.kafka_security("publisher").kafka_python_kwargs()
-    events = settings.topics.events
-    with (
-        source,
-        Publisher(settings.bootstrap_servers, events, signer=signer, **login) as publisher,
-    ):
-        report = publisher.publish_lines(source)
-    for error in report.errors:
-        for line in error.render():
-            print(line, file=sys.stderr)
-    print(report.summary(settings.topics.events))
+    topic = settings.topics.events
+    with Publisher(settings.bootstrap_servers, topic, signer=signer, **login) as publisher:
+        report = publisher.publish_checked(events, errors)
+    print(report.summary(topic))
     return 0 if report.ok else 1
+
+
+def _read_lines(name: str) -> list[bytes]:
+    path = Path(name)
+    if path.is_dir():
+        raise IsADirectoryError(21, "it is a directory, not a file of events")
+    with path.open("rb") as source:
+        return source.readlines()
 
 
 def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
@@ -312,6 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KafkaLoginError as exc:
         print(f"dossierflow: {exc}", file=sys.stderr)
         return 2
+    except KafkaTimeoutError:
+        print(
+            f"dossierflow: cannot reach Kafka at {settings.broker} within "
+            f"{settings.kafka_connect_timeout_seconds:g} s: is it running? "
+            "(`scripts/kafka-local start`, or set DOSSIERFLOW_BROKER)",
+            file=sys.stderr,
+        )
+        return 3
     return code
 
 

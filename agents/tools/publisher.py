@@ -10,7 +10,7 @@ dossier id, so one dossier's events stay in order on one partition. With a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -103,19 +103,15 @@ class Publisher:
 
     def publish_lines(self, lines: Iterable[bytes | str]) -> PublishReport:
         """Validate and publish each event; a bad line is reported and skipped, never fatal."""
-        report = PublishReport()
-        for number, obj_or_error in _events_in(lines):
-            if isinstance(obj_or_error, LineError):
-                report.errors.append(obj_or_error)
-                continue
-            try:
-                event = parse_event_obj(obj_or_error)
-            except ContractError as exc:
-                report.errors.append(LineError(number, exc.problems))
-                continue
+        return self.publish_checked(*check_lines(lines))
+
+    def publish_checked(
+        self, events: Sequence[InboundEvent], errors: Sequence[LineError]
+    ) -> PublishReport:
+        """Publish ``events`` (``check_lines``' valid ones); ``errors`` go into the report."""
+        for event in events:
             self.publish(event)
-        report.published = self.flush()
-        return report
+        return PublishReport(published=self.flush(), errors=list(errors))
 
     def close(self) -> None:
         self._producer.close(timeout=10)
@@ -130,6 +126,22 @@ class Publisher:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def check_lines(lines: Iterable[bytes | str]) -> tuple[list[InboundEvent], list[LineError]]:
+    """The valid events of a JSON-lines input (or one JSON object), and a ``LineError`` per
+    bad line: all of it checked before anything is sent (or a broker is even reached)."""
+    events: list[InboundEvent] = []
+    errors: list[LineError] = []
+    for number, obj_or_error in _events_in(lines):
+        if isinstance(obj_or_error, LineError):
+            errors.append(obj_or_error)
+            continue
+        try:
+            events.append(parse_event_obj(obj_or_error))
+        except ContractError as exc:
+            errors.append(LineError(number, exc.problems))
+    return events, errors
 
 
 def _events_in(lines: Iterable[bytes | str]) -> Iterator[tuple[int, Any]]:
