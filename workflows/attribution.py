@@ -231,3 +231,86 @@ def attribute_all(
         if found is not None:
             out.append(found)
     return out
+
+
+# --- the province's figures: who caused the overrun ----------------------------------
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """An agency, or a procedure's step at an agency, and the overrun it was given."""
+
+    agency: str
+    procedure: str | None  # None: the agency over every procedure
+    step: str | None  # None with a procedure: the time after its last step
+    overrun: timedelta
+    dossiers: int  # late dossiers it has a share of
+    share: float  # of all the overrun
+
+
+@dataclass(frozen=True)
+class Lateness:
+    completed: int  # dossiers with a result judged late
+    open: int  # open or paused past their due: split so far
+    overrun: timedelta
+    agencies: tuple[Contributor, ...]
+    steps: tuple[Contributor, ...]
+
+    @property
+    def dossiers(self) -> int:
+        return self.completed + self.open
+
+
+_Key = tuple[str, str | None, str | None]
+
+
+def lateness(attributions: Iterable[Attribution], top: int = 5) -> Lateness:
+    """Agencies and steps ranked by the overrun they were given (most first; ties by
+    the number of dossiers, then by code), the first ``top`` of each."""
+    by_agency: dict[_Key, list[int]] = {}
+    by_step: dict[_Key, list[int]] = {}
+    completed = opened = 0
+    total = 0
+    for a in attributions:
+        opened += a.so_far
+        completed += not a.so_far
+        total += _us(a.overrun)
+        for table, steps_too in ((by_agency, False), (by_step, True)):
+            for key, share in _summed(a, steps_too).items():
+                if share > 0:
+                    slot = table.setdefault(key, [0, 0])
+                    slot[0] += share
+                    slot[1] += 1
+    return Lateness(
+        completed=completed,
+        open=opened,
+        overrun=timedelta(microseconds=total),
+        agencies=_ranked(by_agency, total, top),
+        steps=_ranked(by_step, total, top),
+    )
+
+
+def _summed(a: Attribution, by_step: bool) -> dict[_Key, int]:
+    out: dict[_Key, int] = {}
+    for p in a.parts:
+        key = (p.agency, a.procedure, p.step) if by_step else (p.agency, None, None)
+        out[key] = out.get(key, 0) + _us(p.share)
+    return out
+
+
+def _ranked(table: dict[_Key, list[int]], total: int, top: int) -> tuple[Contributor, ...]:
+    rows = sorted(
+        table.items(),
+        key=lambda kv: (-kv[1][0], -kv[1][1], kv[0][0], kv[0][1] or "", kv[0][2] or ""),
+    )
+    return tuple(
+        Contributor(
+            agency=agency,
+            procedure=procedure,
+            step=step,
+            overrun=timedelta(microseconds=us),
+            dossiers=n,
+            share=us / total if total else 0.0,
+        )
+        for (agency, procedure, step), (us, n) in rows[:top]
+    )

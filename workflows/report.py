@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from workflows.alerts import is_overdue
+from workflows.attribution import Contributor, Lateness, attribute_all, lateness
+from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, summarize
-from workflows.deadlines import Completion
+from workflows.deadlines import Completion, working_days_in
 from workflows.state import DossierState, Status
 
 
@@ -54,6 +56,8 @@ class ProvinceReport:
     sectors: tuple[SectorFigures, ...] = ()
     top_overdue_agencies: tuple[tuple[str, int], ...] = ()
     agency_names: dict[str, str] = field(default_factory=dict)
+    #: Where lateness comes from (workflows.attribution, docs/attribution.md).
+    lateness: Lateness | None = None
 
     @property
     def on_time_rate(self) -> float | None:
@@ -99,12 +103,22 @@ class ProvinceReport:
                 {"agency": a, "name": self.agency_names.get(a, a), "overdue": n}
                 for a, n in self.top_overdue_agencies
             ],
+            **({"lateness": _lateness_dict(self)} if self.lateness is not None else {}),
         }
 
 
 def province_report(
-    states: Iterable[DossierState], catalog: Catalog, now: datetime, top: int = 5
+    states: Iterable[DossierState],
+    catalog: Catalog,
+    now: datetime,
+    top: int = 5,
+    *,
+    calendar: WorkingCalendar | None = None,
+    rescheduled_counts_late: bool = True,
 ) -> ProvinceReport:
+    """The figures at ``now``; ``calendar`` (default office hours when None) and
+    ``rescheduled_counts_late`` must be the router's, for the lateness section."""
+    states = list(states)
     summary = summarize(catalog)
     status: Counter[Status] = Counter()
     classes: Counter[Completion] = Counter()
@@ -158,7 +172,52 @@ def province_report(
         sectors=sectors,
         top_overdue_agencies=tuple(overdue_by_agency.most_common(top)),
         agency_names={code: a.name for code, a in catalog.agencies.items()},
+        lateness=lateness(
+            attribute_all(
+                states,
+                calendar or WorkingCalendar(),
+                now,
+                rescheduled_counts_late=rescheduled_counts_late,
+            ),
+            top,
+        ),
     )
+
+
+def _days(value: timedelta) -> float:
+    return float(working_days_in(value))
+
+
+def _where(c: Contributor) -> str:
+    """A step as people read it: ``1.013225 appraisal``, or the wait after its last step."""
+    return f"{c.procedure} {c.step or '(after the last step)'}"
+
+
+def _lateness_dict(report: ProvinceReport) -> dict[str, Any]:
+    late = report.lateness
+    assert late is not None
+
+    def row(c: Contributor) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "agency": c.agency,
+            "name": report.agency_names.get(c.agency, c.agency),
+        }
+        if c.procedure is not None:
+            out |= {"procedure": c.procedure, "step": c.step}
+        return out | {
+            "working_days": round(_days(c.overrun), 4),
+            "late_dossiers": c.dossiers,
+            "share": c.share,
+        }
+
+    return {
+        "late_dossiers": late.dossiers,
+        "completed_late": late.completed,
+        "open_past_due": late.open,
+        "working_days": round(_days(late.overrun), 4),
+        "agencies": [row(c) for c in late.agencies],
+        "steps": [row(c) for c in late.steps],
+    }
 
 
 def _pct(value: float | None) -> str:
@@ -194,7 +253,34 @@ def render_text(report: ProvinceReport) -> str:
             f"  {code:18} {n:5,}  {r.agency_names.get(code, '')}"
             for code, n in r.top_overdue_agencies
         ]
+    if r.lateness is not None and r.lateness.dossiers:
+        lines += ["", *_lateness_text(r, r.lateness)]
     return "\n".join(lines)
+
+
+def _lateness_heading(late: Lateness) -> str:
+    return (
+        f"Where lateness comes from: {late.dossiers:,} late dossiers ({late.completed:,} "
+        f"completed late, {late.open:,} open past due, so far), "
+        f"{_days(late.overrun):,.1f} working days over the committed times"
+    )
+
+
+def _lateness_text(r: ProvinceReport, late: Lateness) -> list[str]:
+    head = f"{'days over':>10} {'dossiers':>8} {'share':>6}"
+    lines = [_lateness_heading(late), f"  {'agency':28} {head}"]
+    lines += [
+        f"  {c.agency:28} {_days(c.overrun):10,.1f} {c.dossiers:8,} {_pct(c.share):>6}  "
+        f"{r.agency_names.get(c.agency, '')}"
+        for c in late.agencies
+    ]
+    lines.append(f"  {'step':28} {head}")
+    lines += [
+        f"  {_where(c):28} {_days(c.overrun):10,.1f} {c.dossiers:8,} {_pct(c.share):>6}  "
+        f"at {c.agency}"
+        for c in late.steps
+    ]
+    return lines
 
 
 def render_markdown(report: ProvinceReport) -> str:
@@ -239,4 +325,24 @@ def render_markdown(report: ProvinceReport) -> str:
             f"| {r.agency_names.get(code, code)} (`{code}`) | {n:,} |"
             for code, n in r.top_overdue_agencies
         ]
+    if r.lateness is not None and r.lateness.dossiers:
+        out += ["", *_lateness_markdown(r, r.lateness)]
     return "\n".join(out) + "\n"
+
+
+def _lateness_markdown(r: ProvinceReport, late: Lateness) -> list[str]:
+    out = ["## Where lateness comes from", "", _lateness_heading(late) + ".", ""]
+    out += ["| agency | working days over | late dossiers | share |", "|---|---:|---:|---:|"]
+    out += [
+        f"| {r.agency_names.get(c.agency, c.agency)} (`{c.agency}`) | {_days(c.overrun):,.1f} "
+        f"| {c.dossiers:,} | {_pct(c.share)} |"
+        for c in late.agencies
+    ]
+    out += ["", "| step | agency | working days over | late dossiers | share |"]
+    out += ["|---|---|---:|---:|---:|"]
+    out += [
+        f"| {_where(c)} | `{c.agency}` | {_days(c.overrun):,.1f} | {c.dossiers:,} | "
+        f"{_pct(c.share)} |"
+        for c in late.steps
+    ]
+    return out
