@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from agents.settings import KafkaLoginError, Settings
 from agents.tools.admin_cli import add_admin_commands
+from agents.tools.analysis_cli import add_analysis_commands
 from agents.tools.printable import count
 
 
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     add_admin_commands(sub)
+    add_analysis_commands(sub)
 
     shown = sub.add_parser(
         "settings",

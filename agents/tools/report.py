@@ -62,7 +62,11 @@ def engine_states(settings: Settings) -> list[DossierState]:
 
 
 def build_report(settings: Settings, catalog: Catalog, now: datetime) -> ProvinceReport:
-    return province_report(engine_states(settings), catalog, now)
+    from agents.runtime.context import build_calendar
+
+    # The lateness section counts working time: the deployment's office hours, not the default.
+    calendar = build_calendar(settings)
+    return province_report(engine_states(settings), catalog, now, calendar=calendar)
 
 
 def render(report: ProvinceReport, fmt: str) -> str:
