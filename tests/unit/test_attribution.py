@@ -272,3 +272,39 @@ def test_parts_sum_to_the_overrun_for_simulated_dossiers(
         assert all(p.share >= timedelta(0) for p in found.parts)
         if found.basis is Basis.EXCESS:
             assert all(p.share == timedelta(0) for p in found.parts if not p.excess)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    where=st.floats(0.0, 1.0),
+    step_pick=st.integers(0, 20),
+    agency=st.sampled_from(["STC", "SXD", "MOTCUA", "CAMDUONG"]),
+    late_hours=st.integers(0, 24 * 30),
+)
+def test_parts_sum_to_the_overrun_with_detours_and_re_visits(
+    seed: int, where: float, step_pick: int, agency: str, late_hours: int
+) -> None:
+    # The simulator keeps to the route; a hand-off drawn into its events sends the dossier
+    # back to a step (a re-visit) or to another agency (off the route). Events the route
+    # then refuses leave the state as it was, as the router does.
+    ctx = routing_context()
+    slow = Profile(pace=(0.6, 1.8))  # most of them late
+    (dossier,) = simulate(
+        ctx.catalog, ctx.calendar, vn("2026-03-02 08:00"), 1, seed=seed, profile=slow
+    )
+    events = list(dossier.events)
+    at = max(1, min(len(events) - 1, round(where * len(events))))
+    proc = ctx.catalog.require_procedure(dossier.procedure, at=events[0].occurred_at.date())
+    step = proc.steps[step_pick % len(proc.steps)].id
+    hand_off = ev.DossierHandedOff(
+        **envelope(dossier.dossier_id, "drawn", events[at - 1].occurred_at, agency),
+        step=step,
+        to_agency=agency,
+    )
+    state = fold_state([*events[:at], hand_off, *events[at:]], ctx)
+    now = state.last_event_at + timedelta(hours=late_hours)
+    found = attribute(state, ctx.calendar, now)
+    if found is not None:
+        assert sum((p.share for p in found.parts), timedelta(0)) == found.overrun
+        assert all(p.share >= timedelta(0) for p in found.parts)
