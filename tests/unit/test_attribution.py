@@ -207,6 +207,18 @@ def test_open_dossier_past_its_due_is_split_so_far() -> None:
     assert _parts(found) == {("review", OR): 8}
     # Thu 08:00 exactly: not past the due yet, nothing to split
     assert attribute(state, ctx.calendar, vn("2026-06-04 08:00")) is None
+    # asked for a supplement Thu 10:00, 2 h after the due, still waiting on Fri 08:00: the
+    # wait is no processing time, so 2 h over so far (and the due does not move)
+    paused = fold_state(
+        [
+            *_steps(s, (f"{MON} 14:00", "MOTCUA", "receive")),
+            s.supplement("2026-06-04 10:00", "STC"),
+        ],
+        ctx,
+    )
+    found = attribute(paused, ctx.calendar, vn("2026-06-05 08:00"))
+    assert found is not None and found.overrun == timedelta(hours=2)
+    assert _parts(found) == {("review", OR): 2}
 
 
 def test_on_time_and_withdrawn_dossiers_are_not_split() -> None:
