@@ -19,7 +19,10 @@ from workflows.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
-PLAIN = {"kafka_security_protocol": "PLAINTEXT", "topic_prefix": "t-wrong-", "app_id": "df"}
+
+
+def settings() -> Settings:
+    return Settings(kafka_security_protocol="PLAINTEXT", topic_prefix="t-wrong-", app_id="df")
 
 
 def run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
@@ -60,7 +63,7 @@ def test_no_engine_state_is_one_line_naming_the_topics_looked_at(
 
     monkeypatch.setattr(report, "latest_values", latest)
     with pytest.raises(report.NoEngineStateError) as caught:
-        report.engine_states(Settings(**PLAIN))
+        report.engine_states(settings())
     assert str(caught.value) == (
         "no engine state found on 127.0.0.1:19092 in df-t-wrong-dossier-events-open-changelog "
         "(missing), df-t-wrong-dossier-events-closed-changelog (empty): check "
@@ -71,10 +74,8 @@ def test_no_engine_state_is_one_line_naming_the_topics_looked_at(
 
 def test_the_report_prints_the_calendars_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "engine_states", lambda _: [])
-    settings = Settings(**PLAIN)
-    made = report.build_report(
-        settings, load_catalog(settings.catalog_path), datetime(2026, 3, 2, 2, 5, tzinfo=UTC)
-    )
+    at = datetime(2026, 3, 2, 2, 5, tzinfo=UTC)
+    made = report.build_report(settings(), load_catalog(settings().catalog_path), at)
     assert report.render(made, "table").splitlines()[0] == "Province report at 2026-03-02 09:05 +07"
     assert '"generated_at": "2026-03-02T09:05:00+07:00"' in report.render(made, "json")
 
