@@ -29,7 +29,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.tools.publisher import Publisher, check_lines
+    from agents.tools.publisher import Publisher, PublishReport, check_lines
     from agents.tools.signing import KeyFileError, signer_from
 
     try:
@@ -50,23 +50,18 @@ def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     login = settings.kafka_security("publisher").kafka_python_kwargs()
     topic = settings.topics.events
-    if args.wait is None:
-        with Publisher(settings.bootstrap_servers, topic, signer=signer, **login) as publisher:
-            report = publisher.publish_checked(events, errors)
-        print(report.summary(topic))
-        return 0 if report.ok else 1
-    from agents.tools import dlq_view
 
-    # opened first: the DLQ's end before anything is sent, so no refusal is missed
-    with closing(dlq_view.watch_from(settings)) as watch:
+    def publish() -> PublishReport:
         with Publisher(settings.bootstrap_servers, topic, signer=signer, **login) as publisher:
-            report = publisher.publish_checked(events, errors)
-        print(report.summary(topic), flush=True)
-        found = watch.wait(report.placed, args.wait)
-    for outcome in found:
-        print(outcome.render(args.wait))
-    print(dlq_view.summary(found, args.wait, settings.app_id))
-    return 0 if report.ok and all(o.applied and o.letter is None for o in found) else 1
+            return publisher.publish_checked(events, errors)
+
+    if args.wait is not None:
+        from agents.tools.dlq_view import publish_and_wait
+
+        return publish_and_wait(settings, publish, args.wait)
+    report = publish()
+    print(report.summary(topic))
+    return 0 if report.ok else 1
 
 
 def _read_lines(name: str) -> list[bytes]:

@@ -12,12 +12,10 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import TopicPartition
-
 from agents.settings import Settings
-from agents.tools.kafka_read import consumer, existing_partitions, read_and_follow
+from agents.tools.kafka_read import consumer, existing_partitions, read_and_follow, read_to_end
 from agents.tools.printable import count, printable
-from agents.tools.publisher import Placed
+from agents.tools.publisher import Placed, PublishReport
 from events import ContractError, DeadLetter, decode
 from workflows.calendar import VN_TZ
 
@@ -186,11 +184,9 @@ class RefusalWatch:
         return {p: offset for p, offset in found.items() if offset is not None}
 
     def _read_dlq_to_end(self) -> None:
-        tps: list[TopicPartition] = list(self._dlq.assignment())
-        end = self._dlq.end_offsets(tps)
-        while any(self._dlq.position(tp) < end[tp] for tp in tps):
-            for batch in self._dlq.poll(timeout_ms=500).values():
-                self._letters += parse_dead_letters(r.value for r in batch)
+        tps = sorted(self._dlq.assignment())
+        records = read_to_end(self._dlq, self.dlq, tps, timeout_s=30.0)
+        self._letters += parse_dead_letters(r.value for r in records)
 
     def wait(self, placed: Sequence[Placed], wait_s: float) -> list[Outcome]:
         """Until every event in ``placed`` is refused or applied, or ``wait_s`` passed."""
@@ -217,6 +213,22 @@ def watch_from(settings: Settings) -> RefusalWatch:
     return RefusalWatch(
         settings.bootstrap_servers, names.dlq, names.events, settings.app_id, **login
     )
+
+
+def publish_and_wait(
+    settings: Settings, publish: Callable[[], PublishReport], wait_s: float
+) -> int:
+    """``publish --wait``: ``publish()``, then one line per event it placed (applied,
+    refused or pending) and a summary; 0 only when every line was valid and applied."""
+    # opened first: the DLQ's end before anything is sent, so no refusal is missed
+    with closing(watch_from(settings)) as watch:
+        report = publish()
+        print(report.summary(settings.topics.events), flush=True)
+        found = watch.wait(report.placed, wait_s)
+    for outcome in found:
+        print(outcome.render(wait_s))
+    print(summary(found, wait_s, settings.app_id))
+    return 0 if report.ok and all(o.applied and o.letter is None for o in found) else 1
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,11 +19,10 @@ class MissingTopicError(LookupError):
 
 
 def consumer(bootstrap: list[str], **config: Any) -> KafkaConsumer:
-    """A consumer that commits nothing unless told and never creates a topic by asking
-    for it: a read tool on a wrong prefix must find nothing, not make empty topics."""
+    """A consumer that commits nothing and never creates a topic by asking for it: a read tool on a wrong prefix must find nothing, not make empty topics."""
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
-        enable_auto_commit=config.pop("enable_auto_commit", False),
+        enable_auto_commit=False,
         allow_auto_create_topics=False,
         **config,
     )
@@ -74,15 +73,16 @@ def read_records(
             return []
         reader.assign(tps)
         reader.seek_to_beginning(*tps)
-        return _to_end(reader, topic, tps, timeout_s)
+        return read_to_end(reader, topic, tps, timeout_s)
     finally:
         reader.close()
 
 
-def _to_end(
+def read_to_end(
     reader: KafkaConsumer, topic: str, tps: list[TopicPartition], timeout_s: float
 ) -> list[Any]:
-    """The records from ``reader``'s positions up to the end offsets of ``tps`` as they are now."""
+    """The records from ``reader``'s positions on ``tps`` (of ``topic``) up to their end
+    offsets as they are now; a ``TimeoutError`` when they are not reached in ``timeout_s``."""
     end = reader.end_offsets(tps)
     records: list[Any] = []
     deadline = time.monotonic() + timeout_s
@@ -109,7 +109,7 @@ def read_and_follow(
         tps = existing_partitions(reader, topic)
         reader.assign(tps)
         reader.seek_to_beginning(*tps)
-        yield _to_end(reader, topic, tps, timeout_s)
+        yield read_to_end(reader, topic, tps, timeout_s)
         while not stop():
             yield from reader.poll(timeout_ms=500).values()
     finally:

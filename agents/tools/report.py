@@ -50,10 +50,12 @@ def engine_states(settings: Settings) -> list[DossierState]:
     # open first: a closed dossier's latest state is in the closed table
     for topic in (changelog_topic(settings, OPEN_TABLE), changelog_topic(settings, CLOSED_TABLE)):
         try:
-            merged.update(latest_values(settings.bootstrap_servers, topic, **login))
-            looked.append(f"{topic} (empty)")
+            found = latest_values(settings.bootstrap_servers, topic, **login)
         except MissingTopicError:
             looked.append(f"{topic} (missing)")
+            continue
+        merged.update(found)
+        looked.append(topic if found else f"{topic} (empty)")
     if not merged:
         raise NoEngineStateError(
             f"no engine state found on {settings.broker} in {', '.join(looked)}: check "
