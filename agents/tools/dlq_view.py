@@ -12,6 +12,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from kafka.errors import AuthorizationError
+
 from agents.settings import Settings
 from agents.tools.kafka_read import consumer, existing_partitions, read_and_follow, read_to_end
 from agents.tools.printable import count, printable
@@ -174,6 +176,7 @@ class RefusalWatch:
             self._dlq.seek_to_end(*tps)
             for tp in tps:
                 self._dlq.position(tp)  # pin the end now, before anything is published
+            self._committed()  # may the login see the group's offsets? before publishing
         except BaseException:
             self.close()
             raise
@@ -220,8 +223,18 @@ def publish_and_wait(
 ) -> int:
     """``publish --wait``: ``publish()``, then one line per event it placed (applied,
     refused or pending) and a summary; 0 only when every line was valid and applied."""
-    # opened first: the DLQ's end before anything is sent, so no refusal is missed
-    with closing(watch_from(settings)) as watch:
+    try:
+        # opened first: the DLQ's end before anything is sent, so no refusal is missed
+        watch = watch_from(settings)
+    except AuthorizationError as exc:
+        print(
+            f"dossierflow publish: --wait needs the reader login to see how far group "
+            f"{settings.app_id!r} has got on {settings.topics.events!r} ({exc.message}): "
+            "run `dossierflow acls` again; nothing was published",
+            file=sys.stderr,
+        )
+        return 2
+    with closing(watch):
         report = publish()
         print(report.summary(settings.topics.events), flush=True)
         found = watch.wait(report.placed, wait_s)

@@ -7,7 +7,10 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from kafka.errors import GroupAuthorizationFailedError
 
+from agents.settings import Settings
+from agents.tools import dlq_view
 from agents.tools.dlq_view import (
     Outcome,
     outcomes,
@@ -17,7 +20,7 @@ from agents.tools.dlq_view import (
     select,
     summary,
 )
-from agents.tools.publisher import Placed
+from agents.tools.publisher import Placed, PublishReport
 from events import DeadLetter, ReasonKind, encode
 from events.outbound import EXCERPT_BYTES, WHOLE_ORIGINAL_MAX
 from workflows.calendar import VN_TZ
@@ -155,3 +158,78 @@ def test_a_refusal_counts_before_the_commit_reaches_it() -> None:
     (found,) = outcomes([placed("HS-2", 2, 8)], [letter("HS-2", 8)], {}, EVENTS)
     assert found == Outcome(placed("HS-2", 2, 8), letter("HS-2", 8), applied=False)
     assert found.render(5).startswith("refused  HS-2  ")
+
+
+HINT = "(is a worker running?)"
+
+
+class FakeWatch:
+    def __init__(self, letters: list[DeadLetter], committed: dict[int, int]) -> None:
+        self.letters, self.committed, self.closed = letters, committed, False
+
+    def wait(self, sent: list[Placed], wait_s: float) -> list[Outcome]:
+        return outcomes(sent, self.letters, self.committed, "dossier-events")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def settings() -> Settings:
+    return Settings(kafka_security_protocol="PLAINTEXT", app_id="df")
+
+
+@pytest.mark.parametrize(
+    ("committed", "code", "last"),
+    [
+        # one refused: exit 1
+        ({2: 9}, 1, "router (group df): 1 applied, 1 refused"),
+        # the router has not got there (no commit): pending, and still exit 1
+        ({}, 1, f"router (group df): 0 applied, 1 refused, 1 not processed within 5 s {HINT}"),
+    ],
+)
+def test_publish_and_wait_prints_each_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    committed: dict[int, int],
+    code: int,
+    last: str,
+) -> None:
+    watch = FakeWatch([letter("HS-2", 8)], committed)
+    monkeypatch.setattr(dlq_view, "watch_from", lambda _: watch)
+    sent = (placed("HS-1", 2, 7), placed("HS-2", 2, 8))
+    report = PublishReport(published=2, placed=sent)
+    assert dlq_view.publish_and_wait(settings(), lambda: report, 5) == code
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "published 2 of 2 events to dossier-events"
+    assert lines[2].startswith("refused  HS-2  e-HS-2  dossier.received  unknown_procedure: ")
+    assert (lines[-1], watch.closed) == (last, True)
+
+
+def test_publish_and_wait_all_applied_is_exit_0(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(dlq_view, "watch_from", lambda _: FakeWatch([], {2: 8}))
+    report = PublishReport(published=1, placed=(placed("HS-1", 2, 7),))
+    assert dlq_view.publish_and_wait(settings(), lambda: report, 5) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "applied  HS-1  e-HS-1  dossier.received",
+        "router (group df): 1 applied, 0 refused",
+    ]
+
+
+def test_publish_wait_without_the_grant_publishes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refused(_: Settings) -> FakeWatch:
+        raise GroupAuthorizationFailedError()
+
+    def publish() -> PublishReport:
+        raise AssertionError("published although --wait cannot work")
+
+    monkeypatch.setattr(dlq_view, "watch_from", refused)
+    assert dlq_view.publish_and_wait(settings(), publish, 5) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "dossierflow publish: --wait needs the reader login to see how far group 'df' has got "
+        "on 'dossier-events' (GROUP_AUTHORIZATION_FAILED): run `dossierflow acls` again; "
+        "nothing was published"
+    ]
