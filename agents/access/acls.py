@@ -126,7 +126,7 @@ def publisher_bindings(principal: str, scope: Scope) -> list[Binding]:
 
 def reader_bindings(principal: str, scope: Scope) -> list[Binding]:
     """Read-only tools (inbox, alerts, dead letters, report, the access log): READ what they
-    show, no WRITE."""
+    show, DESCRIBE where the router is, no WRITE."""
     names = scope.topics
     out: list[Binding] = []
     shown = (
@@ -137,6 +137,11 @@ def reader_bindings(principal: str, scope: Scope) -> list[Binding]:
         out += _grants(principal, Resource.TOPIC, topic, Pattern.LITERAL, ("READ", "DESCRIBE"))
     for group in scope.tool_group_prefixes():
         out += _grants(principal, Resource.GROUP, group, Pattern.PREFIXED, ("READ", "DESCRIBE"))
+    # `publish --wait`: how far the router's group has committed on the events topic
+    # (OffsetFetch needs DESCRIBE on both). No READ: the reader sees no event's content
+    # and cannot join or commit for the engine's group.
+    out += _grants(principal, Resource.TOPIC, names.events, Pattern.LITERAL, ("DESCRIBE",))
+    out += _grants(principal, Resource.GROUP, scope.app_id, Pattern.LITERAL, ("DESCRIBE",))
     return out
 
 

@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaConsumer
-
+from agents.tools import kafka_read
 from agents.tools.kafka_read import partitions, read_all, values
 from agents.tools.printable import printable
 from events import Alert, AlertLevel, ContractError, decode
@@ -91,7 +90,7 @@ def follow(
     A viewer, not a member of any group: it commits nothing and starts at the end of every
     partition (or at the beginning with ``from_beginning``, to print the history first).
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
+    consumer = kafka_read.consumer(bootstrap, **security)
     dedupe = Dedupe()
     try:
         tps = partitions(consumer, topic)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from agents.settings import KafkaLoginError, Settings
 from agents.tools.admin_cli import add_admin_commands
 from agents.tools.analysis_cli import add_analysis_commands
+from agents.tools.kafka_read import MissingTopicError
 from agents.tools.printable import count
 
 
@@ -28,7 +30,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.tools.publisher import Publisher, check_lines
+    from agents.tools.publisher import Publisher, PublishReport, check_lines
     from agents.tools.signing import KeyFileError, signer_from
 
     try:
@@ -49,8 +51,16 @@ def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     login = settings.kafka_security("publisher").kafka_python_kwargs()
     topic = settings.topics.events
-    with Publisher(settings.bootstrap_servers, topic, signer=signer, **login) as publisher:
-        report = publisher.publish_checked(events, errors)
+
+    def publish() -> PublishReport:
+        with Publisher(settings.bootstrap_servers, topic, signer=signer, **login) as publisher:
+            return publisher.publish_checked(events, errors)
+
+    if args.wait is not None:
+        from agents.tools.dlq_view import publish_and_wait
+
+        return publish_and_wait(settings, publish, args.wait)
+    report = publish()
     print(report.summary(topic))
     return 0 if report.ok else 1
 
@@ -65,23 +75,27 @@ def _read_lines(name: str) -> list[bytes]:
 
 def _cmd_inbox(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools import inbox
-    from agents.tools.kafka_read import read_all
 
     topic = settings.topics.assignments
     login = settings.kafka_security("reader").kafka_python_kwargs()
-    if not args.follow:
-        records = read_all(settings.bootstrap_servers, topic, **login)
-        rows = inbox.current_assignments(records, args.agency)
-        for row in rows:
-            print(inbox.render(row))
-        print(f"{count(len(rows), 'dossier')} at {args.agency}", file=sys.stderr)
-        return 0
-    group = f"{settings.app_id}-inbox-{args.agency}"
+    stop = (lambda: False) if args.follow else (lambda: True)
     try:
-        for row in inbox.follow(
-            settings.bootstrap_servers, topic, args.agency, group, lambda: False, **login
-        ):
-            print(inbox.render(row), flush=True)
+        batches = inbox.follow(settings.bootstrap_servers, topic, args.agency, stop, **login)
+        with closing(batches):
+            rows = next(batches)  # the inbox as it is now
+            for row in rows:
+                print(inbox.render(row))
+            print(f"{count(len(rows), 'dossier')} at {args.agency}", file=sys.stderr)
+            if not args.follow:
+                return 0
+            print(
+                f"following assignments for {args.agency} on {topic}; Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            for new in batches:
+                for row in new:
+                    print(inbox.render(row), flush=True)
     except KeyboardInterrupt:
         pass
     return 0
@@ -143,12 +157,24 @@ def _cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from agents.clock import clock_from
-    from agents.tools.report import build_report, render
+    from agents.tools.report import NoEngineStateError, build_report, render
     from workflows.catalog import load_catalog
 
-    report = build_report(settings, load_catalog(settings.catalog_path), clock_from(settings).now())
+    try:
+        report = build_report(
+            settings, load_catalog(settings.catalog_path), clock_from(settings).now()
+        )
+    except NoEngineStateError as exc:
+        print(f"dossierflow report: {exc}", file=sys.stderr)
+        return 1
     print(render(report, args.format))
     return 0
+
+
+def _cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.tools import dlq_view
+
+    return dlq_view.main(args, settings)
 
 
 def _cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
@@ -206,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     publish = sub.add_parser("publish", help="validate and publish events (JSON or JSON lines)")
     publish.add_argument("file", help="a file of events, or - for standard input")
+    publish.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="then say, per event, whether the router applied or refused it (up to SECONDS)",
+    )
     publish.set_defaults(func=_cmd_publish)
 
     inbox = sub.add_parser("inbox", help="assignments routed to one agency")
@@ -271,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     anomalies.add_argument("--dossier", help="only this dossier's")
     anomalies.set_defaults(func=_cmd_anomalies)
 
+    dlq = sub.add_parser("dlq", help="records the router refused (the dead-letter topic)")
+    dlq.add_argument("--reason", help="only this reason, e.g. unknown_procedure")
+    dlq.add_argument("--dossier", help="only this dossier's")
+    dlq.add_argument("--agency", help="only events this agency sent")
+    dlq.add_argument("--original", action="store_true", help="show each original record too")
+    dlq.add_argument("--follow", action="store_true", help="keep printing new dead letters")
+    dlq.set_defaults(func=_cmd_dlq)
+
     report = sub.add_parser("report", help="the province report from the engine's state")
     report.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     report.set_defaults(func=_cmd_report)
@@ -327,6 +367,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KafkaLoginError as exc:
         print(f"dossierflow: {exc}", file=sys.stderr)
         return 2
+    except MissingTopicError as exc:
+        print(
+            f"dossierflow: topic {exc.topic!r} is not on {settings.broker} (or this login may "
+            f"not see it): check DOSSIERFLOW_TOPIC_PREFIX ({settings.topic_prefix!r}), or run "
+            "`dossierflow topics` and `dossierflow acls`",
+            file=sys.stderr,
+        )
+        return 1
     except KafkaTimeoutError:
         print(
             f"dossierflow: cannot reach Kafka at {settings.broker} within "

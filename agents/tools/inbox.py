@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaConsumer
-
-from agents.tools.kafka_read import values
+from agents.tools.kafka_read import read_and_follow
 from agents.tools.printable import printable
 from events import Assignment, ContractError, decode
 from workflows.calendar import VN_TZ
@@ -19,13 +17,7 @@ def current_assignments(records: Iterable[bytes], agency: str) -> list[Assignmen
 
     Newest due first. Re-sent duplicates (same ``assignment_id``) count once.
     """
-    latest: dict[str, Assignment] = {}
-    for raw in records:
-        try:
-            record = decode(Assignment, raw)
-        except ContractError:
-            continue  # not an assignment (or a newer schema): not for this view
-        latest[record.dossier_id] = record
+    latest = {record.dossier_id: record for record in _assignments(records)}
     mine = [a for a in latest.values() if a.agency == agency]
     return sorted(mine, key=lambda a: (a.step_due_at, a.dossier_id), reverse=True)
 
@@ -46,28 +38,30 @@ def follow(
     bootstrap: list[str],
     topic: str,
     agency: str,
-    group: str,
     stop: Callable[[], bool],
     **security: Any,
-) -> Iterator[Assignment]:
-    """New assignments for ``agency`` as they arrive; the group remembers where it stopped."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        auto_offset_reset="latest",
-        enable_auto_commit=True,
-        **security,
-    )
-    seen: set[str] = set()
-    try:
-        for raw in values(consumer, stop):
-            try:
-                a = decode(Assignment, raw or b"")
-            except ContractError:
-                continue
-            if a.agency == agency and a.assignment_id not in seen:
-                seen.add(a.assignment_id)
-                yield a
-    finally:
-        consumer.close()
+) -> Generator[list[Assignment]]:
+    """The inbox of ``agency`` as it is now (``current_assignments``) first, then each
+    poll's new assignments for it (each once) until ``stop()``; a ``MissingTopicError``
+    when ``topic`` is not there. No group: what is shown first is where following starts."""
+    batches = read_and_follow(bootstrap, topic, stop, **security)
+    history = [r.value for r in next(batches) if r.value is not None]
+    yield current_assignments(history, agency)
+    seen = {a.assignment_id for a in _assignments(history)}
+    for batch in batches:
+        new = [
+            a
+            for a in _assignments(r.value for r in batch)
+            if a.agency == agency and a.assignment_id not in seen
+        ]
+        seen.update(a.assignment_id for a in new)
+        if new:
+            yield new
+
+
+def _assignments(records: Iterable[bytes | None]) -> Iterator[Assignment]:
+    for raw in records:
+        try:
+            yield decode(Assignment, raw or b"")
+        except ContractError:
+            continue  # not an assignment (or a newer schema): not for this view

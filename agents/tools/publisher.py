@@ -32,10 +32,22 @@ class LineError:
         return [printable(f"line {self.line}: {p}") for p in self.problems]
 
 
+@dataclass(frozen=True)
+class Placed:
+    """Where the broker put one published event: what ``publish --wait`` looks for."""
+
+    event_id: str
+    dossier_id: str
+    type: str
+    partition: int
+    offset: int
+
+
 @dataclass
 class PublishReport:
     published: int = 0
     errors: list[LineError] = field(default_factory=list)
+    placed: tuple[Placed, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -95,11 +107,13 @@ class Publisher:
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for every queued event; raises if the broker refused one. Returns the count."""
+        return len(self._flush(timeout))
+
+    def _flush(self, timeout: float = 30.0) -> list[Any]:
+        """The ``RecordMetadata`` (partition, offset) of every queued record, in order."""
         self._producer.flush(timeout=timeout)
         done, self._futures = self._futures, []
-        for future in done:
-            future.get(timeout=timeout)
-        return len(done)
+        return [future.get(timeout=timeout) for future in done]
 
     def publish_lines(self, lines: Iterable[bytes | str]) -> PublishReport:
         """Validate and publish each event; a bad line is reported and skipped, never fatal."""
@@ -111,7 +125,14 @@ class Publisher:
         """Publish ``events`` (``check_lines``' valid ones); ``errors`` go into the report."""
         for event in events:
             self.publish(event)
-        return PublishReport(published=self.flush(), errors=list(errors))
+        sent = self._flush()
+        # records queued before these (``publish`` calls of the caller's) come first
+        mine = sent[len(sent) - len(events) :]
+        placed = tuple(
+            Placed(e.event_id, e.dossier_id, e.type, m.partition, m.offset)
+            for e, m in zip(events, mine, strict=True)
+        )
+        return PublishReport(published=len(sent), errors=list(errors), placed=placed)
 
     def close(self) -> None:
         self._producer.close(timeout=10)

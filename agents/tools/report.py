@@ -8,16 +8,15 @@ and sees every partition.
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
 from agents.settings import Settings
+from agents.tools.kafka_read import MissingTopicError, read_records
 from agents.tools.printable import json_escape, printable
 from events.topics import CLOSED_TABLE, OPEN_TABLE
 from events.topics import changelog_topic as table_changelog
+from workflows.calendar import VN_TZ
 from workflows.catalog import Catalog
 from workflows.report import ProvinceReport, province_report, render_markdown, render_text
 from workflows.state import DossierState
@@ -31,42 +30,50 @@ def changelog_topic(settings: Settings, table: str) -> str:
 def latest_values(
     bootstrap: list[str], topic: str, timeout_s: float = 60.0, **security: Any
 ) -> dict[bytes, bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return {}
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        latest: dict[bytes, bytes | None] = {}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} did not reach its end in {timeout_s:.0f}s")
-            for batch in consumer.poll(timeout_ms=500, max_records=10_000).values():
-                for record in batch:
-                    latest[record.key] = record.value
-        return {k: v for k, v in latest.items() if v is not None}
-    finally:
-        consumer.close()
+    """The latest value of every key of ``topic``; a ``MissingTopicError`` when it is not there."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in read_records(bootstrap, topic, timeout_s, must_exist=True, **security):
+        latest[record.key] = record.value
+    return {k: v for k, v in latest.items() if v is not None}
+
+
+class NoEngineStateError(LookupError):
+    """Neither table changelog has a dossier: the settings point where no engine wrote."""
 
 
 def engine_states(settings: Settings) -> list[DossierState]:
+    """Every dossier's latest state; a ``NoEngineStateError`` (one line naming the topics
+    looked at) when there is none, rather than a report of zeros nobody computed."""
     login = settings.kafka_security("reader").kafka_python_kwargs()
-    servers = settings.bootstrap_servers
-    opened = latest_values(servers, changelog_topic(settings, OPEN_TABLE), **login)
-    closed = latest_values(servers, changelog_topic(settings, CLOSED_TABLE), **login)
-    merged = {**opened, **closed}  # a closed dossier's latest state is in the closed table
+    merged: dict[bytes, bytes] = {}
+    looked: list[str] = []
+    # open first: a closed dossier's latest state is in the closed table
+    for topic in (changelog_topic(settings, OPEN_TABLE), changelog_topic(settings, CLOSED_TABLE)):
+        try:
+            found = latest_values(settings.bootstrap_servers, topic, **login)
+        except MissingTopicError:
+            looked.append(f"{topic} (missing)")
+            continue
+        merged.update(found)
+        looked.append(topic if found else f"{topic} (empty)")
+    if not merged:
+        raise NoEngineStateError(
+            f"no engine state found on {settings.broker} in {', '.join(looked)}: check "
+            f"DOSSIERFLOW_TOPIC_PREFIX ({settings.topic_prefix!r}) and DOSSIERFLOW_APP_ID "
+            f"({settings.app_id!r}), or let a worker process some events first"
+        )
     return [DossierState.from_bytes(raw) for raw in merged.values()]
 
 
 def build_report(settings: Settings, catalog: Catalog, now: datetime) -> ProvinceReport:
+    """The report as of ``now``, its times in the calendar's zone (as the demo prints them)."""
     from agents.runtime.context import build_calendar
 
     # The lateness section counts working time: the deployment's office hours, not the default.
     calendar = build_calendar(settings)
-    return province_report(engine_states(settings), catalog, now, calendar=calendar)
+    return province_report(
+        engine_states(settings), catalog, now.astimezone(VN_TZ), calendar=calendar
+    )
 
 
 def render(report: ProvinceReport, fmt: str) -> str:

@@ -64,8 +64,8 @@ def test_engine_joins_its_own_group_only_and_needs_nothing_on_the_cluster() -> N
 def test_reader_reads_what_tools_show_and_never_writes() -> None:
     found = bindings_for("reader", "reader", SCOPE)
     assert {b.operation for b in found} == {"READ", "DESCRIBE"}
-    topics = {b.name for b in found if b.resource is Resource.TOPIC}
-    assert topics == {
+    read = {b.name for b in found if b.resource is Resource.TOPIC and b.operation == "READ"}
+    assert read == {
         f"{P}dossier-assignments",
         f"{P}dossier-alerts",
         f"{P}dossier-alerts-failed",
@@ -76,12 +76,23 @@ def test_reader_reads_what_tools_show_and_never_writes() -> None:
         f"dossierflow-{P}dossier-events-closed-changelog",
         f"dossierflow-{P}dossier-events-parked-changelog",
     }
-    assert f"{P}dossier-events" not in topics
-    groups = {(b.name, b.pattern) for b in found if b.resource is Resource.GROUP}
-    assert groups == {
+    assert f"{P}dossier-events" not in read  # never the agencies' events themselves
+    joined = {
+        (b.name, b.pattern) for b in found if b.resource is Resource.GROUP and b.operation == "READ"
+    }
+    assert joined == {
         ("dossierflow-inbox-", Pattern.PREFIXED),
         ("dossierflow-tools-", Pattern.PREFIXED),
     }
+
+
+def test_reader_may_see_how_far_the_router_got_and_nothing_more() -> None:
+    """``publish --wait``: the engine group's committed offsets on the events topic
+    (OffsetFetch: DESCRIBE on both); no READ, so no event's content and no joining."""
+    found = bindings_for("reader", "reader", SCOPE)
+    events = ops(found, Resource.TOPIC, f"{P}dossier-events", Pattern.LITERAL)
+    group = ops(found, Resource.GROUP, "dossierflow", Pattern.LITERAL)
+    assert (events, group) == ({"DESCRIBE"}, {"DESCRIBE"})
 
 
 def test_no_binding_reaches_outside_the_prefix_or_app_id() -> None:
