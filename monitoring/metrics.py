@@ -179,8 +179,8 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             "Dossiers in this worker's deadline index.",
             ("worker",),
         ),
-        # Set when /metrics is scraped (end offsets are asked of the broker then); absent
-        # while the broker does not answer, rather than a stale figure.
+        # Per topic and partition of the worker's group (agents/runtime/lag.py, every 2 s);
+        # absent while the broker does not answer, rather than a stale figure.
         consumer_lag=gauge(
             CONSUMER_LAG,
             "Records on a partition this worker consumes not yet committed by its group "
