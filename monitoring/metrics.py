@@ -82,7 +82,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
     # No ``_created`` series: one more sample per counter and histogram series that no
     # dashboard or rule reads. prometheus_client's switch is process-wide; every registry
     # the engine exports is made beside this call.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
     # prometheus_client drops a counter's "_total" from the name it is given and adds it
     # back on export, so the constants above are both what is registered and what is read.

@@ -6,6 +6,7 @@ its own topic prefix, consumer group and store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable
@@ -245,7 +246,28 @@ def _register_web(
     return _WebParts(tokens, audit, ops_site)
 
 
-def run_worker(flow: Dossierflow, loglevel: str = "info") -> None:
-    """Run the worker in this process until a signal stops it."""
+def run_worker(
+    flow: Dossierflow, loglevel: str = "info", on_ready: Callable[[], None] | None = None
+) -> None:
+    """Run the worker in this process until a signal stops it; ``on_ready`` runs once, when
+    /health first says ready (partitions assigned, tables recovered)."""
+    if on_ready is not None:
+        _when_ready(flow, on_ready)
     worker = faust.Worker(flow.app, *flow.services, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
+
+
+#: How often a starting worker looks whether it is ready yet.
+READY_POLL_S = 0.2
+
+
+def _when_ready(flow: Dossierflow, on_ready: Callable[[], None]) -> None:
+    app = flow.app
+
+    async def announce() -> None:
+        # The same test as /health, so the line and a 200 from /health come together.
+        while not (is_recovered(app) and not app.rebalancing):
+            await asyncio.sleep(READY_POLL_S)
+        on_ready()
+
+    app.task(announce)

@@ -18,12 +18,9 @@ from agents.tools.printable import count
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.runtime.app import create_app, run_worker
-    from agents.runtime.kafka_admin import ensure_topics
+    from agents.runtime.preflight import start_worker
 
-    ensure_topics(settings)
-    run_worker(create_app(settings), loglevel=args.loglevel)
-    return 0
+    return start_worker(settings, args.loglevel)
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
