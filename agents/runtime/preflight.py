@@ -46,10 +46,12 @@ def start_worker(settings: Settings, loglevel: str) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # checked: it can be made
     ensure_topics(settings)
     url = f"http://{settings.web_host}:{settings.web_port}"
+    # Kept now: mode's worker swaps sys.stdout for a proxy into its log when it starts.
+    stdout = sys.stdout
     run_worker(
         create_app(settings),
         loglevel=loglevel,
-        on_ready=lambda: print(f"listening on {url}", flush=True),
+        on_ready=lambda: print(f"listening on {url}", file=stdout, flush=True),
     )
     return 0
 
