@@ -20,10 +20,8 @@ from workflows.catalog import DEFAULT_CATALOG_DIR, load_catalog
 
 @pytest.fixture
 def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield int(server.getsockname()[1])
 
 
 def webhooks(path: Path | None) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from agents.runtime.preflight import bind_problem, preflight
 from agents.settings import Settings
 
+from support.harness import free_port
 from support.webhooks import secrets_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,16 +23,8 @@ PREFIX = "dossierflow worker: "
 
 @pytest.fixture
 def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield int(server.getsockname()[1])
 
 
 def worker(tmp_path: Path, *args: str, **env: str) -> tuple[int, list[str], str]:
@@ -73,23 +66,14 @@ def test_a_catalog_that_is_not_there_is_one_line(tmp_path: Path) -> None:
     ]
 
 
-def test_a_taken_web_port_is_one_line(tmp_path: Path, taken_port: int) -> None:
-    code, lines, _ = worker(tmp_path, DOSSIERFLOW_WEB_PORT=str(taken_port))
+@pytest.mark.parametrize("port", ["WEB", "OPS"])  # the status API's, /metrics' own
+def test_a_taken_port_is_one_line(tmp_path: Path, taken_port: int, port: str) -> None:
+    variable = f"DOSSIERFLOW_{port}_PORT"
+    code, lines, _ = worker(tmp_path, **{variable: str(taken_port)})
     assert code == 2
     assert lines == [
-        f"{PREFIX}DOSSIERFLOW_WEB_PORT={taken_port} on 127.0.0.1 cannot be used: the port is "
-        "taken; stop what listens there or set DOSSIERFLOW_WEB_PORT (and "
-        "DOSSIERFLOW_WEB_HOST) to a free one"
-    ]
-
-
-def test_a_taken_ops_port_is_one_line(tmp_path: Path, taken_port: int) -> None:
-    code, lines, _ = worker(tmp_path, DOSSIERFLOW_OPS_PORT=str(taken_port))
-    assert code == 2
-    assert lines == [
-        f"{PREFIX}DOSSIERFLOW_OPS_PORT={taken_port} on 127.0.0.1 cannot be used: the port is "
-        "taken; stop what listens there or set DOSSIERFLOW_OPS_PORT (and "
-        "DOSSIERFLOW_OPS_HOST) to a free one"
+        f"{PREFIX}{variable}={taken_port} on 127.0.0.1 cannot be used: the port is taken; "
+        f"stop what listens there or set {variable} (and DOSSIERFLOW_{port}_HOST) to a free one"
     ]
 
 
