@@ -1,4 +1,5 @@
-"""Dashboards, alert rules and Alertmanager routes, checked without running anything.
+"""Dashboards, alert rules and Alertmanager routes, checked without a server (promtool,
+when installed, checks prometheus.yml as a checkout has it).
 
 The committed dashboard JSON must be exactly what ``monitoring/grafana/build.py``
 generates; every metric a panel or a rule names must be one ``monitoring/metrics.py``
