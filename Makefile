@@ -36,8 +36,14 @@ integration: install kafka-libs monitoring-tools
 
 test: lint unit integration
 
+# The demo's ports: `make demo KAFKA_PORT=29092 PORT=7066 WEBHOOK_PORT=9099` beside a
+# running one (Kafka's controller takes KAFKA_PORT+1, further workers PORT+1, ...).
+KAFKA_PORT ?= 19092
+PORT ?= 6066
+WEBHOOK_PORT ?= 8099
+
 demo: install kafka-libs
-	$(BIN)/dossierflow demo
+	$(BIN)/dossierflow demo --kafka-port $(KAFKA_PORT) --port $(PORT) --webhook-port $(WEBHOOK_PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

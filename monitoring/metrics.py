@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 PREFIX = "dossierflow"
 
@@ -44,6 +50,7 @@ WATCHED_DOSSIERS = f"{PREFIX}_watched_dossiers"
 CONSUMER_LAG = f"{PREFIX}_consumer_lag"
 PARKED_DOSSIERS = f"{PREFIX}_parked_dossiers"
 PARKED_BYTES = f"{PREFIX}_parked_bytes"
+OFFICE_HOURS_OPEN = f"{PREFIX}_office_hours_open"
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,16 @@ class Metrics:
     consumer_lag: Gauge
     parked_dossiers: Gauge
     parked_bytes: Gauge
+    office_hours_open: Gauge
     registry: CollectorRegistry
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:
+    # No ``_created`` series: one more sample per counter and histogram series that no
+    # dashboard or rule reads. prometheus_client's switch is process-wide; every registry
+    # the engine exports is made beside this call.
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+
     # prometheus_client drops a counter's "_total" from the name it is given and adds it
     # back on export, so the constants above are both what is registered and what is read.
     def counter(name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
@@ -166,8 +179,8 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             "Dossiers in this worker's deadline index.",
             ("worker",),
         ),
-        # Set when /metrics is scraped (end offsets are asked of the broker then); absent
-        # while the broker does not answer, rather than a stale figure.
+        # Per topic and partition of the worker's group (agents/runtime/lag.py, every 2 s);
+        # absent while the broker does not answer, rather than a stale figure.
         consumer_lag=gauge(
             CONSUMER_LAG,
             "Records on a partition this worker consumes not yet committed by its group "
@@ -183,6 +196,12 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         parked_bytes=gauge(
             PARKED_BYTES,
             "Bytes the parked events take in this worker's parked table (bounded in total).",
+        ),
+        # Set at each scrape from the worker's own clock and working calendar: rules ask it
+        # whether agencies are at work (Tết, make-up Saturdays, lunch) instead of hour().
+        office_hours_open=gauge(
+            OFFICE_HOURS_OPEN,
+            "1 while the working calendar is in office hours at the worker's clock, else 0.",
         ),
         registry=registry,
     )

@@ -44,7 +44,12 @@ from agents.demo.processes import (
     worker_env,
     worker_processes,
 )
-from agents.demo.stubs import demo_webhook_secrets, webhook_receivers
+from agents.demo.stubs import (
+    DEFAULT_WEBHOOK_PORT,
+    catalog_for_stub,
+    demo_webhook_secrets,
+    webhook_receivers,
+)
 from agents.runtime.context import build_calendar
 from agents.settings import Settings
 from agents.tools.publisher import Publisher
@@ -64,7 +69,11 @@ class DemoOptions(RunOptions):
     out_dir: Path = Path("demo-output")
     #: web port of the first worker; the others take the next ones
     port: int = 6066
+    #: the broker's port when the demo starts one (its controller takes the next)
     kafka_port: int = DEFAULT_KAFKA_PORT
+    #: where the stub for the supervisors' webhooks listens; the catalog's local webhook
+    #: URLs are pointed at it (a copy of the catalog in the output folder)
+    webhook_port: int = DEFAULT_WEBHOOK_PORT
     #: an event and one of its dossier's deadlines closer than this (real seconds) are
     #: avoided by the simulator: at real time either may be seen first
     guard_seconds: float = 1.0
@@ -101,10 +110,10 @@ def _run(
     stamp = datetime.now(VN_TZ).strftime("%Y%m%d-%H%M%S")
     prefix = f"demo-{stamp}-"
     ports = [opts.port + i for i in range(opts.workers)]
-    busy = [p for p in ports if not port_free(p)]
-    if busy:
-        raise SystemExit(f"port {busy[0]} is in use on 127.0.0.1: pass --port with a free one")
-    catalog = load_catalog(settings.catalog_path)
+    _refuse_busy_ports(opts, ports)
+    # The workers read a copy whose webhooks on this machine reach the demo's stub.
+    catalog_path = catalog_for_stub(settings.catalog_path, opts.webhook_port, out / "catalog")
+    catalog = load_catalog(catalog_path)
     calendar = build_calendar(settings)
     window = run_window(calendar, opts.first_day, opts.days, opts.backlog_days)
     guard = timedelta(seconds=opts.guard_seconds * opts.speed)
@@ -144,7 +153,7 @@ def _run(
         broker=bootstrap,
         topic_prefix=prefix,
         app_id=f"{prefix}router",
-        catalog_path=settings.catalog_path,
+        catalog_path=catalog_path,
         office_hours=settings.office_hours,
         calendar_overrides=settings.calendar_overrides,
         clock="accelerated",
@@ -250,6 +259,21 @@ def _run(
     ran_for = time.monotonic() - began
     say()
     return finish(run_settings, catalog, workload, bootstrap, out, opts, ran_for, received)
+
+
+def _refuse_busy_ports(opts: DemoOptions, web_ports: list[int]) -> None:
+    """One line and exit 1 before anything starts, naming the option (and make variable)."""
+    wanted = [(p, "--port", "PORT") for p in web_ports]
+    if not opts.broker:  # the broker and its controller, next to it
+        wanted += [
+            (p, "--kafka-port", "KAFKA_PORT") for p in (opts.kafka_port, opts.kafka_port + 1)
+        ]
+    for port, option, variable in wanted:
+        if not port_free(port):
+            raise SystemExit(
+                f"dossierflow demo: port {port} is in use on 127.0.0.1: pass {option} with a "
+                f"free one (make demo {variable}=...)"
+            )
 
 
 def main_demo(settings: Settings, opts: DemoOptions) -> int:

@@ -4,6 +4,7 @@ every signature as docs/alerts.md tells receivers to, with the secrets the demo 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 from collections import Counter
@@ -19,10 +20,33 @@ import yaml
 from agents.demo.output import say
 from agents.notify.secrets import DEFAULT_SECRET
 from agents.notify.signature import SIGNATURE_HEADER, SignatureRejected, verify
-from workflows.catalog import Catalog
+from workflows.catalog import DEFAULT_CATALOG_DIR, Catalog
 
 #: The demo's one key (its receivers are all on this machine): kid -> secret.
 DemoKeys = Mapping[str, str]
+
+#: Where the sample catalog's webhooks point (workflows/catalog/data/agencies.yaml).
+DEFAULT_WEBHOOK_PORT = 8099
+
+#: A webhook URL's scheme, this machine as its host, and its port.
+_LOCAL_URL = re.compile(r"(https?://(?:127\.0\.0\.1|localhost)):\d+(?=/|\"|'|\s|$)")
+
+
+def catalog_for_stub(source: Path | None, port: int, folder: Path) -> Path:
+    """A copy of the catalog (``source``, or the sample) in ``folder`` whose webhooks on this
+    machine point at ``port``, where the demo's stub receiver listens; the YAML is copied
+    as text, so only the port of those URLs changes."""
+    root = DEFAULT_CATALOG_DIR if source is None else source
+    if root.is_dir():
+        base, files = root, sorted(f for f in root.rglob("*") if f.suffix in (".yaml", ".yml"))
+    else:
+        base, files = root.parent, [root]
+    for file in files:
+        target = folder / file.relative_to(base)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = file.read_text(encoding="utf-8")
+        target.write_text(_LOCAL_URL.sub(rf"\g<1>:{port}", text), encoding="utf-8")
+    return folder if root.is_dir() else folder / root.name
 
 
 def demo_webhook_secrets(folder: Path, catalog: Catalog) -> tuple[Path, DemoKeys]:
@@ -47,9 +71,10 @@ def demo_webhook_secrets(folder: Path, catalog: Catalog) -> tuple[Path, DemoKeys
 def webhook_receivers(catalog: Catalog, keys: DemoKeys) -> Iterator[Counter[str]]:
     """Stand in for the supervisors' webhook receivers the catalog names on this machine.
 
-    The sample catalog points every webhook at 127.0.0.1:8099: answering there lets the
-    notifier deliver instead of retrying into a closed port. A port already taken is
-    left alone (those deliveries then fail and land on the alerts-failed topic). A request
+    The demo's catalog copy (``catalog_for_stub``) points every local webhook at the one
+    port ``--webhook-port`` names: answering there lets the notifier deliver instead of
+    retrying into a closed port. A port already taken is left alone (those deliveries
+    then fail and land on the alerts-failed topic). A request
     whose signature does not verify is answered 401 and not counted (said at the end).
     """
     received: Counter[str] = Counter()
@@ -76,7 +101,10 @@ def webhook_receivers(catalog: Catalog, keys: DemoKeys) -> Iterator[Counter[str]
         try:
             server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
         except OSError:
-            say(f"  (127.0.0.1:{port} is taken: webhook deliveries there will fail)")
+            say(
+                f"  (127.0.0.1:{port} is taken: webhook deliveries there will fail; "
+                "--webhook-port, or make demo WEBHOOK_PORT=..., moves the receiver)"
+            )
             continue
         threading.Thread(target=server.serve_forever, name=f"webhooks-{port}", daemon=True).start()
         servers.append(server)

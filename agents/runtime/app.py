@@ -6,6 +6,7 @@ its own topic prefix, consumer group and store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from agents.runtime.senders import SenderCheck
 from agents.runtime.stall import StallWatch
 from agents.runtime.status_api import StatusApi
 from agents.runtime.tables import make_tables
-from agents.runtime.telemetry import AgencyLabels, OpenGauges
+from agents.runtime.telemetry import AgencyLabels, OpenGauges, office_hours_open
 from agents.runtime.watcher import Watcher
 from agents.runtime.web import OpsSite, OpsViews, register_views
 from agents.settings import DEFAULT_API_CREDENTIALS, Settings
@@ -67,6 +68,15 @@ class Dossierflow:
     metrics: Metrics
     #: started beside the app by ``run_worker`` (the ops site, when configured)
     services: tuple[Any, ...] = ()
+    #: /metrics and /health as the worker serves them
+    ops: OpsViews | None = None
+
+
+def worker_label(settings: Settings) -> str:
+    """The ``worker`` label of this worker's series: ``DOSSIERFLOW_WORKER_NAME``, else the
+    host name and web port. Never a pid or a random id: a restarted worker continues its
+    own series instead of leaving a dead one behind and starting another."""
+    return settings.worker_name or f"{socket.gethostname()}:{settings.web_port}"
 
 
 def create_app(
@@ -82,7 +92,7 @@ def create_app(
     clock = clock if clock is not None else clock_from(settings)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = create_metrics(registry)
-    worker_name = settings.worker_name or f"{socket.gethostname()}:{settings.web_port}"
+    worker_name = worker_label(settings)
     app = App(settings.app_id, **app_options(settings))
     names = settings.topics
     topics = {
@@ -172,6 +182,7 @@ def create_app(
     def before_scrape() -> None:
         gauges.export()
         metrics.watched_dossiers.labels(worker=worker_name).set(len(watcher.index))
+        metrics.office_hours_open.set(office_hours_open(context.calendar, clock.now()))
 
     ops = OpsViews(app, registry, before_scrape)
     services = _register_web(app, settings, tables, context.catalog, worker_name, ops)
@@ -193,6 +204,7 @@ def create_app(
         watcher=watcher,
         metrics=metrics,
         services=(services.ops_site,) if services.ops_site is not None else (),
+        ops=ops,
     )
 
 
@@ -234,7 +246,28 @@ def _register_web(
     return _WebParts(tokens, audit, ops_site)
 
 
-def run_worker(flow: Dossierflow, loglevel: str = "info") -> None:
-    """Run the worker in this process until a signal stops it."""
+def run_worker(
+    flow: Dossierflow, loglevel: str = "info", on_ready: Callable[[], None] | None = None
+) -> None:
+    """Run the worker in this process until a signal stops it; ``on_ready`` runs once, when
+    /health first says ready (partitions assigned, tables recovered)."""
+    if on_ready is not None:
+        _when_ready(flow, on_ready)
     worker = faust.Worker(flow.app, *flow.services, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
+
+
+#: How often a starting worker looks whether it is ready yet.
+READY_POLL_S = 0.2
+
+
+def _when_ready(flow: Dossierflow, on_ready: Callable[[], None]) -> None:
+    app = flow.app
+
+    async def announce() -> None:
+        # The same test as /health, so the line and a 200 from /health come together.
+        while not (is_recovered(app) and not app.rebalancing):
+            await asyncio.sleep(READY_POLL_S)
+        on_ready()
+
+    app.task(announce)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from prometheus_client import Gauge
 
 from agents.runtime.router import BatchResult, RawRecord
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
+from workflows.calendar import WorkingCalendar
 from workflows.effects import Anomaly, Assign, Completed
 from workflows.state import DossierState
 
@@ -138,3 +140,9 @@ def record_batch(
         metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
     metrics.parked_dossiers.set(result.parked.dossiers)
     metrics.parked_bytes.set(result.parked.size)
+
+
+def office_hours_open(calendar: WorkingCalendar, now: datetime) -> int:
+    """1 when ``now`` is a working instant of ``calendar`` (office hours of a working day:
+    not Tết, not lunch, a make-up Saturday counts), else 0."""
+    return 1 if calendar.is_working_instant(now) else 0

@@ -21,12 +21,9 @@ from agents.tools.printable import count
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from agents.runtime.app import create_app, run_worker
-    from agents.runtime.kafka_admin import ensure_topics
+    from agents.runtime.preflight import start_worker
 
-    ensure_topics(settings)
-    run_worker(create_app(settings), loglevel=args.loglevel)
-    return 0
+    return start_worker(settings, args.loglevel)
 
 
 def _cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
@@ -117,11 +114,20 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from agents.demo.run import DemoOptions, main_demo
 
+    if args.workers < 1:
+        print(
+            f"dossierflow demo: --workers {args.workers}: the demo needs at least one worker "
+            "(--workers 1, the default, or more)",
+            file=sys.stderr,
+        )
+        return 2
     options = DemoOptions(
         **_run_arguments(args),
         workers=args.workers,
         out_dir=Path(args.out),
         port=args.port if args.port is not None else settings.web_port,
+        kafka_port=args.kafka_port,
+        webhook_port=args.webhook_port,
         broker=args.broker,
         live=args.live,
     )
@@ -258,6 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     demo.add_argument("--out", default="demo-output", help="folder for logs and the report")
     demo.add_argument("--port", type=int, help="web port of the first worker (default 6066)")
+    demo.add_argument(
+        "--kafka-port",
+        type=int,
+        default=19092,
+        help="port of the Kafka the demo starts, its controller on the next (default 19092)",
+    )
+    demo.add_argument(
+        "--webhook-port",
+        type=int,
+        default=8099,
+        help="port of the stub for the supervisors' webhooks; the catalog's webhooks on "
+        "this machine are pointed at it (default 8099)",
+    )
     demo.add_argument(
         "--guard-seconds",
         type=float,

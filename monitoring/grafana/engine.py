@@ -126,14 +126,23 @@ def engine_health() -> Board:
             ),
             trend_panel(
                 "Consumer lag by topic",
-                "Records not yet committed by the workers' group, end offset minus committed, set "
-                "at each scrape: a backlog drains to 0; a line that only grows is a stuck worker.",
+                "Records not yet committed by the workers' group, end offset minus committed, "
+                "measured every 2 s: a backlog drains to 0; a line that only grows is a stuck worker.",
                 sum_by("topic", CONSUMER_LAG),
+                width=8,
+            ),
+            trend_panel(
+                "Consumer lag by partition",
+                "The same per topic and partition (partitions x 3 topics): one partition that "
+                "stays up while the others drain is a hot dossier or a stuck owner.",
+                sum_by("topic, partition", CONSUMER_LAG),
+                width=8,
             ),
             trend_panel(
                 "Consumer lag by worker",
                 "The same by worker: after a restart the restarted worker's lag falls as it catches up.",
                 sum_by("worker", CONSUMER_LAG),
+                width=8,
             ),
             Row("Alert delivery and deadline index"),
             trend_panel(

@@ -37,14 +37,20 @@ from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     Threshold,
     ThresholdsMode,
+    VariableOption,
     VariableRefresh,
     VariableSort,
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-#: Fixed in provisioning/datasources/prometheus.yml: every panel names it.
-DATASOURCE_UID = "dossierflow-prometheus"
-DATASOURCE = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+#: Every panel and variable reads the data source the ``datasource`` variable holds, so a
+#: dashboard imported into a Grafana of its own (Dashboards > Import) works with any
+#: Prometheus there. The import form asks for ``DS_PROMETHEUS`` (``__inputs``) and writes
+#: the choice into the variable; provisioned (docker-compose), the placeholder matches no
+#: data source and Grafana picks the first Prometheus: the provisioned one.
+DATASOURCE_VARIABLE = "datasource"
+DATASOURCE_INPUT = "DS_PROMETHEUS"
+DATASOURCE = DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 #: The scrape job of the workers (monitoring/prometheus/prometheus.yml, rules.yml).
 WORKER_JOB = "dossierflow-worker"
 TAG = "dossierflow"
@@ -153,6 +159,7 @@ class Board:
     description: str
     panels: Sequence[Row | Panel]
     time_from: str = "now-7d"
+    #: after the ``datasource`` variable, which every board has first
     variables: Sequence[db.QueryVariable] = ()
 
     def build(self) -> dict[str, Any]:
@@ -175,6 +182,7 @@ class Board:
                 .keep_time(True)
             )
         )
+        board = board.with_variable(datasource_variable())
         for variable in self.variables:
             board = board.with_variable(variable)
         for panel_id, item in enumerate(self.panels, start=1):
@@ -183,7 +191,37 @@ class Board:
             else:
                 board = board.with_panel(item.build(panel_id))
         encoded: dict[str, Any] = json.loads(JSONEncoder().encode(board.build()))
-        return encoded
+        return {**IMPORT_HEADER, **encoded}
+
+
+#: What Grafana's import form reads (as in its "Export for sharing externally"): the data
+#: source to ask for, and the plugin it must be.
+IMPORT_HEADER: dict[str, Any] = {
+    "__inputs": [
+        {
+            "name": DATASOURCE_INPUT,
+            "label": "Prometheus",
+            "description": "the Prometheus that scrapes the dossierflow workers",
+            "type": "datasource",
+            "pluginId": "prometheus",
+            "pluginName": "Prometheus",
+        }
+    ],
+    "__requires": [
+        {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}
+    ],
+}
+
+
+def datasource_variable() -> db.DatasourceVariable:
+    """The ``datasource`` variable: any Prometheus data source, the import form's by default."""
+    placeholder = f"${{{DATASOURCE_INPUT}}}"
+    return (
+        db.DatasourceVariable(DATASOURCE_VARIABLE)
+        .label("Data source")
+        .type("prometheus")
+        .current(VariableOption(selected=False, text=placeholder, value=placeholder))
+    )
 
 
 # --- panel styles -------------------------------------------------------------------------

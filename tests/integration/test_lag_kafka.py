@@ -1,4 +1,5 @@
-"""dossierflow_consumer_lag on a real broker: > 0 for a backlog, 0 once it is processed."""
+"""dossierflow_consumer_lag on a real broker: > 0 for a backlog, 0 once it is processed,
+and again for the backlog a stopped worker finds when it comes back, on the same series."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 LAG = "dossierflow_consumer_lag{"
 
 
-def lags(worker: Worker) -> dict[tuple[str, str], float]:
-    """(topic, partition) -> lag, as the worker's /metrics shows it."""
+def lag_series(worker: Worker) -> dict[tuple[str, str, str], float]:
+    """(worker label, topic, partition) -> lag, as the worker's /metrics shows it."""
     with urllib.request.urlopen(f"{worker.url}/metrics", timeout=10) as resp:
         text = resp.read().decode()
     found = {}
@@ -27,8 +28,40 @@ def lags(worker: Worker) -> dict[tuple[str, str], float]:
         if line.startswith(LAG):
             labels, value = line.rsplit(" ", 1)
             fields = dict(part.split("=", 1) for part in labels[len(LAG) : -1].split(",") if part)
-            found[(fields["topic"].strip('"'), fields["partition"].strip('"'))] = float(value)
+            key = tuple(fields[name].strip('"') for name in ("worker", "topic", "partition"))
+            found[key] = float(value)
     return found
+
+
+def lags(worker: Worker) -> dict[tuple[str, str], float]:
+    """(topic, partition) -> lag."""
+    return {(topic, part): v for (_, topic, part), v in lag_series(worker).items()}
+
+
+def events_lag(worker: Worker, topic: str) -> float:
+    return sum(v for (t, _), v in lags(worker).items() if t == topic)
+
+
+def peak_lag(worker: Worker, topic: str) -> float:
+    """The first non-zero lag of ``topic`` seen within 30 s (0: none)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seen = events_lag(worker, topic)
+        if seen:
+            return seen
+        time.sleep(0.1)
+    return 0.0
+
+
+def caught_up(worker: Worker, bootstrap: str, group: str, topic: str) -> None:
+    wait_for(
+        lambda: group_lag(bootstrap, group, topic) == 0,
+        180,
+        "every event committed",
+        alive=worker.proc,
+    )
+    # The gauge agrees with the group's committed offsets.
+    wait_for(lambda: events_lag(worker, topic) == 0, 15, "the lag gauge back at 0")
 
 
 def test_the_lag_shows_a_backlog_and_falls_to_zero_after_catch_up(
@@ -50,25 +83,30 @@ def test_the_lag_shows_a_backlog_and_falls_to_zero_after_catch_up(
         assert set(lags(worker).values()) == {0.0}
 
         publish(kafka_bootstrap, names.events, events)
-        peak = 0.0
-        deadline = time.monotonic() + 30
-        while peak == 0 and time.monotonic() < deadline:
-            peak = sum(v for (t, _), v in lags(worker).items() if t == names.events)
-            time.sleep(0.1)
         # The backlog is seen (the worker commits every 2.8 s: it cannot be 0 at once).
-        assert 0 < peak <= len(events)
+        assert 0 < peak_lag(worker, names.events) <= len(events)
+        caught_up(worker, kafka_bootstrap, consumer_group, names.events)
+        label = {name for name, _, _ in lag_series(worker)}
+        assert len(label) == 1
 
-        wait_for(
-            lambda: group_lag(kafka_bootstrap, consumer_group, names.events) == 0,
-            180,
-            "every event committed",
-            alive=worker.proc,
+        # Stopped, the worker leaves a backlog behind; back, it shows it on the same series
+        # (its label is its slot, not its pid), then works it off.
+        worker.stop()
+        _, later = simulated(
+            300, seed=6, id_prefix=f"{topic_prefix}M", start=START, spread=timedelta(days=3)
         )
-        # Caught up: the gauge agrees with the group's committed offsets.
-        wait_for(
-            lambda: sum(v for (t, _), v in lags(worker).items() if t == names.events) == 0,
-            15,
-            "the lag gauge back at 0",
-        )
+        publish(kafka_bootstrap, names.events, later)
+        assert group_lag(kafka_bootstrap, consumer_group, names.events) == len(later)
+        worker.start()
+        assert 0 < peak_lag(worker, names.events) <= len(later)
+        assert {name for name, _, _ in lag_series(worker)} == label
+        caught_up(worker, kafka_bootstrap, consumer_group, names.events)
     finally:
         worker.stop()
+    # `dossierflow worker` said where it listens once per start, when it was ready.
+    said = [
+        line
+        for line in (tmp_path / "worker.log").read_text(encoding="utf-8").splitlines()
+        if line.startswith("listening on ")
+    ]
+    assert said == [f"listening on http://127.0.0.1:{worker.port}"] * 2

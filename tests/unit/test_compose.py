@@ -9,11 +9,12 @@ disagree on the topics, a port Prometheus would scrape where the worker does not
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import shlex
 import tomllib
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -298,9 +299,13 @@ def test_prometheus_scrapes_the_workers_where_they_listen_and_loads_the_rules() 
     config = yaml.safe_load(PROMETHEUS_YML.read_text(encoding="utf-8"))
     mounts = {target: source for source, target in bind_mounts("prometheus")}
     command = services()["prometheus"]["command"]
-    assert f"--config.file={next(t for t in mounts if t.endswith('prometheus.yml'))}" in command
+    config_file = next(t for t in mounts if t.endswith("prometheus.yml"))
+    assert f"--config.file={config_file}" in command
     for rule_file in config["rule_files"]:
-        assert mounts[rule_file] == "./monitoring/prometheus/rules.yml"
+        # Prometheus reads a relative rule file from the config file's folder.
+        assert mounts[str(PurePosixPath(config_file).parent / rule_file)] == (
+            "./monitoring/prometheus/rules.yml"
+        )
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "dossierflow-worker"]
     (sd,) = job["dns_sd_configs"]
     assert sd["names"] == ["worker"]
@@ -344,9 +349,10 @@ def test_grafana_provisions_the_datasource_the_dashboards_name_and_loads_them() 
     dashboards = sorted((GRAFANA / "dashboards").glob("*.json"))
     assert dashboards
     for path in dashboards:
-        uids = set(re.findall(r'"uid": "([^"]+)"', path.read_text(encoding="utf-8")))
-        # Every datasource reference names the provisioned uid (the rest are dashboard uids).
-        assert prometheus["uid"] in uids, path.name
+        board = json.loads(path.read_text(encoding="utf-8"))
+        # Panels read the `datasource` variable: any Prometheus, the provisioned one here.
+        (variable,) = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
+        assert variable["query"] == prometheus["type"], path.name
 
 
 def container_port(service: str) -> int:

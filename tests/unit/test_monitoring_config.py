@@ -1,4 +1,5 @@
-"""Dashboards, alert rules and Alertmanager routes, checked without running anything.
+"""Dashboards, alert rules and Alertmanager routes, checked without a server (promtool,
+when installed, checks prometheus.yml as a checkout has it).
 
 The committed dashboard JSON must be exactly what ``monitoring/grafana/build.py``
 generates; every metric a panel or a rule names must be one ``monitoring/metrics.py``
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,15 @@ from monitoring.metrics import create_metrics
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "monitoring" / "grafana" / "dashboards"
 RULES = REPO / "monitoring" / "prometheus" / "rules.yml"
+PROMETHEUS_YML = REPO / "monitoring" / "prometheus" / "prometheus.yml"
 ALERTMANAGER = REPO / "monitoring" / "alertmanager" / "alertmanager.yml"
 DATASOURCES = REPO / "monitoring" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 DOCS = REPO / "docs" / "monitoring.md"
 
 #: Grafana's own variables that panels may use besides the dashboard's template variables.
 GRAFANA_BUILTINS = {"__range", "__rate_interval", "__interval"}
+#: What every panel and query reads: the dashboard's data-source variable.
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 SEVERITIES = {"page", "warning"}
 
 
@@ -56,15 +62,16 @@ def rules() -> list[dict[str, Any]]:
 
 @cache
 def exported_names() -> set[str]:
-    """Every sample name the worker can export: counters' _total, histograms' _bucket..."""
+    """Every sample name the worker can export: counters' _total, histograms' _bucket...
+    (no ``_created``: it is switched off)."""
     metrics = create_metrics(CollectorRegistry())
     names = set()
     for family in metrics.registry.collect():
         kind = family.type
         if kind == "counter":
-            names |= {f"{family.name}_total", f"{family.name}_created"}
+            names.add(f"{family.name}_total")
         elif kind == "histogram":
-            names |= {f"{family.name}_{s}" for s in ("bucket", "count", "sum", "created")}
+            names |= {f"{family.name}_{s}" for s in ("bucket", "count", "sum")}
         else:
             names.add(family.name)
     return names
@@ -97,19 +104,18 @@ def test_there_are_the_four_dashboards_with_unique_uids() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(dashboards()))
-def test_panels_have_unique_ids_titles_queries_and_the_provisioned_datasource(name: str) -> None:
+def test_panels_have_unique_ids_titles_queries_and_the_datasource_variable(name: str) -> None:
     board = dashboards()[name]
-    uid = yaml.safe_load(DATASOURCES.read_text(encoding="utf-8"))["datasources"][0]["uid"]
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids)) and 0 not in ids
     for panel in panels(board):
         assert panel["title"] and panel.get("description"), panel["id"]
-        assert panel["datasource"] == {"type": "prometheus", "uid": uid}, panel["title"]
+        assert panel["datasource"] == DATASOURCE_REF, panel["title"]
         assert panel["targets"], panel["title"]
         refs = [t["refId"] for t in panel["targets"]]
         assert len(set(refs)) == len(refs) and all(refs), panel["title"]
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == uid, panel["title"]
+            assert target["datasource"] == DATASOURCE_REF, panel["title"]
         x, w = panel["gridPos"]["x"], panel["gridPos"]["w"]
         assert x >= 0 and x + w <= 24, f"{panel['title']} sticks out of the 24-column grid"
 
@@ -132,9 +138,33 @@ def test_every_variable_a_query_uses_is_defined(name: str) -> None:
     assert used <= defined | GRAFANA_BUILTINS, sorted(used - defined - GRAFANA_BUILTINS)
 
 
+@pytest.mark.parametrize("name", sorted(dashboards()))
+def test_a_dashboard_imports_into_another_grafana_with_its_own_prometheus(name: str) -> None:
+    """Dashboards > Import asks for DS_PROMETHEUS and puts it in the ``datasource``
+    variable; provisioned, the variable falls back to the one Prometheus provisioned."""
+    board = dashboards()[name]
+    (wanted,) = board["__inputs"]
+    assert wanted["name"] == "DS_PROMETHEUS"
+    assert (wanted["type"], wanted["pluginId"]) == ("datasource", "prometheus")
+    assert {"type": "datasource", "id": "prometheus"}.items() <= board["__requires"][0].items()
+    variable = board["templating"]["list"][0]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "datasource",
+        "datasource",
+        "prometheus",
+    )
+    assert variable["current"]["value"] == "${DS_PROMETHEUS}"
+    # Nothing else names a data source by uid: it would not exist in another Grafana.
+    named = set(re.findall(r'"uid": "([^"]*)"', json.dumps(board["panels"])))
+    named |= {v["datasource"]["uid"] for v in board["templating"]["list"][1:]}
+    assert named == {"${datasource}"}
+    provisioned = yaml.safe_load(DATASOURCES.read_text(encoding="utf-8"))["datasources"]
+    assert [d["type"] for d in provisioned] == ["prometheus"]  # the fallback is unambiguous
+
+
 def test_the_drilldown_filters_by_agency_and_sector() -> None:
     board = dashboards()["agency-drilldown.json"]
-    variables = {v["name"]: v for v in board["templating"]["list"]}
+    variables = {v["name"]: v for v in board["templating"]["list"] if v["type"] == "query"}
     assert set(variables) == {"agency", "sector"}
     for name, variable in variables.items():
         assert variable["query"]["query"].startswith("label_values(")
@@ -178,6 +208,30 @@ def test_every_metric_a_rule_names_is_exported() -> None:
     for rule in rules():
         named = metric_names(rule["expr"])
         assert named <= exported_names(), (rule["alert"], sorted(named - exported_names()))
+
+
+def test_promtool_accepts_prometheus_yml_and_its_rule_files_from_a_checkout() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing: make monitoring-tools installs it")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    done = subprocess.run(
+        [promtool, "check", "config", str(PROMETHEUS_YML)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 1 rule files found" in done.stdout + done.stderr
+
+
+def test_the_stall_rule_asks_the_engine_calendar_not_the_utc_hour() -> None:
+    stalled = {rule["alert"]: rule["expr"] for rule in rules()}["DossierflowRouterStalled"]
+    assert "max(dossierflow_office_hours_open) == 1" in stalled
+    for clock_function in ("hour(", "day_of_week(", "minute("):
+        assert clock_function not in stalled
 
 
 # --- Alertmanager ------------------------------------------------------------------------
