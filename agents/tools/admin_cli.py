@@ -95,7 +95,7 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools.kafka_read import read_all
 
     login = settings.kafka_security("reader").kafka_python_kwargs()
-    records = read_all(settings.bootstrap_servers, settings.topics.audit, **login)
+    records = read_all(settings.bootstrap_servers, settings.topics.audit, must_exist=True, **login)
     reads = audit_view.select(audit_view.parse_reads(records), args.dossier, args.principal)
     for read in reads:
         print(audit_view.render(read))

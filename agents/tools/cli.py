@@ -188,7 +188,9 @@ def _cmd_anomalies(args: argparse.Namespace, settings: Settings) -> int:
     from agents.tools.kafka_read import read_all
 
     login = settings.kafka_security("reader").kafka_python_kwargs()
-    records = read_all(settings.bootstrap_servers, settings.topics.anomalies, **login)
+    records = read_all(
+        settings.bootstrap_servers, settings.topics.anomalies, must_exist=True, **login
+    )
     reports = anomalies_view.select(anomalies_view.parse_anomalies(records), args.dossier)
     for report in reports:
         print(anomalies_view.render(report))
@@ -202,7 +204,7 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     topic = settings.topics.alerts
     login = settings.kafka_security("reader").kafka_python_kwargs()
     if not args.follow:
-        records = alerts_view.read_all(settings.bootstrap_servers, topic, **login)
+        records = alerts_view.read_all(settings.bootstrap_servers, topic, must_exist=True, **login)
         alerts = alerts_view.select(alerts_view.parse_alerts(records), args.agency)
         for alert in alerts:
             print(alerts_view.render(alert))
