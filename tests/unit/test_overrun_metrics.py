@@ -4,6 +4,7 @@ catalog."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
@@ -17,6 +18,7 @@ from agents.runtime.telemetry import (
     StepLabels,
     record_batch,
 )
+from monitoring.grafana import build
 from monitoring.metrics import COMPLETIONS, OVERRUN_ATTRIBUTED, Metrics, create_metrics
 from workflows.effects import Completed, Effect
 from workflows.state import DossierState
@@ -138,3 +140,17 @@ def test_labels_come_only_from_the_catalog() -> None:
     assert sample(metrics, OTHER_AGENCY, "other", "waiting") == 0.6
     steps = StepLabels(routing_context().catalog)
     assert steps("review") == "review" and steps(None) == "-" and steps("x" * 64) == "other"
+
+
+# --- the panel ------------------------------------------------------------------------
+
+
+def test_the_sla_dashboard_shows_who_makes_dossiers_late() -> None:
+    board = json.loads((build.DASHBOARDS_DIR / "sla.json").read_text(encoding="utf-8"))
+    (panel,) = [p for p in board["panels"] if p["title"] == "Who makes dossiers late"]
+    (target,) = panel["targets"]
+    assert OVERRUN_ATTRIBUTED in target["expr"] and "sum by (agency)" in target["expr"]
+    assert "topk(10," in target["expr"] and "[$__range]" in target["expr"]
+    assert panel["type"] == "bargauge"
+    # the committed JSON is what the builder makes, and the check mode says so
+    assert build.main(["--check"]) == 0
