@@ -18,6 +18,7 @@ from events.inbound import (
     ResultOutcome,
     ResultReady,
     StepCompleted,
+    StepStarted,
     SupplementReceived,
     SupplementRequested,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "ResultOutcome",
     "ResultReady",
     "StepCompleted",
+    "StepStarted",
     "SupplementReceived",
     "SupplementRequested",
     "TopicNames",

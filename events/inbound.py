@@ -102,6 +102,16 @@ class StepCompleted(_Event):
     to_agency: Code | None = None
 
 
+class StepStarted(_Event):
+    """The agency holding the current step took the dossier up: its inbox wait ends here.
+
+    Optional: a dossier without it is judged and attributed by the step as a whole.
+    """
+
+    type: Literal["step.started"] = "step.started"
+    step: Code
+
+
 class DossierHandedOff(_Event):
     """An explicit hand-off; checked against the route, tracked even when off-route."""
 
@@ -162,6 +172,7 @@ class DossierRejected(_Event):
 InboundEvent = Annotated[
     DossierReceived
     | StepCompleted
+    | StepStarted
     | DossierHandedOff
     | SupplementRequested
     | SupplementReceived

@@ -40,6 +40,7 @@ PROCESSING_DAYS = f"{PREFIX}_processing_working_days"
 WORKING_DAYS_USED = f"{PREFIX}_working_days_used_total"
 WORKING_DAYS_SAVED = f"{PREFIX}_working_days_saved_total"
 WORKING_DAYS_OVERRUN = f"{PREFIX}_working_days_overrun_total"
+OVERRUN_ATTRIBUTED = f"{PREFIX}_overrun_attributed_working_days_total"
 ALERTS_RAISED = f"{PREFIX}_alerts_raised_total"
 ALERT_DELIVERIES = f"{PREFIX}_alert_deliveries_total"
 ROUTER_BATCH_SECONDS = f"{PREFIX}_router_batch_seconds"
@@ -64,6 +65,7 @@ class Metrics:
     working_days_used: Counter
     working_days_saved: Counter
     working_days_overrun: Counter
+    overrun_attributed: Counter
     alerts_raised: Counter
     alert_deliveries: Counter
     router_batch_seconds: Histogram
@@ -143,6 +145,15 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             WORKING_DAYS_OVERRUN,
             "Working days used beyond the statutory time, summed over completed dossiers.",
             ("sector",),
+        ),
+        # Step ids, not procedures: a few dozen ids are shared by the catalog's routes
+        # (receive, review, sign, ...), so agency x step stays near the assignments' size.
+        overrun_attributed=counter(
+            OVERRUN_ATTRIBUTED,
+            "Working days late dossiers ran over their committed time, attributed to the "
+            "agency and step that caused them (docs/attribution.md), by phase: waiting in "
+            "the inbox, working, or whole (no step.started).",
+            ("agency", "step", "phase"),
         ),
         alerts_raised=counter(
             ALERTS_RAISED,

@@ -51,6 +51,13 @@ class Part:
     excess: timedelta  # own excess: used beyond the allotment (all of it without one)
     overdue_holding: timedelta  # the part of ``used`` after the dossier's due
     share: timedelta  # the overrun attributed to it; the shares sum to the overrun
+    # With ``step.started`` on the row: ``used`` as waiting in the inbox (clock start to
+    # taken up) and working (taken up to finish), and ``share`` split between them in
+    # the same proportion (docs/attribution.md); None where not known.
+    waiting: timedelta | None = None
+    working: timedelta | None = None
+    waiting_share: timedelta | None = None
+    working_share: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,8 @@ def attribute(
     total = _us(overrun)
     shares = split_exactly(total, weights) if total > 0 else [0] * len(stretches)
     parts = tuple(
-        replace(p, share=timedelta(microseconds=s)) for p, s in zip(stretches, shares, strict=True)
+        _phased(replace(p, share=timedelta(microseconds=s)), state, cal, pauses, (due, end), basis)
+        for p, s in zip(stretches, shares, strict=True)
     )
     return Attribution(
         dossier_id=state.dossier_id,
@@ -182,6 +190,13 @@ def _stretches(
         used = _worked(cal, pauses, begin, finish)
         cause = _row_cause(sheet, index)
         allotted = _hours(row.allotted_hours) if cause is Cause.OVER_ALLOTMENT else timedelta(0)
+        waiting = working = None
+        if row.taken_up_at is not None:
+            taken = _taken(row.taken_up_at, begin, finish)
+            waiting, working = (
+                _worked(cal, pauses, begin, taken),
+                _worked(cal, pauses, taken, finish),
+            )
         out.append(
             Part(
                 row=index,
@@ -193,6 +208,8 @@ def _stretches(
                 excess=max(used - allotted, timedelta(0)),
                 overdue_holding=_worked(cal, pauses, max(begin, due), finish),
                 share=timedelta(0),
+                waiting=waiting,
+                working=working,
             )
         )
         # Between this row's finish and the next row's start (or the end) no step is
@@ -215,6 +232,47 @@ def _stretches(
                 )
             )
     return out
+
+
+def _taken(at: datetime, begin: datetime, finish: datetime) -> datetime:
+    # Inside the row's own stretch: a report dated outside it (replayed without the
+    # plausible-time rule) cannot make a phase longer than the row.
+    return min(max(at, begin), finish) if begin <= finish else finish
+
+
+def _phased(
+    part: Part,
+    state: DossierState,
+    cal: WorkingCalendar,
+    pauses: list[tuple[datetime, datetime]],
+    span: tuple[datetime, datetime],
+    basis: Basis,
+) -> Part:
+    """``part`` with its share split into waiting and working, where the row says when it
+    was taken up: in proportion to the two phases' used time (their time after the due
+    when the split's basis is who held it overdue), exactly, ties to waiting."""
+    if part.waiting is None or part.working is None:
+        return part
+    weights = [_us(part.waiting), _us(part.working)]
+    if basis is Basis.OVERDUE_HOLDING:
+        due, end = span
+        row = state.sheet[part.row]
+        begin = state.clock_start(row)
+        finish = min(row.finished_at or end, end)
+        taken = _taken(row.taken_up_at or begin, begin, finish)
+        late = max(begin, due)
+        weights = [
+            _us(_worked(cal, pauses, late, taken)),
+            _us(_worked(cal, pauses, max(taken, late), finish)),
+        ]
+    if sum(weights) == 0:
+        return part
+    wait, work = split_exactly(_us(part.share), weights)
+    return replace(
+        part,
+        waiting_share=timedelta(microseconds=wait),
+        working_share=timedelta(microseconds=work),
+    )
 
 
 def attribute_all(
@@ -246,6 +304,14 @@ class Contributor:
     overrun: timedelta
     dossiers: int  # late dossiers it has a share of
     share: float  # of all the overrun
+    # Of ``overrun``, what rows with ``step.started`` split into inbox wait and work; the
+    # rest (overrun - waiting - working) was on rows without it.
+    waiting: timedelta = timedelta(0)
+    working: timedelta = timedelta(0)
+
+    @property
+    def split_known(self) -> bool:
+        return bool(self.waiting or self.working)
 
 
 @dataclass(frozen=True)
@@ -267,6 +333,7 @@ _Key = tuple[str, str | None, str | None]
 def lateness(attributions: Iterable[Attribution], top: int = 5) -> Lateness:
     """Agencies and steps ranked by the overrun they were given (most first; ties by
     the number of dossiers, then by code), the first ``top`` of each."""
+    # key -> [overrun, dossiers, waiting, working], integer microseconds
     by_agency: dict[_Key, list[int]] = {}
     by_step: dict[_Key, list[int]] = {}
     completed = opened = 0
@@ -276,11 +343,13 @@ def lateness(attributions: Iterable[Attribution], top: int = 5) -> Lateness:
         completed += not a.so_far
         total += _us(a.overrun)
         for table, steps_too in ((by_agency, False), (by_step, True)):
-            for key, share in _summed(a, steps_too).items():
+            for key, (share, waiting, working) in _summed(a, steps_too).items():
                 if share > 0:
-                    slot = table.setdefault(key, [0, 0])
+                    slot = table.setdefault(key, [0, 0, 0, 0])
                     slot[0] += share
                     slot[1] += 1
+                    slot[2] += waiting
+                    slot[3] += working
     return Lateness(
         completed=completed,
         open=opened,
@@ -290,11 +359,17 @@ def lateness(attributions: Iterable[Attribution], top: int = 5) -> Lateness:
     )
 
 
-def _summed(a: Attribution, by_step: bool) -> dict[_Key, int]:
-    out: dict[_Key, int] = {}
+def _summed(a: Attribution, by_step: bool) -> dict[_Key, tuple[int, int, int]]:
+    """key -> (share, its waiting part, its working part) summed over ``a``'s parts."""
+    out: dict[_Key, tuple[int, int, int]] = {}
     for p in a.parts:
         key = (p.agency, a.procedure, p.step) if by_step else (p.agency, None, None)
-        out[key] = out.get(key, 0) + _us(p.share)
+        share, waiting, working = out.get(key, (0, 0, 0))
+        out[key] = (
+            share + _us(p.share),
+            waiting + _us(p.waiting_share or timedelta(0)),
+            working + _us(p.working_share or timedelta(0)),
+        )
     return out
 
 
@@ -311,6 +386,8 @@ def _ranked(table: dict[_Key, list[int]], total: int, top: int) -> tuple[Contrib
             overrun=timedelta(microseconds=us),
             dossiers=n,
             share=us / total if total else 0.0,
+            waiting=timedelta(microseconds=waiting),
+            working=timedelta(microseconds=working),
         )
-        for (agency, procedure, step), (us, n) in rows[:top]
+        for (agency, procedure, step), (us, n, waiting, working) in rows[:top]
     )

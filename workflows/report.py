@@ -204,11 +204,17 @@ def _lateness_dict(report: ProvinceReport) -> dict[str, Any]:
         }
         if c.procedure is not None:
             out |= {"procedure": c.procedure, "step": c.step}
-        return out | {
+        out |= {
             "working_days": round(_days(c.overrun), 4),
             "late_dossiers": c.dossiers,
             "share": c.share,
         }
+        if c.split_known:  # of working_days: the inbox wait and the work, where reported
+            out["phases"] = {
+                "waiting": round(_days(c.waiting), 4),
+                "working": round(_days(c.working), 4),
+            }
+        return out
 
     return {
         "late_dossiers": late.dossiers,
@@ -266,21 +272,36 @@ def _lateness_heading(late: Lateness) -> str:
     )
 
 
+def _phase(c: Contributor, value: timedelta) -> str:
+    """Days of a phase (waiting, working), or ``-`` when no row of it said ``step.started``."""
+    return f"{_days(value):,.1f}" if c.split_known else "-"
+
+
 def _lateness_text(r: ProvinceReport, late: Lateness) -> list[str]:
-    head = f"{'days over':>10} {'dossiers':>8} {'share':>6}"
+    head = f"{'days over':>10} {'waiting':>8} {'working':>8} {'dossiers':>8} {'share':>6}"
     lines = [_lateness_heading(late), f"  {'agency':28} {head}"]
+
+    def figures(c: Contributor) -> str:
+        return (
+            f"{_days(c.overrun):10,.1f} {_phase(c, c.waiting):>8} {_phase(c, c.working):>8} "
+            f"{c.dossiers:8,} {_pct(c.share):>6}"
+        )
+
     lines += [
-        f"  {c.agency:28} {_days(c.overrun):10,.1f} {c.dossiers:8,} {_pct(c.share):>6}  "
-        f"{r.agency_names.get(c.agency, '')}"
-        for c in late.agencies
+        f"  {c.agency:28} {figures(c)}  {r.agency_names.get(c.agency, '')}" for c in late.agencies
     ]
     lines.append(f"  {'step':28} {head}")
-    lines += [
-        f"  {_where(c):28} {_days(c.overrun):10,.1f} {c.dossiers:8,} {_pct(c.share):>6}  "
-        f"at {c.agency}"
-        for c in late.steps
-    ]
+    lines += [f"  {_where(c):28} {figures(c)}  at {c.agency}" for c in late.steps]
+    if any(c.split_known for c in (*late.agencies, *late.steps)):
+        lines.append(_PHASES_NOTE)
     return lines
+
+
+#: Under the lateness tables when some row reported ``step.started``.
+_PHASES_NOTE = (
+    "  waiting: in the inbox before step.started; working: after it; "
+    "the rest of days over was on steps that did not report it"
+)
 
 
 def render_markdown(report: ProvinceReport) -> str:
@@ -332,17 +353,21 @@ def render_markdown(report: ProvinceReport) -> str:
 
 def _lateness_markdown(r: ProvinceReport, late: Lateness) -> list[str]:
     out = ["## Where lateness comes from", "", _lateness_heading(late) + ".", ""]
-    out += ["| agency | working days over | late dossiers | share |", "|---|---:|---:|---:|"]
+    head = "working days over | waiting | working | late dossiers | share |"
+
+    def figures(c: Contributor) -> str:
+        return (
+            f"{_days(c.overrun):,.1f} | {_phase(c, c.waiting)} | {_phase(c, c.working)} | "
+            f"{c.dossiers:,} | {_pct(c.share)} |"
+        )
+
+    out += [f"| agency | {head}", "|---|---:|---:|---:|---:|---:|"]
     out += [
-        f"| {r.agency_names.get(c.agency, c.agency)} (`{c.agency}`) | {_days(c.overrun):,.1f} "
-        f"| {c.dossiers:,} | {_pct(c.share)} |"
+        f"| {r.agency_names.get(c.agency, c.agency)} (`{c.agency}`) | {figures(c)}"
         for c in late.agencies
     ]
-    out += ["", "| step | agency | working days over | late dossiers | share |"]
-    out += ["|---|---|---:|---:|---:|"]
-    out += [
-        f"| {_where(c)} | `{c.agency}` | {_days(c.overrun):,.1f} | {c.dossiers:,} | "
-        f"{_pct(c.share)} |"
-        for c in late.steps
-    ]
+    out += ["", f"| step | agency | {head}", "|---|---|---:|---:|---:|---:|---:|"]
+    out += [f"| {_where(c)} | `{c.agency}` | {figures(c)}" for c in late.steps]
+    if any(c.split_known for c in (*late.agencies, *late.steps)):
+        out += ["", _PHASES_NOTE.strip() + "."]
     return out

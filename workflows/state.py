@@ -84,6 +84,9 @@ class SheetRow(_Frozen):
     off_route: bool = Field(False, alias="off")
     sent_by: str | None = Field(None, alias="by")
     finished_by: str | None = Field(None, alias="by1")
+    #: when the agency took the dossier up (``step.started``): the inbox wait ends and the
+    #: work begins; None when not reported (docs/attribution.md, "Waiting and working")
+    taken_up_at: AwareDatetime | None = Field(None, alias="tk")
 
 
 class Pause(_Frozen):

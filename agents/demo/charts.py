@@ -1,5 +1,6 @@
 """PNG charts for the province report: on-time rate and working days saved by sector,
-overdue by agency. Drawn with matplotlib's Agg backend (no display needed).
+overdue by agency, who makes dossiers late. Drawn with matplotlib's Agg backend (no
+display needed).
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from workflows.alerts import is_overdue
-from workflows.deadlines import Completion
+from workflows.attribution import Contributor
+from workflows.deadlines import Completion, working_days_in
 from workflows.report import ProvinceReport
 from workflows.state import DossierState, Status
 
 ON_TIME = "on-time-by-sector.png"
 OVERDUE = "overdue-by-agency.png"
 SAVED = "days-saved-by-sector.png"
+LATE = "late-by-agency.png"
 
-_GREEN, _RED, _AMBER, _BLUE = "#2e7d32", "#c62828", "#ef8f00", "#1565c0"
+_GREEN, _RED, _AMBER, _BLUE, _GREY = "#2e7d32", "#c62828", "#ef8f00", "#1565c0", "#9e9e9e"
 
 
 def _pyplot() -> Any:
@@ -47,13 +50,14 @@ def overdue_by_agency(states: Sequence[DossierState], now: datetime) -> dict[str
 def write_charts(
     report: ProvinceReport, states: Sequence[DossierState], now: datetime, out_dir: Path
 ) -> list[Path]:
-    """Draw the three charts into ``out_dir``; returns their paths."""
+    """Draw the four charts into ``out_dir``; returns their paths."""
     plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [
         _on_time(plt, report, out_dir / ON_TIME),
         _overdue(plt, report, overdue_by_agency(states, now), out_dir / OVERDUE),
         _saved(plt, report, out_dir / SAVED),
+        _late(plt, report, out_dir / LATE),
     ]
     return paths
 
@@ -135,6 +139,44 @@ def _saved(plt: Any, report: ProvinceReport, path: Path) -> Path:
         f"Working days saved against statutory times ({report.working_days_saved:,.0f} in all)"
     )
     ax.set_xlabel("working days saved, summed over completed dossiers")
+    return _save(plt, fig, path)
+
+
+def late_phases(c: Contributor) -> tuple[float, float, float]:
+    """An agency's attributed overrun in working days: (waiting, working, step as a whole)."""
+    waiting, working = working_days_in(c.waiting), working_days_in(c.working)
+    return float(waiting), float(working), float(working_days_in(c.overrun) - waiting - working)
+
+
+def _late(plt: Any, report: ProvinceReport, path: Path) -> Path:
+    agencies = report.lateness.agencies if report.lateness is not None else ()
+    rows = list(reversed(agencies))  # the most at the top
+    fig, ax = plt.subplots(figsize=(11, 0.42 * max(len(rows), 1) + 1.6))
+    labels = [f"{_short(report.agency_names.get(c.agency, c.agency))} ({c.agency})" for c in rows]
+    phases = [late_phases(c) for c in rows]
+    left = [0.0] * len(rows)
+    for i, (name, color) in enumerate(
+        (("waiting in the inbox", _AMBER), ("working", _RED), ("step.started not reported", _GREY))
+    ):
+        widths = [p[i] for p in phases]
+        if any(widths):
+            ax.barh(labels, widths, left=left, color=color, label=name)
+            left = [a + w for a, w in zip(left, widths, strict=True)]
+    for y, c in enumerate(rows):
+        ax.text(
+            left[y] * 1.01 + 0.1, y, f"{left[y]:,.1f} d ({c.share:.0%})", va="center", fontsize=8
+        )
+    ax.set_xlim(0, max([1.0, *left]) * 1.25)
+    late = report.lateness
+    total = float(working_days_in(late.overrun)) if late is not None else 0.0
+    ax.set_title(
+        f"Who makes dossiers late: working days over the committed times ({total:,.1f} in all)"
+    )
+    ax.set_xlabel("working days of overrun attributed (docs/attribution.md)")
+    if rows:
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no late dossier", transform=ax.transAxes, ha="center")
     return _save(plt, fig, path)
 
 

@@ -23,7 +23,7 @@ from agents.runtime.records import Coordinates, Outgoing, crash_dead_letter
 from agents.runtime.router import BatchResult, RawRecord, RouterCore
 from agents.runtime.senders import broker_time
 from agents.runtime.tables import BatchedChangelogTable
-from agents.runtime.telemetry import OpenGauges, record_batch
+from agents.runtime.telemetry import OpenGauges, OverrunAttribution, record_batch
 from agents.runtime.watcher import Watcher
 from monitoring.metrics import Metrics
 
@@ -73,6 +73,8 @@ class BatchLoop:
         self.app, self.router, self.tables, self.topics = app, router, tables, topics
         self.watcher, self.gauges, self.metrics, self.clock = watcher, gauges, metrics, clock
         self.ticks_topic, self.guard = ticks_topic, guard
+        # Late dossiers' overrun by agency and step, labelled like the gauges.
+        self.overrun = OverrunAttribution(router.ctx, gauges.label)
 
     async def agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
@@ -144,7 +146,9 @@ class BatchLoop:
             else:
                 self.watcher.reschedule(key, partition, after)
             self.gauges.move(partition, result.before.get(key), after)
-        record_batch(self.metrics, result, records, self.ticks_topic, self.gauges.label)
+        record_batch(
+            self.metrics, result, records, self.ticks_topic, self.gauges.label, self.overrun
+        )
         self.metrics.router_batch_seconds.observe(time.perf_counter() - started)
 
     async def fence(self) -> int | None:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import Gauge
 
 from agents.runtime.router import BatchResult, RawRecord
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
+from workflows.attribution import Part, attribute
 from workflows.calendar import WorkingCalendar
+from workflows.catalog import Catalog
+from workflows.deadlines import Completion, working_days_in
 from workflows.effects import Anomaly, Assign, Completed
+from workflows.routing import RoutingContext
 from workflows.state import DossierState
 
 Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
@@ -42,6 +46,69 @@ class AgencyLabels:
 
 
 ANY_AGENCY = AgencyLabels()
+
+#: The ``step`` label of a step id the catalog does not have, and of the wait after the
+#: last step (no step open).
+OTHER_STEP = "other"
+NO_STEP = "-"
+
+
+class StepLabels:
+    """Label values for ``step`` only from the catalog's step ids, like ``AgencyLabels``."""
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.known = (
+            None
+            if catalog is None
+            else frozenset(s.id for vs in catalog.procedures.values() for p in vs for s in p.steps)
+        )
+
+    def __call__(self, step: str | None) -> str:
+        if step is None:
+            return NO_STEP
+        return step if self.known is None or step in self.known else OTHER_STEP
+
+
+class OverrunAttribution:
+    """Counts a late dossier's overrun, split as ``workflows.attribution`` splits it, by
+    agency, step and phase, once: when its ``Completed`` effect says it ended late.
+
+    The split is computed here, in the shell, from the state after the batch: the effect
+    carries figures, not the sheet, and ``attribute`` is pure and needs the router's
+    calendar and reschedule policy (``ctx``), so the metric and the report agree.
+    """
+
+    def __init__(self, ctx: RoutingContext, agency: AgencyLabels = ANY_AGENCY) -> None:
+        self.calendar = ctx.calendar
+        self.rescheduled_counts_late = ctx.policy.rescheduled_counts_late
+        self.agency = agency
+        self.step = StepLabels(ctx.catalog)
+
+    def record(self, metrics: Metrics, state: DossierState | None) -> None:
+        if state is None or state.outcome is None:
+            return
+        found = attribute(
+            state,
+            self.calendar,
+            state.outcome.finished_at,
+            rescheduled_counts_late=self.rescheduled_counts_late,
+        )
+        if found is None:
+            return
+        for part in found.parts:
+            agency, step = self.agency(part.agency), self.step(part.step)
+            for phase, amount in phases(part):
+                if amount > timedelta(0):
+                    days = float(working_days_in(amount))
+                    metrics.overrun_attributed.labels(agency, step, phase).inc(days)
+
+
+def phases(part: Part) -> tuple[tuple[str, timedelta], ...]:
+    """A part's share by phase: ``waiting`` and ``working`` where its row reported
+    ``step.started``, else ``whole``."""
+    if part.waiting_share is not None and part.working_share is not None:
+        return (("waiting", part.waiting_share), ("working", part.working_share))
+    return (("whole", part.share),)
 
 
 def contribution(
@@ -111,9 +178,11 @@ def record_batch(
     records: Sequence[RawRecord],
     ticks_topic: str,
     label: AgencyLabels = ANY_AGENCY,
+    overrun: OverrunAttribution | None = None,
 ) -> None:
     """Count one router batch: records read, events applied, dead letters, effects, alerts;
-    set the parked-table gauges to the totals after it."""
+    set the parked-table gauges to the totals after it. With ``overrun``, each dossier that
+    ended late in the batch has its overrun counted where it came from."""
     ticks = sum(1 for r in records if r.source.topic == ticks_topic)
     metrics.router_records.labels(kind="ticks").inc(ticks)
     metrics.router_records.labels(kind="events").inc(len(records) - ticks)
@@ -136,6 +205,8 @@ def record_batch(
                 metrics.working_days_saved.labels(sector=sector).inc(effect.saved_days)
             else:
                 metrics.working_days_overrun.labels(sector=sector).inc(-effect.saved_days)
+            if overrun is not None and effect.completion == Completion.LATE:
+                overrun.record(metrics, result.states.get(effect.dossier_id.encode("utf-8")))
     for alert in result.alerts:
         metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
     metrics.parked_dossiers.set(result.parked.dossiers)

@@ -20,6 +20,7 @@ from monitoring.metrics import (
     COMPLETIONS,
     OPEN_DOSSIERS,
     OPEN_OVERDUE,
+    OVERRUN_ATTRIBUTED,
     WORKING_DAYS_OVERRUN,
 )
 
@@ -120,6 +121,17 @@ def sla() -> Board:
                 Query(
                     f"sort_desc(sum by (sector) (increase({WORKING_DAYS_OVERRUN}[$__range])) > 0)",
                     "{{sector}}",
+                ),
+            ),
+            bar_panel(
+                "Who makes dossiers late",
+                "Top agencies by the working days late dossiers ran over their committed time "
+                "in the selected period, as attributed to the steps that caused them "
+                "(docs/attribution.md): waiting in the inbox and working together.",
+                Query(
+                    "sort_desc(topk(10, sum by (agency) "
+                    f"(increase({OVERRUN_ATTRIBUTED}[$__range]))) > 0)",
+                    "{{agency}}",
                 ),
             ),
         ),

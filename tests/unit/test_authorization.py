@@ -104,6 +104,9 @@ RULES: list[tuple[str | None, type[Any], str, dict[str, Any], str | None]] = [
     ("review", ev.StepCompleted, "ATTACKER", {"step": "review"}, "step 'review' is held by STC; sent by ATTACKER"),
     # the desk may not finish the department's work either
     ("review", ev.StepCompleted, DESK, {"step": "review"}, "step 'review' is held by STC; sent by MOTCUA"),
+    # taking a step up (step.started, issue 16): its holder only, as completing it
+    ("review", ev.StepStarted, DEPT, {"step": "review"}, None),
+    ("review", ev.StepStarted, DESK, {"step": "review"}, "step 'review' is held by STC; sent by MOTCUA"),
     ("review", ev.DossierHandedOff, DEPT, {"step": "issue", "to_agency": DEPT}, None),
     ("review", ev.DossierHandedOff, "SXD", {"step": "issue", "to_agency": "SXD"}, "step 'review' is held by STC; sent by SXD"),
     # --- the clock: the holder writes the notice, or the desk the applicant deals with ---

@@ -26,6 +26,7 @@ BASE: dict[str, Any] = {
 EXTRA: dict[str, dict[str, Any]] = {
     "dossier.received": {"procedure": "1.009994", "channel": "online", "applicant": "citizen"},
     "step.completed": {"step": "appraisal", "outcome": "ok"},
+    "step.started": {"step": "appraisal"},
     "dossier.handed_off": {"to_agency": "SXD", "step": "appraisal", "from_agency": "MOT-CUA"},
     "dossier.supplement_requested": {"reason": "thiếu bản vẽ"},
     "dossier.supplement_received": {},

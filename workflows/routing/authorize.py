@@ -8,7 +8,7 @@ It chains three pure rules, the first refusal wins:
   registry's answer, carried in ``Sender.agencies``);
 - ``transition_rules(catalog)``: that agency may send that event to this dossier now:
   the receiving desk receives, the agency holding the step (or a delegate the catalog
-  names) completes or hands it on, and so on; the catalog version the dossier was
+  names) takes it up, completes or hands it on, and so on; the catalog version the dossier was
   received under says who the desk and the delegates are;
 - ``plausible_time(tolerance)``: ``occurred_at`` is the agency's claim; never before the
   dossier's receipt, never later than the broker's timestamp plus a tolerance, and an
@@ -31,6 +31,7 @@ from events import (
     ReasonKind,
     ResultReady,
     StepCompleted,
+    StepStarted,
 )
 from workflows.calendar import VN_TZ
 from workflows.catalog import Catalog, Procedure
@@ -56,9 +57,10 @@ CLOCK_TOLERANCE = timedelta(minutes=5)
 #: for hundreds; the dead letter stays short).
 _NAMED = 8
 
-#: Events that close the open row of the sheet or open a new one: dated before what the
-#: sheet records, they would shorten a step or the dossier's used time.
-_MOVES_THE_SHEET = (StepCompleted, DossierHandedOff, ResultReady)
+#: Events that close the open row of the sheet, open a new one or mark it taken up: dated
+#: before what the sheet records, they would shorten a step, the dossier's used time or a
+#: step's inbox wait.
+_MOVES_THE_SHEET = (StepCompleted, StepStarted, DossierHandedOff, ResultReady)
 
 
 def province_rules(
@@ -147,7 +149,7 @@ def who_may_send(
     if proc is None:
         return None
     holding = holder(state, proc)
-    if isinstance(event, StepCompleted | DossierHandedOff):
+    if isinstance(event, StepCompleted | StepStarted | DossierHandedOff):
         return holding
     if isinstance(event, ResultReady) and state.current_step is not None:
         # Mid-route, only the agency deciding the dossier can end it (a refusal at
@@ -233,9 +235,12 @@ def plausible_time(tolerance: timedelta | None = CLOCK_TOLERANCE, tz: tzinfo = V
 
 
 def last_on_sheet(state: DossierState) -> datetime | None:
-    """The latest instant the sheet records: a row's start or finish."""
+    """The latest instant the sheet records: a row's start, taking up or finish."""
     instants = [
-        t for row in state.sheet for t in (row.started_at, row.finished_at) if t is not None
+        t
+        for row in state.sheet
+        for t in (row.started_at, row.taken_up_at, row.finished_at)
+        if t is not None
     ]
     return max(instants, default=None)
 

@@ -153,6 +153,8 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
             return state, [reject(event, ReasonKind.ILLEGAL_TRANSITION, "dossier already received")]
         case ev.StepCompleted():
             return on.step_completed(state, event, proc, ctx)
+        case ev.StepStarted():
+            return on.step_started(state, event, proc)
         case ev.DossierHandedOff():
             return on.handed_off(state, event, proc, ctx)
         case ev.SupplementRequested():

@@ -1,4 +1,4 @@
-"""The routing rules, one function per event type: intake, step completion and
+"""The routing rules, one function per event type: intake, step start, completion and
 hand-offs, the clock's pauses and reschedules, the result and the close."""
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
 
 
 def _refuse_off_step(
-    state: DossierState, event: ev.StepCompleted | ev.DossierHandedOff, proc: Procedure
+    state: DossierState,
+    event: ev.StepCompleted | ev.StepStarted | ev.DossierHandedOff,
+    proc: Procedure,
 ) -> Result | None:
     """The refusal of a step event on a dossier that is not open or names no step of ``proc``."""
     if state.status is not Status.OPEN:
@@ -113,16 +115,11 @@ def step_completed(
     if (refused := _refuse_off_step(state, event, proc)) is not None:
         return refused
     if event.step != state.current_step:
-        where = (
-            f"the current step is {state.current_step!r}"
-            if state.current_step is not None
-            else "the route is finished; the dossier waits for result_ready"
-        )
         return state, [
             reject(
                 event,
                 ev.ReasonKind.ILLEGAL_TRANSITION,
-                f"step {event.step!r} is not the current step: {where}",
+                f"step {event.step!r} is not the current step: {_where(state)}",
             )
         ]
     try:
@@ -160,6 +157,33 @@ def step_completed(
             )
         )
     return new, effects
+
+
+def step_started(state: DossierState, event: ev.StepStarted, proc: Procedure) -> Result:
+    """The holder took the current step up: the instant goes on its open row, once a visit."""
+    if (refused := _refuse_off_step(state, event, proc)) is not None:
+        return refused
+    row = state.current_row
+    if event.step != state.current_step or row is None:
+        return state, [
+            reject(
+                event,
+                ev.ReasonKind.ILLEGAL_TRANSITION,
+                f"step {event.step!r} is not the current step: {_where(state)}",
+            )
+        ]
+    if row.taken_up_at is not None:
+        # Already taken up on this visit: a second report (another officer, a retry with a
+        # new id) changes nothing, so the inbox wait is the first one's.
+        return state, []
+    taken = row.model_copy(update={"taken_up_at": event.occurred_at})
+    return advance(state, (*state.sheet[:-1], taken)), []
+
+
+def _where(state: DossierState) -> str:
+    if state.current_step is not None:
+        return f"the current step is {state.current_step!r}"
+    return "the route is finished; the dossier waits for result_ready"
 
 
 def handed_off(
