@@ -4,10 +4,10 @@ process (nothing is written to any topic), printed beside the actual figures."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,7 +18,7 @@ from agents.tools.whatif_catalog import Change, WhatIfCatalogError, alter, parse
 from events import ContractError, InboundEvent, parse_event
 from workflows.catalog import Catalog, CatalogError, load_catalog
 from workflows.replay import GROUPS, Comparison, Figures, compare, replay, sent_by_anyone
-from workflows.routing import RoutingContext, Sender, province_rules
+from workflows.routing import RoutingContext, Sender
 
 __all__ = ["main", "read_event_file", "render"]
 
@@ -89,20 +89,12 @@ def _recorded(settings: Settings) -> list[Sent]:
 
 
 def _context(settings: Settings, catalog: Catalog) -> RoutingContext:
-    """The worker's context (agents.runtime.context.build_context) over ``catalog``."""
-    from agents.runtime.context import build_calendar
-    from agents.runtime.limits import state_limits
+    """The worker's context over ``catalog``. Who may send what stays the live catalog's
+    rules: the engine accepted or refused the recorded events by them; a what-if changes
+    the times they are judged against."""
+    from agents.runtime.context import build_context
 
-    calendar = build_calendar(settings)
-    tolerance = (
-        timedelta(seconds=settings.clock_tolerance_seconds) if settings.clock == "real" else None
-    )
-    return RoutingContext(
-        catalog=catalog,
-        calendar=calendar,
-        limits=state_limits(settings),
-        authorize=province_rules(catalog, tolerance=tolerance, tz=calendar.tz),
-    )
+    return dataclasses.replace(build_context(settings), catalog=catalog)
 
 
 def _load(path: Path | None, what: str) -> Catalog:

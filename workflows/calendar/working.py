@@ -353,7 +353,8 @@ class WorkingCalendar:
         _, ordinal, tod = self._local(t, "t")
         if not self._is_working_ordinal(ordinal):
             return False
-        for start, end in self._periods:
+        # A loop, not any(...): called for every event, and a generator costs more than it.
+        for start, end in self._periods:  # noqa: SIM110
             if start <= tod < end:
                 return True
         return False
