@@ -254,7 +254,7 @@ def _progress(label: str, total: int, stream: TextIO) -> Callable[[int], None]:
 def without_cycle_collection() -> Iterator[None]:
     """The cyclic garbage collector off while a replay runs, and what is loaded so far
     frozen out of its sight: a replay keeps millions of events and states alive, and
-    makes no cycles, so the collector's passes over them are pure cost (a third of a
+    makes no cycles, so the collector's passes over them are pure cost (~40% of a
     year's replay, docs/benchmarks.md); reference counting still frees what is dropped."""
     gc.collect()
     gc.freeze()
