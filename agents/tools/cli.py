@@ -18,6 +18,7 @@ from agents.tools.admin_cli import add_admin_commands
 from agents.tools.analysis_cli import add_analysis_commands
 from agents.tools.kafka_read import MissingTopicError
 from agents.tools.printable import count
+from agents.tools.whatif_cli import add_whatif_commands
 
 
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_admin_commands(sub)
     add_analysis_commands(sub)
+    add_whatif_commands(sub)
 
     shown = sub.add_parser(
         "settings",

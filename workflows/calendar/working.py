@@ -16,7 +16,10 @@ position* ``W(t) = (working days before t's date) × per_day + working time of
 t's own day before t``; the index from a ``bisect`` gives the first term. Working
 time between two instants is a difference of positions, and adding working time
 inverts ``W`` with one ``divmod`` and one list lookup. No loop runs per day, hour
-or minute. All arithmetic is in integer microseconds, so results are exact.
+or minute. All arithmetic is in integer microseconds, so results are exact. A
+replay asks about the same instants over and over (a dossier's start and due instants,
+each event's time twice or more), so each instant's local day and time and its
+position are remembered, in bounded caches keyed by the instant itself.
 
 Conventions (every one is tested):
 
@@ -63,6 +66,10 @@ from workflows.calendar.hours import (
 )
 from workflows.calendar.overrides import CalendarOverrides
 
+#: Instants each cache remembers before it starts afresh: a replay's working set (the
+#: dossiers in progress at once) fits, and a long-running worker's memory stays bounded.
+_CACHED_INSTANTS = 1 << 16
+
 # --------------------------------------------------------------------------- the calendar
 
 
@@ -106,6 +113,12 @@ class WorkingCalendar:
         self._table: tuple[list[int], int] = ([], 0)
         # (year, month, day) of the days results have landed on; bounded by the calendar's range.
         self._ymd: dict[int, tuple[int, int, int]] = {}
+        # instant -> (local, ordinal, time of day in us), and instant -> position W(t). Equal
+        # instants (in any zone) are equal keys with the same answers; a naive datetime is
+        # never equal to an aware key, so it misses and is refused as before. Positions are
+        # absolute (see _table), so a later table extension leaves them true.
+        self._locals: dict[datetime, tuple[datetime, int, int]] = {}
+        self._positions: dict[datetime, int] = {}
         self._lo_year = 0
         self._hi_year = -1
         self._lo_ord = 1
@@ -227,13 +240,31 @@ class WorkingCalendar:
     # -- conversions
 
     def _local(self, t: datetime, name: str) -> tuple[datetime, int, int]:
+        found = self._locals.get(t)
+        if found is not None:
+            return found
         _require_aware(t, name)
         local = t.astimezone(self._tz)
         ordinal = local.toordinal()
         if ordinal < self._lo_ord or ordinal > self._hi_ord:
             self._ensure_ordinal(ordinal)
         tod = (local.hour * 3600 + local.minute * 60 + local.second) * _US_PER_SECOND
-        return local, ordinal, tod + local.microsecond
+        found = (local, ordinal, tod + local.microsecond)
+        if len(self._locals) >= _CACHED_INSTANTS:
+            self._locals.clear()
+        self._locals[t] = found
+        return found
+
+    def _position_of(self, t: datetime, name: str) -> int:
+        """W(t) of an instant (``_position``), remembered."""
+        position = self._positions.get(t)
+        if position is None:
+            _, ordinal, tod = self._local(t, name)
+            position = self._position(ordinal, tod)
+            if len(self._positions) >= _CACHED_INSTANTS:
+                self._positions.clear()
+            self._positions[t] = position
+        return position
 
     def _at(self, ordinal: int, tod_us: int) -> datetime:
         # The hot path of add_working_time: a cached (y, m, d) and small-int divmods
@@ -322,7 +353,11 @@ class WorkingCalendar:
         _, ordinal, tod = self._local(t, "t")
         if not self._is_working_ordinal(ordinal):
             return False
-        return any(start <= tod < end for start, end in self._periods)
+        # A loop, not any(...): called for every event, and a generator costs more than it.
+        for start, end in self._periods:  # noqa: SIM110
+            if start <= tod < end:
+                return True
+        return False
 
     def next_opening(self, t: datetime) -> datetime:
         """``t`` itself if it is a working instant, else the next period start."""
@@ -356,15 +391,13 @@ class WorkingCalendar:
             if amount == _ZERO:
                 return self.next_opening(start)
             raise ValueError(f"amount={amount} is negative; working time only moves forward")
-        _, ordinal, tod = self._local(start, "start")
-        return self._instant_at(self._position(ordinal, tod) + amount // _US)
+        return self._instant_at(self._position_of(start, "start") + amount // _US)
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time in ``[a, b)``; zero when ``b <= a``."""
-        _, ordinal_a, tod_a = self._local(a, "a")
-        _, ordinal_b, tod_b = self._local(b, "b")
+        position_a = self._position_of(a, "a")
         # W is non-decreasing, so b <= a gives W(b) <= W(a): no datetime comparison needed.
-        worked = self._position(ordinal_b, tod_b) - self._position(ordinal_a, tod_a)
+        worked = self._position_of(b, "b") - position_a
         return timedelta(microseconds=worked) if worked > 0 else _ZERO
 
     def add_calendar_days(self, start: datetime, days: int) -> datetime:
