@@ -377,7 +377,10 @@ def load_settings(overrides: dict[str, Any], environ: Mapping[str, str]) -> Sett
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(given) and load_settings({}, os.environ) is None:
+        return 2  # help would exit 0 and hide the bad variable every command fails on
+    args = build_parser().parse_args(given)
     overrides = {"broker": args.broker} if getattr(args, "broker", None) else {}
     settings = load_settings(overrides, os.environ)
     if settings is None:

@@ -106,3 +106,16 @@ def test_kafka_local_variables_are_known_not_warned() -> None:
     documented = set(re.findall(r"^#\s+(DOSSIERFLOW_[A-Z_]+)", header, flags=re.MULTILINE))
     assert documented == KAFKA_LOCAL_VARIABLES
     assert unknown_variables(dict.fromkeys(documented, "1")) == []
+
+
+def test_help_with_a_bad_variable_says_so_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(monkeypatch, {"DOSSIERFLOW_PARTITIONS": "abc"}, "--help") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "dossierflow: DOSSIERFLOW_PARTITIONS='abc': Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+    with pytest.raises(SystemExit) as done:  # with good settings, help is help
+        run(monkeypatch, {}, "--help")
+    assert done.value.code == 0
