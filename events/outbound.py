@@ -11,9 +11,16 @@ import base64
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from events.errors import ReasonKind
 from events.inbound import SCHEMA_VERSION, Code, DossierId
@@ -60,6 +67,8 @@ class AlertLevel(StrEnum):
     STATUTORY_BREACH = "statutory_breach"
     #: the dossier is still overdue, N working days on: told one level higher
     REMINDER = "reminder"
+    #: the dossier will probably end late (workflows.prediction): told like due_soon
+    PREDICTED_LATE = "predicted_late"
 
 
 class Recipient(BaseModel):
@@ -111,6 +120,24 @@ class Alert(_Record):
     #: for ``reminder`` alerts: which one (1, 2, ...) since the dossier became overdue
     reminder: int = Field(0, ge=0)
     recipients: tuple[Recipient, ...] = ()
+    #: ``predicted_late`` only: P(late), the likely finish, and the agency of the step
+    #: expected to be the bottleneck (``step``). Left out of the JSON when None, so the
+    #: other levels' records are byte for byte what they were.
+    probability_late: float | None = Field(None, ge=0, le=1)
+    predicted_finish_at: AwareDatetime | None = None
+    bottleneck_agency: Code | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_prediction(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in _PREDICTION_FIELDS:
+                if data.get(name, 0) is None:
+                    del data[name]
+        return data
+
+
+_PREDICTION_FIELDS = ("probability_late", "predicted_finish_at", "bottleneck_agency")
 
 
 class AnomalyReport(_Record):

@@ -86,6 +86,7 @@ _LEVEL_CODE = {
     AlertLevel.OVERDUE: "o",
     AlertLevel.STATUTORY_BREACH: "b",
     AlertLevel.REMINDER: "r",
+    AlertLevel.PREDICTED_LATE: "p",  # workflows.prediction
 }
 
 

@@ -1,0 +1,37 @@
+"""Predicted-late warnings (issue 17): per-key sketches of step working times learnt
+online (``sketch``), the estimator of P(late), likely finish and bottleneck
+(``estimator``), and the alert rule and what a completed step teaches (``rule``). Pure."""
+
+from workflows.prediction.estimator import (
+    SAMPLES,
+    Prediction,
+    QuantileCache,
+    predict,
+    remaining_route,
+    sketch_key,
+)
+from workflows.prediction.rule import (
+    ESCALATES_AS,
+    PredictionPolicy,
+    learnt,
+    predicted_mark,
+    raise_predicted_late,
+)
+from workflows.prediction.sketch import BUCKETS, Sketch, SketchError
+
+__all__ = [
+    "BUCKETS",
+    "ESCALATES_AS",
+    "SAMPLES",
+    "Prediction",
+    "PredictionPolicy",
+    "QuantileCache",
+    "Sketch",
+    "SketchError",
+    "learnt",
+    "predict",
+    "predicted_mark",
+    "raise_predicted_late",
+    "remaining_route",
+    "sketch_key",
+]

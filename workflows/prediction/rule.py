@@ -1,0 +1,135 @@
+"""The ``predicted_late`` alert: raised once per dossier and deadline version when an open
+dossier will probably end late, and what a completed step teaches the sketches.
+
+Pure. The router calls ``learnt`` on each state a batch changed (before -> after) and
+``raise_predicted_late`` after each event and each deadline tick; the alert is remembered
+in ``DossierState.alerted`` like every other level, so a re-delivered event or tick raises
+it once, and a pause's end or a reschedule (a new deadline version) arms it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
+from workflows.alerts import alert_mark, is_overdue
+from workflows.calendar import WorkingCalendar
+from workflows.catalog import Catalog
+from workflows.prediction.estimator import (
+    Lookup,
+    Prediction,
+    QuantileTable,
+    predict,
+    sketch_key,
+)
+from workflows.prediction.sketch import Sketch
+from workflows.state import DossierState, Status
+
+__all__ = [
+    "ESCALATES_AS",
+    "PredictionPolicy",
+    "learnt",
+    "predicted_mark",
+    "raise_predicted_late",
+]
+
+#: Who hears of a predicted-late dossier: the same supervisors as of a dossier due soon.
+ESCALATES_AS = {AlertLevel.PREDICTED_LATE: AlertLevel.DUE_SOON}
+
+
+@dataclass(frozen=True)
+class PredictionPolicy:
+    #: raise when P(late) reaches this
+    threshold: float = 0.6
+    #: completed steps a sketch needs before it is trusted, for every step on the way
+    min_history: int = 30
+    #: the watcher re-evaluates an open dossier after this much working time with no event
+    check_every_hours: float = 4.0
+    #: off: nothing learnt, nothing raised
+    enabled: bool = True
+
+
+def predicted_mark(state: DossierState) -> str:
+    return alert_mark(AlertScope.DOSSIER, AlertLevel.PREDICTED_LATE, None, state.deadline_version)
+
+
+def learnt(before: DossierState | None, after: DossierState | None) -> list[tuple[str, float]]:
+    """(sketch key, working seconds) of every step ``after`` completed that ``before`` had
+    not: the sheet's rows judged on completion (``used_hours``, supplement pauses left
+    out). A row cut short by a withdrawal or a rejection has no verdict and teaches
+    nothing: it did not end as the step ends."""
+    if after is None:
+        return []
+    old = before.sheet if before is not None else ()
+    out = []
+    for i, row in enumerate(after.sheet):
+        if row.result is None or row.used_hours is None:
+            continue
+        if i < len(old) and old[i].finished_at is not None:
+            continue
+        key = sketch_key(after.procedure, after.procedure_version, row.step, row.agency)
+        out.append((key, row.used_hours * 3600.0))
+    return out
+
+
+def raise_predicted_late(
+    state: DossierState,
+    catalog: Catalog,
+    cal: WorkingCalendar,
+    sketches: Lookup,
+    now: datetime,
+    policy: PredictionPolicy,
+    tables: Callable[[str, Sketch], QuantileTable] | None = None,
+) -> tuple[DossierState, list[Alert], Prediction | None]:
+    """(state, [the alert], the prediction) when ``state`` reaches the threshold at
+    ``now``; (state, [], prediction or None) otherwise. Never for a dossier paused,
+    result-ready or closed, already alerted under this deadline version, or already
+    overdue (the overdue alert says more)."""
+    if not policy.enabled or state.status is not Status.OPEN:
+        return state, [], None
+    mark = predicted_mark(state)
+    if mark in state.alerted or is_overdue(state.committed_due_at, now):
+        return state, [], None
+    proc = catalog.procedure(state.procedure, at=date.fromisoformat(state.procedure_version))
+    if proc is None:
+        return state, [], None
+    found = predict(state, proc, cal, sketches, now, min_history=policy.min_history, tables=tables)
+    if found is None or found.probability < policy.threshold:
+        return state, [], found
+    agency = state.current_agency or found.bottleneck_agency
+    level = ESCALATES_AS[AlertLevel.PREDICTED_LATE]
+    recipients = (
+        tuple(
+            Recipient(name=s.name, role=s.role)
+            for s in catalog.recipients(level.value, AlertScope.DOSSIER.value, agency)
+        )
+        if agency in catalog.agencies
+        else ()
+    )
+    alert = Alert(
+        alert_id=alert_id(
+            state.dossier_id,
+            AlertScope.DOSSIER,
+            None,
+            AlertLevel.PREDICTED_LATE,
+            state.deadline_version,
+        ),
+        dossier_id=state.dossier_id,
+        procedure=state.procedure,
+        procedure_name=proc.name_vi,
+        scope=AlertScope.DOSSIER,
+        level=AlertLevel.PREDICTED_LATE,
+        agency=agency,
+        step=found.bottleneck_step,
+        due_at=state.committed_due_at,
+        detected_at=now,
+        deadline_version=state.deadline_version,
+        recipients=recipients,
+        probability_late=found.probability,
+        predicted_finish_at=found.finish_at,
+        bottleneck_agency=found.bottleneck_agency,
+    )
+    new = state.model_copy(update={"alerted": (*state.alerted, mark)})
+    return new, [alert], found
