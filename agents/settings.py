@@ -207,6 +207,17 @@ class Settings(BaseSettings):
         description="remind one escalation level higher every N working days while a dossier "
         "stays overdue (0: off)",
     )
+    # Predicted-late warnings (docs/alerts.md "Predicted late", issue 17)
+    predict_late: bool = Field(
+        True, description="learn step times and warn of likely-late dossiers"
+    )
+    predict_threshold: float = Field(0.6, gt=0, le=1, description="warn when P(late) reaches this")
+    predict_min_history: int = Field(
+        30, ge=1, description="completed steps a (procedure version, step, agency) needs first"
+    )
+    predict_check_every_hours: float = Field(
+        4.0, gt=0, description="working hours between re-evaluations of a quiet open dossier"
+    )
 
     # Alert delivery (docs/alerts.md). Addresses come from the catalog, never from a record;
     # webhooks are signed with a secret per receiver (the catalog names it, the secrets

@@ -45,6 +45,8 @@ OPEN_TABLE = "open"
 CLOSED_TABLE = "closed"
 PARKED_TABLE = "parked"
 DELIVERED_TABLE = "delivered"
+#: the router's learnt step working times, per (partition, sketch key): issue 17
+SKETCH_TABLE = "sketches"
 
 
 def changelog_topic(app_id: str, table: str) -> str:

@@ -171,7 +171,7 @@ def replay(
         if new is None or new is before:
             continue
         close_interval(key, now)
-        for sketch_key, seconds in learnt(before, new):
+        for sketch_key, seconds in learnt(before, new, catalog):
             sketches.setdefault(sketch_key, Sketch()).add(seconds)
         states[key] = new
         since[key] = now

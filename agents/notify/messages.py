@@ -15,18 +15,21 @@ SUBJECT_PREFIX: dict[AlertLevel, str] = {
     AlertLevel.OVERDUE: "[QUÁ HẠN]",
     AlertLevel.STATUTORY_BREACH: "[VI PHẠM THỜI HẠN LUẬT ĐỊNH]",
     AlertLevel.REMINDER: "[NHẮC LẠI: QUÁ HẠN]",
+    AlertLevel.PREDICTED_LATE: "[DỰ BÁO TRỄ HẠN]",
 }
 _HEADLINE_VI: dict[AlertLevel, str] = {
     AlertLevel.DUE_SOON: "sắp đến hạn xử lý",
     AlertLevel.OVERDUE: "đã quá hạn xử lý theo thời hạn cam kết",
     AlertLevel.STATUTORY_BREACH: "đã vượt thời hạn giải quyết theo quy định của pháp luật",
     AlertLevel.REMINDER: "vẫn quá hạn xử lý theo thời hạn cam kết, chưa có kết quả",
+    AlertLevel.PREDICTED_LATE: "có khả năng trễ hạn theo thời hạn cam kết",
 }
 _HEADLINE_EN: dict[AlertLevel, str] = {
     AlertLevel.DUE_SOON: "is due soon",
     AlertLevel.OVERDUE: "is overdue",
     AlertLevel.STATUTORY_BREACH: "is past its statutory time limit",
     AlertLevel.REMINDER: "is still overdue, with no result yet",
+    AlertLevel.PREDICTED_LATE: "will probably be late",
 }
 
 
@@ -96,6 +99,15 @@ def email_body(alert: Alert, recipient: Recipient) -> str:
     what = "Bước xử lý của hồ sơ" if alert.scope is AlertScope.STEP else "Hồ sơ"
     scope = "bước xử lý" if alert.scope is AlertScope.STEP else "toàn bộ hồ sơ"
     step_label = "Bước" if alert.scope is AlertScope.STEP else "Bước hiện tại"
+    predicted = []
+    if alert.level is AlertLevel.PREDICTED_LATE:
+        # Its step is the one expected to be the bottleneck, not necessarily the current.
+        step_label = "Bước dự kiến chậm"
+        if alert.probability_late is not None:
+            predicted.append(("Khả năng trễ hạn", f"{alert.probability_late:.0%}"))
+        if alert.predicted_finish_at is not None:
+            finish = f"{local_time(alert.predicted_finish_at)} (giờ Việt Nam)"
+            predicted.append(("Dự kiến xong", finish))
     rows = [
         ("Hồ sơ", alert.dossier_id),
         ("Thủ tục", f"{procedure_label(alert)} ({alert.procedure})"),
@@ -105,6 +117,7 @@ def email_body(alert: Alert, recipient: Recipient) -> str:
         ("Hạn xử lý", f"{local_time(alert.due_at)} (giờ Việt Nam)"),
         ("Phát hiện lúc", f"{local_time(alert.detected_at)} (giờ Việt Nam)"),
         ("Tình trạng", status_vi(alert)),
+        *predicted,
         ("Mã cảnh báo", alert.alert_id),
     ]
     width = max(len(label) for label, _ in rows) + 2

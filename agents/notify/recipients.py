@@ -16,6 +16,7 @@ from agents.notify.channel import Channel, DeliveryOutcome, Target, masked_url
 from agents.notify.secrets import DEFAULT_SECRET
 from events import Alert, Recipient
 from workflows.catalog import Catalog
+from workflows.prediction import ESCALATES_AS
 
 
 class UnresolvableAlert(Exception):
@@ -45,7 +46,8 @@ def resolve(
             f"agency {alert.agency!r} is not in the catalog: nothing delivered (a forged "
             "alert, or one raised under another catalog)"
         )
-    supervisors = catalog.recipients(alert.level.value, alert.scope.value, alert.agency)
+    level = ESCALATES_AS.get(alert.level, alert.level)  # predicted_late: told as due_soon
+    supervisors = catalog.recipients(level.value, alert.scope.value, alert.agency)
     named = tuple(Recipient(name=s.name, role=s.role) for s in supervisors)
     found: dict[tuple[str, str], Target] = {}
     for kind in deliver_over:

@@ -29,6 +29,7 @@ from agents.runtime.faust_config import app_options
 from agents.runtime.kafka_admin import CLOSED_RETENTION_MS
 from agents.runtime.lag import export_consumer_lag
 from agents.runtime.limits import parking_policy
+from agents.runtime.prediction import Checks, prediction_policy
 from agents.runtime.router import RouterCore, Tables
 from agents.runtime.senders import SenderCheck
 from agents.runtime.stall import StallWatch
@@ -39,7 +40,7 @@ from agents.runtime.watcher import Watcher
 from agents.runtime.web import OpsSite, OpsViews, register_views
 from agents.settings import DEFAULT_API_CREDENTIALS, Settings
 from events import InboundEvent
-from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE
+from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE, SKETCH_TABLE
 from monitoring.metrics import Metrics, create_metrics
 from workflows.alerts import AlertPolicy
 from workflows.routing import RoutingContext
@@ -121,13 +122,19 @@ def create_app(
     )
     router = RouterCore(
         context,
-        Tables(open=tables[OPEN_TABLE], closed=tables[CLOSED_TABLE], parked=tables[PARKED_TABLE]),
+        Tables(
+            open=tables[OPEN_TABLE],
+            closed=tables[CLOSED_TABLE],
+            parked=tables[PARKED_TABLE],
+            sketches=tables[SKETCH_TABLE],
+        ),
         parking_policy(settings),
         on_event=on_event,
         ticks_topic=names.ticks,
         alerts=policy,
         max_event_bytes=settings.max_event_bytes,
         senders=senders if senders is not None else build_senders(settings),
+        prediction=prediction_policy(settings),
     )
     watcher = Watcher(context.calendar, policy, settings.partitions)
     # agency label values only from the catalog (no series from publisher input)
@@ -142,6 +149,8 @@ def create_app(
     deadlines = Deadlines(
         app, watcher, router, tables, gauges, guard, clock, names, settings.partitions
     )
+    if router.prediction.enabled:
+        loop.checks = deadlines.checks = Checks(watcher.index, context.calendar, router.prediction)
     deadlines.register(settings.tick_seconds)
 
     stall_watch: StallWatch | None = None

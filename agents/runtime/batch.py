@@ -19,6 +19,7 @@ from faust.types import EventT
 from agents.clock import Clock
 from agents.runtime.acks import OffsetGuard, exit_unacked, settle_or_withhold, withhold_acks
 from agents.runtime.consumer import RewindingConsumer
+from agents.runtime.prediction import Checks
 from agents.runtime.records import Coordinates, Outgoing, crash_dead_letter
 from agents.runtime.router import BatchResult, RawRecord, RouterCore
 from agents.runtime.senders import broker_time
@@ -75,6 +76,8 @@ class BatchLoop:
         self.ticks_topic, self.guard = ticks_topic, guard
         # Late dossiers' overrun by agency and step, labelled like the gauges.
         self.overrun = OverrunAttribution(router.ctx, gauges.label)
+        #: predicted-late re-evaluations through the watcher's index (None: off)
+        self.checks: Checks | None = None
 
     async def agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
@@ -144,7 +147,9 @@ class BatchLoop:
             if after is None and key in result.parked_until:
                 self.watcher.index.schedule(key, partition, result.parked_until[key])
             else:
-                self.watcher.reschedule(key, partition, after)
+                watch_at = self.watcher.reschedule(key, partition, after)
+                if self.checks is not None:
+                    self.checks.after_batch(key, partition, after, watch_at, now)
             self.gauges.move(partition, result.before.get(key), after)
         record_batch(
             self.metrics, result, records, self.ticks_topic, self.gauges.label, self.overrun

@@ -14,12 +14,14 @@ from mode.types.signals import BaseSignalT
 
 from agents.clock import Clock
 from agents.runtime.acks import OffsetGuard
+from agents.runtime.prediction import Checks
 from agents.runtime.router import RouterCore
 from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges
 from agents.runtime.watcher import Watcher, partition_of
 from events.internal import DeadlineTick
 from events.topics import OPEN_TABLE, PARKED_TABLE, TopicNames
+from workflows.state import DossierState
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class Deadlines:
         self.app, self.watcher, self.router, self.tables = app, watcher, router, tables
         self.gauges, self.guard, self.clock = gauges, guard, clock
         self.names, self.partitions = names, partitions
+        #: predicted-late re-evaluations (agents/runtime/prediction.py); None: off
+        self.checks: Checks | None = None
 
     def register(self, tick_seconds: float) -> None:
         # mypy cannot match an ``async def`` to mode's SignalHandlerT union (mode-streaming
@@ -69,11 +73,16 @@ class Deadlines:
         self.guard.reset()
         started = time.perf_counter()
         self.gauges.reset(owned)
-        count = self.watcher.rebuild(
-            self.tables[OPEN_TABLE],
-            owned,
-            each=lambda partition, state: self.gauges.move(partition, None, state),
-        )
+        now = self.clock.now()
+        checks = self.checks
+        self.router.sketches.reset(owned)
+
+        def each(partition: int, state: DossierState) -> None:
+            self.gauges.move(partition, None, state)
+            if checks is not None:
+                checks.after_rebuild(partition, state, now)
+
+        count = self.watcher.rebuild(self.tables[OPEN_TABLE], owned, each=each)
         for key, blob in self.tables[PARKED_TABLE].items():
             partition = partition_of(key, self.partitions)
             if partition in owned and blob:

@@ -9,7 +9,14 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from agents.settings import Settings
-from events.topics import CLOSED_TABLE, DELIVERED_TABLE, OPEN_TABLE, PARKED_TABLE, changelog_topic
+from events.topics import (
+    CLOSED_TABLE,
+    DELIVERED_TABLE,
+    OPEN_TABLE,
+    PARKED_TABLE,
+    SKETCH_TABLE,
+    changelog_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,7 @@ def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
         f"{names.events}-{OPEN_TABLE}": _compact(),
         f"{names.events}-{CLOSED_TABLE}": _compact(CLOSED_RETENTION_MS),
         f"{names.events}-{PARKED_TABLE}": _compact(),
+        f"{names.events}-{SKETCH_TABLE}": _compact(),
         f"{names.alerts}-{DELIVERED_TABLE}": _compact(DELIVERED_RETENTION_MS),
     }
     return {changelog_topic(settings.app_id, table): c for table, c in tables.items()}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from agents.runtime.parking import Parked, ParkedTotals, ParkingLot, ParkingPolicy
+from agents.runtime.prediction import SketchBook, run_predictions
 from agents.runtime.records import (
     Coordinates,
     Outgoing,
@@ -48,7 +49,7 @@ from events import (
 )
 from events.internal import DeadlineTick
 from events.signature import Unauthenticated
-from events.topics import CLOSED_TABLE, OPEN_TABLE
+from events.topics import CLOSED_TABLE, OPEN_TABLE, SKETCH_TABLE
 from workflows.alerts import (
     AlertPolicy,
     apply_tick,
@@ -57,6 +58,7 @@ from workflows.alerts import (
     watch_key,
 )
 from workflows.effects import Anomaly, Assign, Effect, Rejected
+from workflows.prediction import PredictionPolicy
 from workflows.routing import RoutingContext, Sender, apply
 from workflows.state import DossierState
 
@@ -69,11 +71,13 @@ StateTable = MutableMapping[bytes, bytes]
 
 @dataclass
 class Tables:
-    """The router's three tables: open dossiers, closed ones, and parked early events."""
+    """The router's tables: open dossiers, closed ones, parked early events, and the
+    learnt step working times (``agents/runtime/prediction.py``)."""
 
     open: StateTable
     closed: StateTable
     parked: StateTable
+    sketches: StateTable = field(default_factory=dict)
 
     def apply(self, writes: dict[str, dict[bytes, tuple[bytes | None, int]]]) -> None:
         """Do a batch's ``writes`` (None deletes) here, as the runtime does to its faust
@@ -152,6 +156,7 @@ class RouterCore:
         alerts: AlertPolicy | None = None,
         max_event_bytes: int = MAX_EVENT_BYTES,
         senders: SenderCheck | None = None,
+        prediction: PredictionPolicy | None = None,
     ) -> None:
         """``senders``: how records are authenticated; None = not at all (every sender is
         unknown: tests of the core). ``create_app`` always gives one."""
@@ -165,6 +170,10 @@ class RouterCore:
         self.max_event_bytes = max_event_bytes
         self.parked = ParkingLot(tables.parked, self.parking, ctx.calendar, max_event_bytes)
         self._on_event = on_event
+        #: predicted-late warnings: off unless given (create_app gives the settings')
+        self.prediction = prediction if prediction is not None else PredictionPolicy(enabled=False)
+        self.sketches = SketchBook(tables.sketches)
+        self.predictions_evaluated = 0
 
     def run_batch(self, records: Sequence[RawRecord], now: datetime) -> BatchResult:
         try:
@@ -172,6 +181,7 @@ class RouterCore:
         except BaseException:
             # The shell will not write this batch's tables: totals moved by it are wrong.
             self.parked.forget()
+            self.sketches.reset()
             raise
         result.parked = ParkedTotals(**vars(self.parked.totals()))
         return result
@@ -182,6 +192,8 @@ class RouterCore:
         cache: dict[bytes, DossierState | None] = {}
         self._last_index: dict[bytes, int] = {}
         self._before: dict[bytes, DossierState | None] = {}
+        self._seen_at: dict[bytes, int] = {}  # the last record of the batch about each key
+        self._ticked: dict[bytes, datetime] = {}  # a tick's instant, for ticked dossiers
         self._result = result
         for index, record in enumerate(records):
             raw = record.value if record.value is not None else b""
@@ -206,6 +218,7 @@ class RouterCore:
                 result.dead_letter(key_mismatch(event, raw, record.source, now))
                 continue
             result.touched[key] = record.source.partition
+            self._seen_at[key] = index
             try:
                 self._route(_Accepted(event, raw, record.source, sender), index, now, cache, result)
             except Exception as exc:  # a bug must dead-letter the event, not ack-and-lose it
@@ -220,6 +233,7 @@ class RouterCore:
                         dossier_id=event.dossier_id,
                     )
                 )
+        self._predict(now, cache, result)
         for key, index in self._last_index.items():
             state = cache[key]
             if state is None:
@@ -256,6 +270,8 @@ class RouterCore:
             return
         key = tick.dossier_id.encode("utf-8")
         result.touched[key] = source.partition
+        self._seen_at[key] = index
+        self._ticked[key] = tick.detected_at
         state = self._load(key, cache)
         if state is None:
             # Closed since the watcher looked, or events parked without their receipt.
@@ -266,6 +282,37 @@ class RouterCore:
             cache[key] = new
             self._last_index[key] = index
         for alert in alerts:
+            result.outgoing.append(Outgoing("alerts", key, encode(alert)))
+            result.alerts.append(alert)
+
+    # --- predicted-late warnings (agents/runtime/prediction.py) ---------------------------
+
+    def _predict(
+        self, now: datetime, cache: dict[bytes, DossierState | None], result: BatchResult
+    ) -> None:
+        """Learn from the steps the batch completed, then evaluate each touched open
+        dossier (at its tick's instant for a tick); the alert is remembered in the state."""
+        if not self.prediction.enabled:
+            return
+        run = run_predictions(
+            self.sketches,
+            self.ctx.catalog,
+            self.ctx.calendar,
+            self.prediction,
+            result.touched,
+            self._last_index,
+            self._before,
+            cache,
+            now,
+            when=lambda key: self._ticked.get(key, now),
+        )
+        self.predictions_evaluated += run.evaluated
+        for key, table_key, value in run.writes:
+            result.write(SKETCH_TABLE, table_key, value, self._seen_at[key])
+        for key, state in run.states.items():
+            cache[key] = state
+            self._last_index[key] = self._seen_at[key]
+        for key, alert in run.alerts:
             result.outgoing.append(Outgoing("alerts", key, encode(alert)))
             result.alerts.append(alert)
 

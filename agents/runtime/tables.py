@@ -36,7 +36,7 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
-from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE
+from events.topics import CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE, SKETCH_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
 def make_tables(
     app: faust.App, events_topic: str, partitions: int, closed_retention_ms: int
 ) -> dict[str, BatchedChangelogTable]:
-    """The router's three tables (open, closed, parked), added to ``app``."""
+    """The router's tables (open, closed, parked, sketches), added to ``app``."""
 
     def table(name: str, **extra: Any) -> BatchedChangelogTable:
         created = BatchedChangelogTable(
@@ -191,4 +191,5 @@ def make_tables(
         OPEN_TABLE: table(OPEN_TABLE),
         CLOSED_TABLE: table(CLOSED_TABLE, extra_topic_configs=closed),
         PARKED_TABLE: table(PARKED_TABLE),
+        SKETCH_TABLE: table(SKETCH_TABLE),
     }

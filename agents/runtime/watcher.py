@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kafka.partitioner.default import murmur2
 
@@ -53,6 +53,11 @@ class DeadlineIndex:
         heapq.heappush(self._heap, (instant, seq, key))
         if len(self._heap) > 2 * len(self._current) + 1024:
             self._compact()
+
+    def instant_of(self, key: bytes) -> datetime | None:
+        """When ``key`` is watched next (None: not watched)."""
+        current = self._current.get(key)
+        return None if current is None else datetime.fromtimestamp(current[0], UTC)
 
     def pop_due(self, now: datetime) -> list[tuple[bytes, int]]:
         """Every (key, partition) whose instant is <= ``now``; they leave the index."""
@@ -106,7 +111,8 @@ class Watcher:
         #: Since the last rebuild: reschedules that used a stored instant / had to compute one.
         self.stamped = self.computed = 0
 
-    def reschedule(self, key: bytes, partition: int, state: DossierState | None) -> None:
+    def reschedule(self, key: bytes, partition: int, state: DossierState | None) -> datetime | None:
+        """Watch ``key`` at its next alert instant; returns it (None: nothing to watch)."""
         at: datetime | None = None
         if state is not None:
             known, at = stamped_watch(state, self.key)
@@ -117,6 +123,7 @@ class Watcher:
                 point = next_watch_point(state, self.calendar, self.policy)
                 at = point.at if point else None
         self.index.schedule(key, partition, at)
+        return at
 
     def rebuild(
         self,

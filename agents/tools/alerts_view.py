@@ -24,6 +24,7 @@ LEVEL_LABEL: dict[AlertLevel, str] = {
     AlertLevel.OVERDUE: "overdue  ",
     AlertLevel.STATUTORY_BREACH: "statutory",
     AlertLevel.REMINDER: "reminder ",
+    AlertLevel.PREDICTED_LATE: "predicted",
 }
 
 

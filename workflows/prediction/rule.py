@@ -55,19 +55,32 @@ def predicted_mark(state: DossierState) -> str:
     return alert_mark(AlertScope.DOSSIER, AlertLevel.PREDICTED_LATE, None, state.deadline_version)
 
 
-def learnt(before: DossierState | None, after: DossierState | None) -> list[tuple[str, float]]:
+def learnt(
+    before: DossierState | None, after: DossierState | None, catalog: Catalog
+) -> list[tuple[str, float]]:
     """(sketch key, working seconds) of every step ``after`` completed that ``before`` had
     not: the sheet's rows judged on completion (``used_hours``, supplement pauses left
     out). A row cut short by a withdrawal or a rejection has no verdict and teaches
-    nothing: it did not end as the step ends."""
+    nothing (it did not end as the step ends); nor does a row off the route or at another
+    agency than the catalog's for its step: keys come only from the catalog, so there are
+    at most as many as its (procedure version, step) pairs, whatever events arrive."""
     if after is None:
         return []
     old = before.sheet if before is not None else ()
-    out = []
+    proc = None
+    out: list[tuple[str, float]] = []
     for i, row in enumerate(after.sheet):
-        if row.result is None or row.used_hours is None:
+        if row.result is None or row.used_hours is None or row.off_route:
             continue
         if i < len(old) and old[i].finished_at is not None:
+            continue
+        if proc is None:
+            proc = catalog.procedure(
+                after.procedure, at=date.fromisoformat(after.procedure_version)
+            )
+            if proc is None:
+                return out
+        if not any(s.id == row.step and s.agency == row.agency for s in proc.steps):
             continue
         key = sketch_key(after.procedure, after.procedure_version, row.step, row.agency)
         out.append((key, row.used_hours * 3600.0))
