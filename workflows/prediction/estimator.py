@@ -174,7 +174,7 @@ def predict(
         # Longer than anything seen: assume it ends soon rather than invent a tail.
         rest = [0.0] * SAMPLES
     elif floor <= 0.0:
-        rest = table(first_key, first).points
+        rest = [max(x - elapsed, 0.0) for x in table(first_key, first).points]
     else:
         current = table(first_key, first)
         rest = [max(current.at(floor + u * (1 - floor)) - elapsed, 0.0) for u in _U]

@@ -33,8 +33,12 @@ class SketchError(ValueError):
 
 
 def bucket_of(seconds: float) -> int:
+    if math.isnan(seconds):
+        raise ValueError("a duration of NaN seconds")
     if seconds < MIN_SECONDS:
         return 0
+    if seconds >= _EDGES[-1]:
+        return BUCKETS - 1
     index = int(math.log(seconds / MIN_SECONDS) / _LOG_GAMMA) + 1
     return min(index, BUCKETS - 1)
 
