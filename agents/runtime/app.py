@@ -150,7 +150,9 @@ def create_app(
         app, watcher, router, tables, gauges, guard, clock, names, settings.partitions
     )
     if router.prediction.enabled:
-        loop.checks = deadlines.checks = Checks(watcher.index, context.calendar, router.prediction)
+        loop.checks = deadlines.checks = Checks(
+            watcher.index, context.catalog, context.calendar, router.prediction, router.sketches
+        )
     deadlines.register(settings.tick_seconds)
 
     stall_watch: StallWatch | None = None

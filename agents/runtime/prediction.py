@@ -15,7 +15,7 @@ import logging
 import zlib
 from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from agents.runtime.watcher import DeadlineIndex
 from agents.settings import Settings
@@ -28,6 +28,7 @@ from workflows.prediction import (
     QuantileCache,
     Sketch,
     SketchError,
+    has_history,
     learnt,
     predicted_mark,
     raise_predicted_late,
@@ -198,8 +199,16 @@ class Checks:
     what expires, and each open dossier is evaluated at most once per check interval
     (plus once per batch that touches it)."""
 
-    def __init__(self, index: DeadlineIndex, cal: WorkingCalendar, policy: PredictionPolicy):
-        self.index, self.cal, self.policy = index, cal, policy
+    def __init__(
+        self,
+        index: DeadlineIndex,
+        catalog: Catalog,
+        cal: WorkingCalendar,
+        policy: PredictionPolicy,
+        book: SketchBook,
+    ) -> None:
+        self.index, self.catalog, self.cal, self.policy = index, catalog, cal, policy
+        self.book = book
 
     def after_batch(
         self,
@@ -209,7 +218,7 @@ class Checks:
         watch_at: datetime | None,
         now: datetime,
     ) -> None:
-        self._earlier(key, partition, check_instant(self.cal, self.policy, state, now), watch_at)
+        self._earlier(key, partition, self._check(state, now, self.policy), watch_at)
 
     def after_rebuild(self, partition: int, state: DossierState, now: datetime) -> None:
         """Spread the first checks after a rebalance over one interval (by a hash of the
@@ -217,8 +226,24 @@ class Checks:
         key = state.dossier_id.encode("utf-8")
         spread = (zlib.crc32(key) % 1000) / 1000
         hours = self.policy.check_every_hours * spread
-        first = check_instant(self.cal, replace(self.policy, check_every_hours=hours), state, now)
+        first = self._check(state, now, replace(self.policy, check_every_hours=hours))
         self._earlier(key, partition, first, self.index.instant_of(key))
+
+    def _check(
+        self, state: DossierState | None, now: datetime, policy: PredictionPolicy
+    ) -> datetime | None:
+        # A dossier whose route lacks history is not looked at on the clock: the
+        # prediction would say nothing, and a tick for nothing is work for nothing (it is
+        # evaluated again at its next event or watch point, when the history may be there).
+        at = check_instant(self.cal, policy, state, now)
+        if at is None or state is None:
+            return None
+        proc = self.catalog.procedure(
+            state.procedure, at=date.fromisoformat(state.procedure_version)
+        )
+        if proc is None or not has_history(state, proc, self.book.lookup, policy.min_history):
+            return None
+        return at
 
     def _earlier(
         self, key: bytes, partition: int, check: datetime | None, watch_at: datetime | None

@@ -30,8 +30,10 @@ __all__ = [
     "Prediction",
     "QuantileCache",
     "QuantileTable",
+    "has_history",
     "predict",
     "remaining_route",
+    "route_keys",
     "sketch_key",
 ]
 
@@ -112,6 +114,38 @@ def remaining_route(proc: Procedure, current: str) -> list[Step]:
         out.append(step)
 
 
+def route_keys(state: DossierState, proc: Procedure) -> list[tuple[Step, str, str]] | None:
+    """(step, agency, sketch key) of the open step and every step after it (None: no
+    step open, or one the procedure does not have)."""
+    row = state.current_row
+    if row is None:
+        return None
+    try:
+        route = [proc.step(row.step), *remaining_route(proc, row.step)]
+    except KeyError:  # an off-route step the procedure does not have
+        return None
+    out = []
+    for index, step in enumerate(route):
+        agency = row.agency if index == 0 else step.agency
+        out.append(
+            (step, agency, sketch_key(state.procedure, state.procedure_version, step.id, agency))
+        )
+    return out
+
+
+def has_history(state: DossierState, proc: Procedure, sketches: Lookup, min_history: int) -> bool:
+    """Whether every step left on ``state``'s route has ``min_history`` behind its sketch:
+    without it ``predict`` says nothing, so there is no point in asking."""
+    route = route_keys(state, proc)
+    if route is None:
+        return False
+    for _, _, key in route:
+        sketch = sketches(key)
+        if sketch is None or sketch.count < min_history:
+            return False
+    return True
+
+
 def _due_day_close(cal: WorkingCalendar, due: datetime) -> datetime:
     """The close of the working day a due instant belongs to (``classify``'s due day)."""
     day = cal.working_day_on_or_after(due.astimezone(cal.tz).date())
@@ -144,15 +178,11 @@ def predict(
     if close <= now:
         return None
     budget = cal.working_time_between(now, close).total_seconds()
-    version = state.procedure_version
-    try:
-        route = [proc.step(row.step), *remaining_route(proc, row.step)]
-    except KeyError:  # an off-route step the procedure does not have
+    route = route_keys(state, proc)
+    if route is None:
         return None
     keyed = []
-    for index, step in enumerate(route):
-        agency = row.agency if index == 0 else step.agency
-        key = sketch_key(state.procedure, version, step.id, agency)
+    for step, agency, key in route:
         sketch = sketches(key)
         if sketch is None or sketch.count < min_history:
             return None
