@@ -43,6 +43,7 @@ WORKING_DAYS_OVERRUN = f"{PREFIX}_working_days_overrun_total"
 OVERRUN_ATTRIBUTED = f"{PREFIX}_overrun_attributed_working_days_total"
 ALERTS_RAISED = f"{PREFIX}_alerts_raised_total"
 ALERT_DELIVERIES = f"{PREFIX}_alert_deliveries_total"
+PREDICTED_LATE = f"{PREFIX}_predicted_late_total"
 ROUTER_BATCH_SECONDS = f"{PREFIX}_router_batch_seconds"
 ROUTER_RECORDS = f"{PREFIX}_router_records_total"
 OPEN_DOSSIERS = f"{PREFIX}_open_dossiers"
@@ -68,6 +69,7 @@ class Metrics:
     overrun_attributed: Counter
     alerts_raised: Counter
     alert_deliveries: Counter
+    predicted_late: Counter
     router_batch_seconds: Histogram
     router_records: Counter
     open_dossiers: Gauge
@@ -159,6 +161,13 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             ALERTS_RAISED,
             "Deadline alerts raised, by level and scope.",
             ("level", "scope"),
+        ),
+        # Both labels from the catalog: the agency and step expected to be the bottleneck.
+        predicted_late=counter(
+            PREDICTED_LATE,
+            "Open dossiers warned of as probably late (predicted_late alerts), by the agency "
+            "and step expected to be the bottleneck (docs/alerts.md, 'Predicted late').",
+            ("agency", "step"),
         ),
         alert_deliveries=counter(
             ALERT_DELIVERIES,

@@ -184,14 +184,17 @@ def replay(
     return outcomes, counted["predictions"], spent[0], counted["alerts"]
 
 
-def rule_lead(out: Outcome, fraction: float) -> float | None:
-    """Working days ahead of the due at which the due-soon rule at ``fraction`` fires for
-    this dossier (None: it never does while the dossier is open)."""
+def rule_lead(
+    out: Outcome, fraction: float, days_left: float = 1.0, floor: float = 0.5
+) -> float | None:
+    """Working days ahead of the due at which the due-soon rule (``workflows.alerts``:
+    ``fraction`` of the allotment used or ``days_left`` left, never before ``floor``)
+    fires for this dossier (None: it never does while the dossier is open)."""
     for i in out.intervals:
         if i.allotment <= 0:
             continue
-        left = max(i.allotment * (1 - fraction), WORKING_DAY.total_seconds())
-        left = min(left, i.allotment * (1 - min(0.5, fraction)))
+        left = max(i.allotment * (1 - fraction), WORKING_DAY.total_seconds() * days_left)
+        left = min(left, i.allotment * (1 - floor))
         if i.left_at_end < left:
             return min(i.left_at_start, left) / WORKING_DAY.total_seconds()
     return None
@@ -261,9 +264,14 @@ def run(
     scored = [o for o in outcomes.values() if o.received >= warmup_until]
     predictor = score((o.late, o.flag_lead) for o in scored)
     rule = score((o.late, rule_lead(o, 0.75)) for o in scored)
-    # The rule's fraction that raises about as many alarms as the predictor.
-    fractions = [f / 100 for f in range(50, 100)]
-    by_fraction = {f: score((o.late, rule_lead(o, f)) for o in scored) for f in fractions}
+    # The rule can raise fewer alarms only by firing later: the share of the allotment
+    # alone (no day-left clause, no floor), at the fraction that raises about as many
+    # alarms as the predictor.
+    fractions = [f / 1000 for f in range(500, 1000, 5)]
+    by_fraction = {
+        f: score((o.late, rule_lead(o, f, days_left=0.0, floor=0.0)) for o in scored)
+        for f in fractions
+    }
     f_eq = min(fractions, key=lambda f: (abs(by_fraction[f].alarms - predictor.alarms), -f))
     equal = by_fraction[f_eq]
     us = seconds / predictions * 1e6 if predictions else 0.0
@@ -274,7 +282,7 @@ def run(
     )
     print(line(f"predictor (P >= {policy.threshold:g})", predictor))
     print(line("75% rule", rule))
-    print(line(f"rule at equal volume (f = {f_eq:.2f})", equal))
+    print(line(f"share rule, equal volume (f = {f_eq:.3f})", equal))
     ratio = predictor.caught / equal.caught if equal.caught else float("inf")
     print(
         f"  caught >= 2 d ahead vs the rule at equal volume: {ratio:.2f}x; "

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from prometheus_client import Gauge
 
 from agents.runtime.router import BatchResult, RawRecord
+from events import AlertLevel
 from monitoring.metrics import Metrics
 from workflows.alerts import overdue_scopes
 from workflows.attribution import Part, attribute
@@ -209,6 +210,9 @@ def record_batch(
                 overrun.record(metrics, result.states.get(effect.dossier_id.encode("utf-8")))
     for alert in result.alerts:
         metrics.alerts_raised.labels(level=alert.level.value, scope=alert.scope.value).inc()
+        if alert.level is AlertLevel.PREDICTED_LATE:
+            bottleneck = label(alert.bottleneck_agency or alert.agency)
+            metrics.predicted_late.labels(agency=bottleneck, step=alert.step or "").inc()
     metrics.parked_dossiers.set(result.parked.dossiers)
     metrics.parked_bytes.set(result.parked.size)
 

@@ -303,3 +303,21 @@ def test_off_by_default_in_the_core() -> None:
     ]
     result = router.run_batch([record(e, i) for i, e in enumerate(items)], at(1, 9, 5))
     assert result.alerts == [] and SKETCH_TABLE not in result.writes
+
+
+def test_the_warning_is_counted_by_bottleneck_agency_and_step() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from agents.runtime.router import BatchResult
+    from agents.runtime.telemetry import record_batch
+    from monitoring.metrics import PREDICTED_LATE, create_metrics
+
+    registry = CollectorRegistry()
+    metrics = create_metrics(registry)
+    sketches = masses(review=10, issue=30, **{"return": 1})  # the issue step is the one
+    _, alerts, _ = raise_predicted_late(at_review(), CATALOG, CAL, sketches.get, at(1, 10), POLICY)
+    record_batch(metrics, BatchResult(alerts=alerts), [], "ticks")
+    labels = {"agency": "STC", "step": "issue"}
+    assert registry.get_sample_value(PREDICTED_LATE, labels) == 1.0
+    level = {"level": "predicted_late", "scope": "dossier"}
+    assert registry.get_sample_value("dossierflow_alerts_raised_total", level) == 1.0
