@@ -49,6 +49,12 @@ _SHIFT = (0, 17, 41, 7, 93, 64, 29, 111, 3, 77, 50, 121, 36, 88, 12, 59)
 FINE = 512
 _FINE_U = tuple((i + 0.5) / FINE for i in range(FINE))
 
+#: Step j's k-th point is its quantile at _U[_PERMS[j][k]], so the steps' points are not
+#: aligned (a Latin hypercube with fixed permutations).
+_PERMS = tuple(
+    tuple((k * m + c) % SAMPLES for k in range(SAMPLES)) for m, c in zip(_MULT, _SHIFT, strict=True)
+)
+
 Lookup = Callable[[str], Sketch | None]
 
 
@@ -59,10 +65,12 @@ class QuantileTable:
 
     points: list[float]
     fine: list[float]
+    mean: float
 
     @classmethod
     def of(cls, sketch: Sketch) -> QuantileTable:
-        return cls(sketch.quantiles(_U), sketch.quantiles(_FINE_U))
+        points = sketch.quantiles(_U)
+        return cls(points, sketch.quantiles(_FINE_U), sum(points) / SAMPLES)
 
     def at(self, q: float) -> float:
         x = q * FINE - 0.5
@@ -174,10 +182,6 @@ def predict(
     row = state.current_row
     if row is None or state.current_step is None:
         return None
-    close = _due_day_close(cal, state.committed_due_at)
-    if close <= now:
-        return None
-    budget = cal.working_time_between(now, close).total_seconds()
     route = route_keys(state, proc)
     if route is None:
         return None
@@ -188,6 +192,10 @@ def predict(
             return None
         keyed.append((step, agency, key, sketch))
     history = min(s.count for *_, s in keyed)
+    close = _due_day_close(cal, state.committed_due_at)
+    if close <= now:
+        return None
+    budget = cal.working_time_between(now, close).total_seconds()
     begin = state.clock_start(row)
     pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
     elapsed = 0.0
@@ -211,12 +219,11 @@ def predict(
     totals = list(rest)
     overrun = [elapsed + sum(rest) / SAMPLES - row.allotted_hours * 3600.0]
     for j, (step, _, key, sketch) in enumerate(keyed[1:], start=1):
-        points = table(key, sketch).points
-        mult, shift = _MULT[j % len(_MULT)], _SHIFT[j % len(_SHIFT)]
-        for k in range(SAMPLES):
-            totals[k] += points[(k * mult + shift) % SAMPLES]
+        quantiles = table(key, sketch)
+        points = quantiles.points
+        totals = [t + points[i] for t, i in zip(totals, _PERMS[j % len(_PERMS)], strict=True)]
         allotted = float(step.allotment) * 8 * 3600.0
-        overrun.append(sum(points) / SAMPLES - allotted)
+        overrun.append(quantiles.mean - allotted)
     late = sum(1 for t in totals if t > budget)
     median = sorted(totals)[SAMPLES // 2]
     worst = max(range(len(keyed)), key=lambda j: (overrun[j], -j))
