@@ -321,3 +321,35 @@ def test_the_warning_is_counted_by_bottleneck_agency_and_step() -> None:
     assert registry.get_sample_value(PREDICTED_LATE, labels) == 1.0
     level = {"level": "predicted_late", "scope": "dossier"}
     assert registry.get_sample_value("dossierflow_alerts_raised_total", level) == 1.0
+
+
+def test_quiet_dossiers_are_checked_on_the_clock_only_with_history() -> None:
+    from agents.runtime.prediction import Checks
+    from agents.runtime.watcher import DeadlineIndex
+
+    tables = Tables({}, {}, {}, {})
+    book = SketchBook(tables.sketches)
+    index = DeadlineIndex()
+    checks = Checks(index, CATALOG, CAL, POLICY, book)
+    state, far = at_review(), at(4, 8)
+    checks.after_batch(b"D1", 0, state, far, at(1, 10))
+    assert index.instant_of(b"D1") is None  # no history: no check, no tick for nothing
+    for k, s in SLOW.items():
+        tables.sketches[table_key(0, k)] = s.to_bytes()
+    book.reset()
+    checks.after_batch(b"D1", 0, state, far, at(1, 10))
+    assert index.instant_of(b"D1") == at(1, 16)  # 4 working hours after Mon 10:00 (lunch)
+    index.schedule(b"D4", 0, at(1, 11))  # as the watcher does: its next alert instant
+    checks.after_batch(b"D4", 0, state, at(1, 11), at(1, 10))
+    assert index.instant_of(b"D4") == at(1, 11)  # an earlier watch point is left alone
+    paused = at_review(event(ev.SupplementRequested, at(1, 9, 30), "STC", 3, reason="x"))
+    index.schedule(b"D2", 0, None)
+    checks.after_batch(b"D2", 0, paused, None, at(1, 10))
+    assert index.instant_of(b"D2") is None
+    warned, _, _ = raise_predicted_late(state, CATALOG, CAL, SLOW.get, at(1, 10), POLICY)
+    checks.after_batch(b"D3", 0, warned, None, at(1, 10))
+    assert index.instant_of(b"D3") is None  # already warned under this deadline version
+    # after a rebalance the first checks are spread over one interval, not all at once
+    checks.after_rebuild(0, state, at(1, 10))
+    first = index.instant_of(b"D1")
+    assert first is not None and at(1, 10) <= first <= at(1, 16)
