@@ -353,3 +353,24 @@ def test_quiet_dossiers_are_checked_on_the_clock_only_with_history() -> None:
     checks.after_rebuild(0, state, at(1, 10))
     first = index.instant_of(b"D1")
     assert first is not None and at(1, 10) <= first <= at(1, 16)
+
+
+def test_the_sketch_changelog_is_created_and_the_engine_may_use_it() -> None:
+    from agents.access.acls import Pattern, Resource, Scope, engine_bindings
+    from agents.runtime.kafka_admin import changelog_topics
+    from agents.settings import Settings
+
+    settings = Settings.model_construct(topic_prefix="t-1-", app_id="df")
+    topics = changelog_topics(settings)
+    name = "df-t-1-dossier-events-sketches-changelog"
+    assert topics[name] == {"cleanup.policy": "compact"}
+    granted = {
+        b.operation
+        for b in engine_bindings("User:engine", Scope("t-1-", "df"))
+        if b.resource is Resource.TOPIC
+        and (
+            (b.pattern is Pattern.PREFIXED and name.startswith(b.name))
+            or (b.pattern is Pattern.LITERAL and name == b.name)
+        )
+    }
+    assert {"READ", "WRITE", "DESCRIBE", "CREATE"} <= granted
