@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=PredictionPolicy.threshold)
     parser.add_argument("--min-history", type=int, default=PredictionPolicy.min_history)
     parser.add_argument("--check-hours", type=float, default=PredictionPolicy.check_every_hours)
+    parser.add_argument("--pace-prior", type=float, default=PredictionPolicy.pace_prior)
     parser.add_argument("--profile", choices=("A", "B", "both"), default="both")
     parser.add_argument("--no-sweep", action="store_true", help="skip the threshold sweep")
     args = parser.parse_args(argv)
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         threshold=args.threshold,
         min_history=args.min_history,
         check_every_hours=args.check_hours,
+        pace_prior=args.pace_prior,
     )
     cal, catalog = WorkingCalendar(), load_catalog()
     # The sample catalog's versions are in force from 2025-07-01.
@@ -354,7 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {' '.join(load)}; threshold {policy.threshold:g}, min history "
-        f"{policy.min_history}, re-evaluated every {policy.check_every_hours:g} working hours"
+        f"{policy.min_history}, re-evaluated every {policy.check_every_hours:g} working hours, "
+        f"pace prior {policy.pace_prior:g}"
     )
     runs = [("A", ProvinceProfile(), 1), ("B", profile_b(), 2)]
     figures = {}

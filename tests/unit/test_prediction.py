@@ -374,3 +374,22 @@ def test_the_sketch_changelog_is_created_and_the_engine_may_use_it() -> None:
         )
     }
     assert {"READ", "WRITE", "DESCRIBE", "CREATE"} <= granted
+
+
+def test_a_dossier_slow_so_far_is_expected_slow_ahead_with_a_pace_prior() -> None:
+    # Its receive step took 3 h (08:00-11:00) where such steps take 1 h: with a prior of
+    # one pseudo-step its pace is exp(ln 3 / 2) = 1.73. From Mon 13:30 (review since
+    # 11:00) 28 h are left to Thu 17:30: 14.5 + 2 + 1 h fit, 1.73 x that does not.
+    state = None
+    for e in [
+        event(ev.DossierReceived, MON, "MOTCUA", 1, procedure="2.001610", channel="online"),
+        event(ev.StepCompleted, at(1, 11), "MOTCUA", 2, step="receive"),
+    ]:
+        state, _ = apply(state, e, CTX)
+    assert state is not None
+    sketches = masses(receive=1, review=15, issue=2, **{"return": 1})
+    alone = predict(state, PROC, CAL, sketches.get, at(1, 13, 30), min_history=30)
+    paced = predict(state, PROC, CAL, sketches.get, at(1, 13, 30), min_history=30, pace_prior=1.0)
+    assert alone is not None and paced is not None
+    assert (alone.probability, paced.probability) == (0.0, 1.0)
+    assert paced.finish_at > alone.finish_at

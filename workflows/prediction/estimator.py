@@ -15,6 +15,7 @@ of the due day, not until the due instant.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -169,6 +170,7 @@ def predict(
     *,
     min_history: int,
     tables: Callable[[str, Sketch], QuantileTable] | None = None,
+    pace_prior: float = 0.0,
 ) -> Prediction | None:
     """The outlook of an open dossier at ``now``, or None when there is nothing to say:
     not open (paused, result ready, closed), no step open, already past its due day, or
@@ -176,6 +178,11 @@ def predict(
 
     ``tables(key, sketch)``: the sketch's ``QuantileTable``, for a caller that caches it
     per sketch (``QuantileCache``: it changes only when the sketch learns).
+
+    ``pace_prior`` > 0: the dossier's own pace so far scales the steps left (a dossier
+    slow at one step tends to be slow at the next): the mean log ratio of its completed
+    steps' working times to their keys' medians, shrunk towards 0 as if ``pace_prior``
+    steps at the median had been seen too. 0: every step independent of the dossier.
     """
     if state.status is not Status.OPEN:
         return None
@@ -204,26 +211,31 @@ def predict(
             cal.working_time_between(begin, now)
             - paused_working_time(cal, pauses, within=(begin, now))
         ).total_seconds()
-    # The current step's rest: its duration given it has lasted ``elapsed`` already.
     table = tables or (lambda _, sketch: QuantileTable.of(sketch))
+    pace = _pace(state, sketches, table, min_history, pace_prior) if pace_prior > 0 else 1.0
+    # The current step's rest: its duration given it has lasted ``elapsed`` already.
     first_key, first = keyed[0][2], keyed[0][3]
-    floor = first.cdf(elapsed)
+    floor = first.cdf(elapsed / pace)
     if floor >= 1.0:
         # Longer than anything seen: assume it ends soon rather than invent a tail.
         rest = [0.0] * SAMPLES
     elif floor <= 0.0:
-        rest = [max(x - elapsed, 0.0) for x in table(first_key, first).points]
+        rest = [max(x * pace - elapsed, 0.0) for x in table(first_key, first).points]
     else:
         current = table(first_key, first)
-        rest = [max(current.at(floor + u * (1 - floor)) - elapsed, 0.0) for u in _U]
+        rest = [max(current.at(floor + u * (1 - floor)) * pace - elapsed, 0.0) for u in _U]
     totals = list(rest)
     overrun = [elapsed + sum(rest) / SAMPLES - row.allotted_hours * 3600.0]
     for j, (step, _, key, sketch) in enumerate(keyed[1:], start=1):
         quantiles = table(key, sketch)
         points = quantiles.points
-        totals = [t + points[i] for t, i in zip(totals, _PERMS[j % len(_PERMS)], strict=True)]
+        perm = _PERMS[j % len(_PERMS)]
+        if pace == 1.0:
+            totals = [t + points[i] for t, i in zip(totals, perm, strict=True)]
+        else:
+            totals = [t + points[i] * pace for t, i in zip(totals, perm, strict=True)]
         allotted = float(step.allotment) * 8 * 3600.0
-        overrun.append(quantiles.mean - allotted)
+        overrun.append(quantiles.mean * pace - allotted)
     late = sum(1 for t in totals if t > budget)
     median = sorted(totals)[SAMPLES // 2]
     worst = max(range(len(keyed)), key=lambda j: (overrun[j], -j))
@@ -238,6 +250,32 @@ def predict(
         history=history,
         due_at=state.committed_due_at,
     )
+
+
+def _pace(
+    state: DossierState,
+    sketches: Lookup,
+    table: Callable[[str, Sketch], QuantileTable],
+    min_history: int,
+    prior: float,
+) -> float:
+    """exp(sum of log(used / key median) over the completed steps / (steps + prior))."""
+    total, seen = 0.0, 0
+    for row in state.sheet:
+        if row.result is None or not row.used_hours or row.off_route:
+            continue
+        key = sketch_key(state.procedure, state.procedure_version, row.step, row.agency)
+        sketch = sketches(key)
+        if sketch is None or sketch.count < min_history:
+            continue
+        median = table(key, sketch).at(0.5)
+        if median <= 0:
+            continue
+        total += math.log(row.used_hours * 3600.0 / median)
+        seen += 1
+    if not seen:
+        return 1.0
+    return math.exp(min(max(total / (seen + prior), -1.0), 1.0))
 
 
 class QuantileCache:

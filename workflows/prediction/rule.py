@@ -49,6 +49,8 @@ class PredictionPolicy:
     check_every_hours: float = 4.0
     #: off: nothing learnt, nothing raised
     enabled: bool = True
+    #: the dossier's own pace so far, shrunk by this many pseudo-steps (0: not used)
+    pace_prior: float = 0.0
 
 
 def predicted_mark(state: DossierState) -> str:
@@ -108,7 +110,16 @@ def raise_predicted_late(
     proc = catalog.procedure(state.procedure, at=date.fromisoformat(state.procedure_version))
     if proc is None:
         return state, [], None
-    found = predict(state, proc, cal, sketches, now, min_history=policy.min_history, tables=tables)
+    found = predict(
+        state,
+        proc,
+        cal,
+        sketches,
+        now,
+        min_history=policy.min_history,
+        tables=tables,
+        pace_prior=policy.pace_prior,
+    )
     if found is None or found.probability < policy.threshold:
         return state, [], found
     agency = state.current_agency or found.bottleneck_agency
