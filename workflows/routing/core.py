@@ -21,10 +21,10 @@ from workflows.catalog import Catalog
 from workflows.effects import Effect, Rejected
 from workflows.limits import StateLimits, state_problem
 from workflows.routing import handlers as on
-from workflows.routing.dedupe import event_fingerprint, remember
+from workflows.routing.dedupe import event_fingerprint, remembered_update
 from workflows.routing.sender import ANYONE, Authorize, Sender, allow_all
-from workflows.routing.sheet import reject, signed
-from workflows.state import DossierState, Status
+from workflows.routing.sheet import reject, signed_sheet
+from workflows.state import DossierState, SheetRow, Status
 
 __all__ = ["Result", "RoutingContext", "RoutingPolicy", "apply"]
 
@@ -81,6 +81,7 @@ def apply(
         return state, []  # re-delivery: already applied, nothing happens twice
     new: DossierState | None
     effects: list[Effect]
+    sheet: tuple[SheetRow, ...] | None = None  # the signed sheet, when signing changed it
     refusal = ctx.authorize(state, event, sender)
     if refusal is not None:
         new, effects = state, [reject(event, refusal.kind, refusal.reason)]
@@ -91,18 +92,20 @@ def apply(
             # An instant the working calendar cannot place (before 1976, after 2100).
             new, effects = state, [reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
         if new is not None and new is not state:
-            new = signed(state, new, sender.principal)
+            sheet = signed_sheet(state, new, sender.principal)
     if new is None:
         return None, effects
-    remembered = _remember(new, event, fingerprint, effects, ctx)
-    if _grew(state, new) and not _refused(effects):
+    refused = _refused(effects)
+    # Signed and remembered in one copy of the state.
+    remembered = _remember(new, event, fingerprint, refused, ctx, sheet)
+    if not refused and _grew(state, remembered):
         # Judged as it would be stored, the event's fingerprint included.
         problem = state_problem(remembered, ctx.limits)
         if problem is not None:
             effects = [reject(event, ReasonKind.LIMIT_EXCEEDED, problem)]
             if state is None:
                 return None, effects
-            remembered = _remember(state, event, fingerprint, effects, ctx)
+            remembered = _remember(state, event, fingerprint, True, ctx)
     return remembered, effects
 
 
@@ -110,10 +113,14 @@ def _remember(
     new: DossierState,
     event: InboundEvent,
     fingerprint: str,
-    effects: Sequence[Effect],
+    refused: bool,
     ctx: RoutingContext,
+    sheet: tuple[SheetRow, ...] | None = None,
 ) -> DossierState:
-    return remember(new, event, fingerprint, ctx.policy.remembered_events, _refused(effects))
+    update = remembered_update(new, event, fingerprint, ctx.policy.remembered_events, refused)
+    if sheet is not None:
+        update["sheet"] = sheet
+    return new.model_copy(update=update)
 
 
 def _grew(state: DossierState | None, new: DossierState) -> bool:

@@ -20,15 +20,17 @@ def event_fingerprint(event_id: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def remember(
+def remembered_update(
     new: DossierState, event: InboundEvent, fingerprint: str, remembered: int, refused: bool
-) -> DossierState:
-    """``new`` with the event's fingerprint remembered (and its instant, unless refused):
-    the newest ``remembered`` fingerprints are kept."""
+) -> dict[str, object]:
+    """What remembering the event changes in ``new``: its fingerprint added (the newest
+    ``remembered`` are kept) and, unless refused, its instant. ``apply`` makes these and
+    the signed sheet one copy of the state."""
     keep = remembered - 1
     update: dict[str, object] = {
         "applied": (*(new.applied[-keep:] if keep > 0 else ()), fingerprint)
     }
     if not refused:
-        update["last_event_at"] = max(new.last_event_at, event.occurred_at)
-    return new.model_copy(update=update)
+        occurred = event.occurred_at
+        update["last_event_at"] = occurred if occurred > new.last_event_at else new.last_event_at
+    return update

@@ -158,30 +158,35 @@ def arm(state: DossierState) -> ArmDeadlines:
     )
 
 
-def signed(before: DossierState | None, after: DossierState, principal: str | None) -> DossierState:
-    """``after`` with the rows the event opened or closed signed by ``principal``.
+def signed_sheet(
+    before: DossierState | None, after: DossierState, principal: str | None
+) -> tuple[SheetRow, ...] | None:
+    """``after``'s sheet with the rows the event opened or closed signed by ``principal``;
+    None when signing changes nothing (every such row already says ``principal``).
 
     A row is opened when it is new or now names another agency (a same-step hand-off
     rewrites the open row); closed when it gained ``finished_at``. The event that closes
     a row mostly opens the next one, whose ``sent_by`` then says who closed it; so
     ``finished_by`` is written only on the last row (closed by the result, a withdrawal
-    or a rejection), which keeps a signed sheet small. Done once here, after the rule,
-    so no rule can forget it; ``None`` (unknown) is recorded as such.
+    or a rejection), which keeps a signed sheet small. Done once, in ``apply``, after the
+    rule, so no rule can forget it; ``None`` (unknown) is recorded as such.
     """
     old = before.sheet if before is not None else ()
-    rows = list(after.sheet)
-    changed = False
+    rows = after.sheet
+    last = len(rows) - 1
+    signed_rows: list[SheetRow] | None = None
     for i, row in enumerate(rows):
         prior = old[i] if i < len(old) else None
         if prior is row:
             continue
         update: dict[str, object] = {}
-        if prior is None or prior.agency != row.agency:
+        if (prior is None or prior.agency != row.agency) and row.sent_by != principal:
             update["sent_by"] = principal
         closed = row.finished_at is not None and (prior is None or prior.finished_at is None)
-        if closed and i == len(rows) - 1:
+        if closed and i == last and row.finished_by != principal:
             update["finished_by"] = principal
         if update:
-            rows[i] = row.model_copy(update=update)
-            changed = True
-    return after.model_copy(update={"sheet": tuple(rows)}) if changed else after
+            if signed_rows is None:
+                signed_rows = list(rows)
+            signed_rows[i] = row.model_copy(update=update)
+    return None if signed_rows is None else tuple(signed_rows)
