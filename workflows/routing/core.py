@@ -17,7 +17,7 @@ from typing import assert_never
 import events as ev
 from events import InboundEvent, ReasonKind
 from workflows.calendar import CalendarRangeError, WorkingCalendar
-from workflows.catalog import Catalog
+from workflows.catalog import Catalog, Procedure
 from workflows.effects import Effect, Rejected
 from workflows.limits import StateLimits, state_problem
 from workflows.routing import handlers as on
@@ -52,6 +52,24 @@ class RoutingContext:
     #: The pure place to refuse an event for who sent it, before any transition; a
     #: worker runs ``province_rules(catalog)`` (workflows/routing/authorize.py).
     authorize: Authorize = allow_all
+
+    #: (code, version) -> the catalog's procedure: every event of a dossier after its
+    #: receipt looks its version up, and the catalog never changes under a context.
+    _versions: dict[tuple[str, str], Procedure | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def version(self, code: str, version: str) -> Procedure | None:
+        """The procedure ``code`` as the catalog has it in force on ``version`` (a
+        dossier's ``procedure_version``, an ISO date), remembered."""
+        key = (code, version)
+        try:
+            return self._versions[key]
+        except KeyError:
+            found = self._versions[key] = self.catalog.procedure(
+                code, at=date.fromisoformat(version)
+            )
+            return found
 
 
 Result = tuple[DossierState | None, list[Effect]]
@@ -145,7 +163,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         return None, [reject(event, ReasonKind.UNKNOWN_DOSSIER, "no dossier.received seen yet")]
     if state.status.closed:
         return state, [reject(event, ReasonKind.DOSSIER_CLOSED, f"dossier is {state.status}")]
-    proc = ctx.catalog.procedure(state.procedure, at=date.fromisoformat(state.procedure_version))
+    proc = ctx.version(state.procedure, state.procedure_version)
     if proc is None:  # the catalog lost a version a live dossier was received under
         return state, [
             reject(

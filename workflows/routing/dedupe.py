@@ -3,11 +3,15 @@ each id, the most recent ones only), so a re-delivery is recognised and not appl
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 
 from events import InboundEvent
 from workflows.state import DossierState
+
+_blake2b = hashlib.blake2b
+_b64 = binascii.b2a_base64
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def event_fingerprint(event_id: str) -> str:
@@ -16,8 +20,9 @@ def event_fingerprint(event_id: str) -> str:
     A collision between two events of one dossier (the only place ids are compared)
     has odds around 2**-58 even at the remembered limit.
     """
-    digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    digest = _blake2b(event_id.encode("utf-8"), digest_size=8).digest()
+    # base64url of 8 bytes without its padding: the first 11 of 12 characters
+    return _b64(digest, newline=False).translate(_URLSAFE)[:11].decode("ascii")
 
 
 def remembered_update(

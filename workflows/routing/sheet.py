@@ -55,7 +55,11 @@ def no_step(proc: Procedure, step_id: str) -> str:
 
 
 def has_step(proc: Procedure, step_id: str) -> bool:
-    return any(s.id == step_id for s in proc.steps)
+    # A loop, not any(...): called for every step event, and a generator costs more.
+    for step in proc.steps:  # noqa: SIM110
+        if step.id == step_id:
+            return True
+    return False
 
 
 def is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
@@ -67,7 +71,10 @@ def is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
 
 def revisits(state: DossierState, step_id: str) -> int:
     """1 when the dossier comes back to a step it has been at: its alerts need new ids."""
-    return int(any(row.step == step_id for row in state.sheet))
+    for row in state.sheet:
+        if row.step == step_id:
+            return 1
+    return 0
 
 
 def hours(cal: WorkingCalendar, clock: datetime, due: datetime) -> float:
@@ -108,10 +115,12 @@ def finish_row(
         return state.sheet
     cal = ctx.calendar
     clock = state.clock_start(row)
-    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
-    used = cal.working_time_between(clock, at) - paused_working_time(
-        cal, pauses, within=(clock, max(clock, at))
-    )
+    used = cal.working_time_between(clock, at)
+    if state.pauses:
+        pauses = [
+            (p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None
+        ]
+        used -= paused_working_time(cal, pauses, within=(clock, max(clock, at)))
     finished = row.model_copy(
         update={
             "finished_at": at,
