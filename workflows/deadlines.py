@@ -34,9 +34,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from workflows.calendar import WORKING_DAY, NaiveDatetimeError, WorkingCalendar
 
@@ -66,6 +67,7 @@ DAYS_QUANTUM = Decimal("0.000001")
 
 _US = timedelta(microseconds=1)
 _ZERO = timedelta(0)
+_FIXED_ZONES = (ZoneInfo, timezone)
 _WORKING_DAY_US = WORKING_DAY // _US
 _HOUR_US = timedelta(hours=1) // _US
 
@@ -451,7 +453,9 @@ def _local(cal: WorkingCalendar, value: datetime, name: str) -> datetime:
 def _aware(value: datetime, name: str) -> None:
     """Refuse a naive ``value`` (``_local`` without converting: the check is all that a
     caller needs when the calendar converts the instant itself, and cheaper)."""
-    if value.utcoffset() is None:
+    zone = value.tzinfo
+    # ZoneInfo and timezone always give an offset; asking for it costs (a lookup per call).
+    if zone is None or (type(zone) not in _FIXED_ZONES and zone.utcoffset(value) is None):
         raise NaiveDatetimeError(
             f"{name}={value.isoformat()} is a naive datetime; deadlines need instants: "
             f"give it an offset, e.g. {value.isoformat()}+07:00"

@@ -47,6 +47,8 @@ class Status(StrEnum):
 
 _new = object.__new__
 _setattr = object.__setattr__
+#: each model's fields and their defaults, for ``_Frozen.trusted``
+_TEMPLATES: dict[type[BaseModel], dict[str, Any]] = {}
 
 
 class _Frozen(BaseModel):
@@ -74,17 +76,40 @@ class _Frozen(BaseModel):
         if deep:
             return super().model_copy(update=update, deep=True)
         copied = _new(type(self))
+        fields_set = self.__pydantic_fields_set__
         if update:
             _setattr(copied, "__dict__", {**self.__dict__, **update})
-            _setattr(
-                copied, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys()
-            )
+            if not fields_set.issuperset(update):
+                fields_set = fields_set | update.keys()
         else:
             _setattr(copied, "__dict__", self.__dict__.copy())
-            _setattr(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__.copy())
+        # Shared between copies while equal: pydantic never changes a fields set in place
+        # (its model_copy makes a new one), and frozen models have no __setattr__.
+        _setattr(copied, "__pydantic_fields_set__", fields_set)
         _setattr(copied, "__pydantic_extra__", None)
         _setattr(copied, "__pydantic_private__", None)
         return copied
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """The model of ``values`` that are valid already, without validating them again;
+        fields left out take their defaults. For the routing rules, which build rows and
+        states from validated events, the catalog and the calendar, several times an event
+        (validation was ~10% of a replay). tests/unit/test_state_trusted.py re-validates
+        what they build."""
+        template = _TEMPLATES.get(cls)
+        if template is None:
+            # Every field in declaration order (as validation fills ``__dict__``), with its
+            # default; a required one left out stays undefined and fails to serialize.
+            template = _TEMPLATES[cls] = {
+                name: info.default for name, info in cls.model_fields.items()
+            }
+        built = _new(cls)
+        _setattr(built, "__dict__", {**template, **values})
+        _setattr(built, "__pydantic_fields_set__", set(values))
+        _setattr(built, "__pydantic_extra__", None)
+        _setattr(built, "__pydantic_private__", None)
+        return built
 
 
 class SheetRow(_Frozen):

@@ -114,8 +114,12 @@ def apply(
     if new is None:
         return None, effects
     refused = _refused(effects)
-    # Signed and remembered in one copy of the state.
-    remembered = _remember(new, event, fingerprint, refused, ctx, sheet)
+    update = remembered_update(new, event, fingerprint, ctx.policy.remembered_events, refused)
+    if sheet is not None:
+        update["sheet"] = sheet
+    # Signed and remembered in the copy the rule made, if it made one: a rule's new state
+    # is its own (made in this call, shared with nothing yet), so finishing it saves a copy.
+    remembered = new.model_copy(update=update) if new is state else _finish(new, update)
     if not refused and _grew(state, remembered):
         # Judged as it would be stored, the event's fingerprint included.
         problem = state_problem(remembered, ctx.limits)
@@ -128,17 +132,20 @@ def apply(
 
 
 def _remember(
-    new: DossierState,
-    event: InboundEvent,
-    fingerprint: str,
-    refused: bool,
-    ctx: RoutingContext,
-    sheet: tuple[SheetRow, ...] | None = None,
+    new: DossierState, event: InboundEvent, fingerprint: str, refused: bool, ctx: RoutingContext
 ) -> DossierState:
     update = remembered_update(new, event, fingerprint, ctx.policy.remembered_events, refused)
-    if sheet is not None:
-        update["sheet"] = sheet
     return new.model_copy(update=update)
+
+
+def _finish(new: DossierState, update: dict[str, object]) -> DossierState:
+    """``new`` with ``update`` applied in place, as ``model_copy`` would give it."""
+    new.__dict__.update(update)
+    if not new.__pydantic_fields_set__.issuperset(update):
+        object.__setattr__(
+            new, "__pydantic_fields_set__", new.__pydantic_fields_set__ | update.keys()
+        )
+    return new
 
 
 def _grew(state: DossierState | None, new: DossierState) -> bool:

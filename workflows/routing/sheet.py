@@ -96,7 +96,7 @@ def new_row(
     # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
     clock = cal.next_opening(max(at, state.start_at))
     due = due_instant(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
-    return SheetRow(
+    return SheetRow.trusted(
         step=step_id,
         agency=agency,
         from_agency=from_agency,
