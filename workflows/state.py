@@ -3,7 +3,7 @@
 Rebuilt only by ``workflows.routing.apply``; the shell loads it, applies an
 event and saves the result. ``DossierState`` *is* the process control sheet
 (phiếu kiểm soát quá trình): one ``SheetRow`` per step taken, plus the pause
-intervals and, once processing ends, the ``Outcome``.
+intervals and, once processing ends, the ``ProcessingResult``.
 
 On the wire (``to_bytes``) field names are short aliases, defaults are left
 out and every instant is epoch seconds, a JSON number such as
@@ -29,7 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
 
-__all__ = ["DossierState", "Outcome", "Pause", "SheetRow", "Status"]
+__all__ = ["DossierState", "Pause", "ProcessingResult", "SheetRow", "Status"]
 
 
 class Status(StrEnum):
@@ -153,7 +153,7 @@ class Pause(_Frozen):
     paused_hours: float = Field(0.0, alias="h")
 
 
-class Outcome(_Frozen):
+class ProcessingResult(_Frozen):
     """How processing ended (set by ``dossier.result_ready``)."""
 
     decision: str = Field(alias="d")
@@ -183,7 +183,7 @@ class DossierState(_Frozen):
     current_agency: str | None = Field(None, alias="ca")
     sheet: tuple[SheetRow, ...] = Field((), alias="sh")
     pauses: tuple[Pause, ...] = Field((), alias="pz")
-    outcome: Outcome | None = Field(None, alias="out")
+    outcome: ProcessingResult | None = Field(None, alias="out")
     closed_at: AwareDatetime | None = Field(None, alias="cl")
     anomalies: int = Field(0, alias="an")
     applied: tuple[str, ...] = Field((), alias="ev", description="fingerprints of recent event ids")

@@ -14,7 +14,7 @@ from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
 from workflows.replay import replay, sent_by_anyone
 from workflows.simulation import run_window, simulate_province
-from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
+from workflows.state import DossierState, Pause, ProcessingResult, SheetRow, Status
 
 from support.context import engine_context
 
@@ -73,7 +73,7 @@ def test_every_replayed_state_is_what_validation_would_have_built() -> None:
         (Pause, {"requested_at": T}),
         # an outcome as result_ready judges it
         (
-            Outcome,
+            ProcessingResult,
             {
                 "decision": "approved",
                 "finished_at": T,
@@ -85,7 +85,7 @@ def test_every_replayed_state_is_what_validation_would_have_built() -> None:
     ],
 )
 def test_trusted_builds_what_validation_builds(
-    model: type[SheetRow | Pause | Outcome], values: dict[str, object]
+    model: type[SheetRow | Pause | ProcessingResult], values: dict[str, object]
 ) -> None:
     built, validated = model.trusted(**values), model.model_validate(values)
     assert built == validated

@@ -40,7 +40,7 @@ from workflows.routing.sheet import (
     reject,
     revisits,
 )
-from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
+from workflows.state import DossierState, Pause, ProcessingResult, SheetRow, Status
 
 if TYPE_CHECKING:
     from workflows.routing.core import Result, RoutingContext
@@ -376,7 +376,7 @@ def result_ready(
     # a same-day procedure saves nothing, and only overruns its due.
     statutory = allowance_for(proc, proc.statutory_time)
     used, saved = days_saved(cal, state.start_at, at, statutory, pauses)
-    outcome = Outcome.trusted(
+    outcome = ProcessingResult.trusted(
         decision=event.outcome.value,
         finished_at=at,
         completion=completion,
