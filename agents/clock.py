@@ -26,26 +26,72 @@ class RealClock:
 
 
 class AcceleratedClock:
-    """``start`` + (real time elapsed since ``real_start``, default creation) x ``speed``."""
+    """Simulated time: ``start`` + (real seconds since ``origin``) x ``speed``.
 
-    def __init__(self, start: datetime, speed: float, *, real_start: float | None = None) -> None:
-        if start.utcoffset() is None:
-            raise ValueError("start must be timezone-aware")
+    ``origin`` is a ``time.monotonic()`` reading (one clock for every process on a machine;
+    default: when the clock is made). ``held=True``: the clock shows ``hold_at`` (default
+    ``start``) until ``release`` (the demo loads its backlog then, and no deadline passes
+    while it does). ``stop_at``: it never shows a later instant (nothing after the end of a
+    run is ever due). Before a future origin it shows ``start``: it never runs backwards.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        speed: float,
+        *,
+        origin: float | None = None,
+        held: bool = False,
+        hold_at: datetime | None = None,
+        stop_at: datetime | None = None,
+    ) -> None:
+        for name, value in (("start", start), ("hold_at", hold_at), ("stop_at", stop_at)):
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"{name} must be timezone-aware")
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.start = start
         self.speed = speed
-        self._t0 = time.monotonic() if real_start is None else real_start
+        self.hold_at = hold_at if hold_at is not None else start
+        self.stop_at = stop_at
+        self._origin: float | None = None
+        if not held:
+            self._origin = time.monotonic() if origin is None else origin
+
+    @property
+    def released(self) -> bool:
+        return self._origin is not None
+
+    @property
+    def origin(self) -> float | None:
+        return self._origin
+
+    def release(self, origin: float | None = None) -> float:
+        """Start running (at ``origin``, default now); returns the origin used."""
+        self._origin = time.monotonic() if origin is None else origin
+        return self._origin
 
     def now(self) -> datetime:
-        # Before a future origin the clock shows ``start``: it never runs backwards.
-        elapsed = max(time.monotonic() - self._t0, 0.0)
-        return self.start + timedelta(seconds=elapsed * self.speed)
+        origin = self._origin
+        if origin is None:
+            return self.hold_at
+        elapsed = max(time.monotonic() - origin, 0.0)
+        instant = self.start + timedelta(seconds=elapsed * self.speed)
+        if self.stop_at is not None and instant > self.stop_at:
+            return self.stop_at
+        return instant
 
     def real_seconds_until(self, instant: datetime) -> float:
-        """How long to wait (real seconds) until the simulated clock shows ``instant``."""
-        not_yet_running = max(self._t0 - time.monotonic(), 0.0)
-        return not_yet_running + (instant - self.now()).total_seconds() / self.speed
+        """Real seconds until the clock shows ``instant``: 0 if it has, inf if it never will
+        (held, or after ``stop_at``)."""
+        origin = self._origin
+        if origin is None or (self.stop_at is not None and instant > self.stop_at):
+            return float("inf")
+        not_yet_running = max(origin - time.monotonic(), 0.0)
+        return max(not_yet_running + (instant - self.now()).total_seconds() / self.speed, 0.0)
+
+    def stopped(self) -> bool:
+        return self.stop_at is not None and self.released and self.now() >= self.stop_at
 
 
 class ManualClock:
@@ -92,8 +138,8 @@ def clock_from(settings: Settings) -> Clock:
     start = settings.clock_start or datetime.now(UTC)
     if settings.clock == "accelerated":
         origin = settings.clock_origin
-        real_start = monotonic_at(origin) if origin is not None else None
-        return AcceleratedClock(start, settings.clock_speed, real_start=real_start)
+        at = monotonic_at(origin) if origin is not None else None
+        return AcceleratedClock(start, settings.clock_speed, origin=at)
     if settings.clock == "manual":
         return ManualClock(start)
     return RealClock()

@@ -45,7 +45,7 @@ EventId = Annotated[
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=2000)]
 
 
-class Channel(StrEnum):
+class FilingChannel(StrEnum):
     ONLINE = "online"
     IN_PERSON = "in_person"
     POSTAL = "postal"
@@ -86,7 +86,7 @@ class DossierReceived(_Event):
 
     type: Literal["dossier.received"] = "dossier.received"
     procedure: Code
-    channel: Channel
+    channel: FilingChannel
     applicant: Applicant | None = None
     #: printed on the receipt: with the dossier id, the citizen's key to the public view;
     #: the engine keeps only a salted hash of it (workflows.reads)

@@ -34,9 +34,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from workflows.calendar import WORKING_DAY, NaiveDatetimeError, WorkingCalendar
 
@@ -65,6 +66,8 @@ __all__ = [
 DAYS_QUANTUM = Decimal("0.000001")
 
 _US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
+_FIXED_ZONES = (ZoneInfo, timezone)
 _WORKING_DAY_US = WORKING_DAY // _US
 _HOUR_US = timedelta(hours=1) // _US
 
@@ -183,7 +186,7 @@ def due_instant(cal: WorkingCalendar, start: datetime, allowance: TimeAllowance)
     count starts on. Calendar days: the close of the last day, moved to the next
     working day when that day is off.
     """
-    _local(cal, start, "start")
+    _aware(start, "start")
     if allowance.unit is TimeUnit.CALENDAR_DAYS:
         return cal.add_calendar_days(start, int(allowance.amount))
     if allowance.same_day:
@@ -263,8 +266,8 @@ def pause_intervals(
     merged, empty ones left out; refuses naive instants and reversed pauses by index."""
     intervals: list[tuple[datetime, datetime]] = []
     for index, (begin, end) in enumerate(pauses):
-        _local(cal, begin, f"pauses[{index}][0]")
-        _local(cal, end, f"pauses[{index}][1]")
+        _aware(begin, f"pauses[{index}][0]")
+        _aware(end, f"pauses[{index}][1]")
         if end < begin:
             raise ValueError(
                 f"pauses[{index}] ends ({end.isoformat()}) before it starts ({begin.isoformat()})"
@@ -294,8 +297,10 @@ def paused_working_time(
 
     With ``within=(a, b)`` only the part of each pause inside ``[a, b)`` counts.
     """
+    if not pauses:  # most dossiers never pause
+        return _ZERO
     merged = pause_intervals(cal, pauses, within=within)
-    return sum((cal.working_time_between(b, e) for b, e in merged), timedelta(0))
+    return sum((cal.working_time_between(b, e) for b, e in merged), _ZERO)
 
 
 def classify(cal: WorkingCalendar, finished_at: datetime, due_at: datetime) -> Completion:
@@ -325,8 +330,8 @@ def working_days_used(
     to :data:`DAYS_QUANTUM`. For a calendar-day allowance see
     ``workflows.pauses.working_time_used``.
     """
-    _local(cal, start, "start")
-    _local(cal, finished, "finished")
+    _aware(start, "start")
+    _aware(finished, "finished")
     worked = cal.working_time_between(start, finished)
     paused = paused_working_time(cal, pauses, within=(start, finished))
     return _us_to_days((worked - paused) // _US)
@@ -441,9 +446,17 @@ def deadline_view(
 
 
 def _local(cal: WorkingCalendar, value: datetime, name: str) -> datetime:
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+    _aware(value, name)
+    return value.astimezone(cal.tz)
+
+
+def _aware(value: datetime, name: str) -> None:
+    """Refuse a naive ``value`` (``_local`` without converting: the check is all that a
+    caller needs when the calendar converts the instant itself, and cheaper)."""
+    zone = value.tzinfo
+    # ZoneInfo and timezone always give an offset; asking for it costs (a lookup per call).
+    if zone is None or (type(zone) not in _FIXED_ZONES and zone.utcoffset(value) is None):
         raise NaiveDatetimeError(
             f"{name}={value.isoformat()} is a naive datetime; deadlines need instants: "
             f"give it an offset, e.g. {value.isoformat()}+07:00"
         )
-    return value.astimezone(cal.tz)

@@ -50,25 +50,32 @@ def estimated_size(state: DossierState) -> int:
     every state that is clearly small; tests/unit/test_state_limits.py checks it
     bounds the real size for states built from the longest strings the contract allows.
     """
-    strings = (
-        state.dossier_id,
-        state.procedure,
-        state.procedure_version,
-        state.sector,
-        state.channel,
-        state.current_step or "",
-        state.current_agency or "",
-        state.watch_key or "",
-        state.lookup_hash or "",
+    # Written out, not as sums over generators: ``apply`` calls this for every event that
+    # adds a row, and this is the cheap side of ``state_problem``.
+    size = _ENVELOPE + _CHAR * (
+        len(state.dossier_id)
+        + len(state.procedure)
+        + len(state.procedure_version)
+        + len(state.sector)
+        + len(state.channel)
+        + len(state.current_step or "")
+        + len(state.current_agency or "")
+        + len(state.watch_key or "")
+        + len(state.lookup_hash or "")
     )
-    size = _ENVELOPE + _CHAR * sum(len(s) for s in strings)
     for row in state.sheet:
-        names = (row.step, row.agency, row.from_agency, row.sent_by, row.finished_by)
-        size += _ROW + _CHAR * sum(len(name or "") for name in names)
+        size += _ROW + _CHAR * (
+            len(row.step)
+            + len(row.agency)
+            + len(row.from_agency or "")
+            + len(row.sent_by or "")
+            + len(row.finished_by or "")
+        )
     size += _PAUSE * len(state.pauses)
     if state.outcome is not None:
         size += _ROW + _CHAR * len(state.outcome.decision)
-    size += sum(_MARK + _CHAR * len(mark) for mark in (*state.applied, *state.alerted))
+    marks = len(state.applied) + len(state.alerted)
+    size += _MARK * marks + _CHAR * (sum(map(len, state.applied)) + sum(map(len, state.alerted)))
     return size
 
 

@@ -3,7 +3,7 @@
 Rebuilt only by ``workflows.routing.apply``; the shell loads it, applies an
 event and saves the result. ``DossierState`` *is* the process control sheet
 (phiếu kiểm soát quá trình): one ``SheetRow`` per step taken, plus the pause
-intervals and, once processing ends, the ``Outcome``.
+intervals and, once processing ends, the ``ProcessingResult``.
 
 On the wire (``to_bytes``) field names are short aliases, defaults are left
 out and every instant is epoch seconds, a JSON number such as
@@ -19,15 +19,17 @@ wall-clock fields; convert with ``astimezone(calendar.tz)`` for dates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
 
-__all__ = ["DossierState", "Outcome", "Pause", "SheetRow", "Status"]
+__all__ = ["DossierState", "Pause", "ProcessingResult", "SheetRow", "Status"]
 
 
 class Status(StrEnum):
@@ -43,6 +45,12 @@ class Status(StrEnum):
         return self in (Status.RETURNED, Status.WITHDRAWN, Status.REJECTED)
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+#: each model's fields and their defaults, for ``_Frozen.trusted``
+_TEMPLATES: dict[type[BaseModel], dict[str, Any]] = {}
+
+
 class _Frozen(BaseModel):
     # Epoch seconds on the wire: 18 bytes an instant instead of 34 for ISO 8601 with
     # microseconds, still exact (float64 keeps the microsecond until 2106; the working
@@ -54,6 +62,54 @@ class _Frozen(BaseModel):
         ser_json_temporal="seconds",
         val_temporal_unit="seconds",
     )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """``BaseModel.model_copy``, with the same result: the fields copied, ``update``
+        applied without validation, its keys added to the fields set.
+
+        Every transition copies the state and a row or two, so this is the routing core's
+        hottest call; pydantic's generic one (``__copy__``, ``copy.copy`` of each of
+        ``__dict__``, extra and fields set, private attributes) took ~20% of a replay.
+        These models have neither extra fields (``extra="forbid"``) nor private
+        attributes, so a shallow copy is the ``__dict__`` and the fields set.
+        """
+        if deep:
+            return super().model_copy(update=update, deep=True)
+        copied = _new(type(self))
+        fields_set = self.__pydantic_fields_set__
+        if update:
+            _setattr(copied, "__dict__", {**self.__dict__, **update})
+            if not fields_set.issuperset(update):
+                fields_set = fields_set | update.keys()
+        else:
+            _setattr(copied, "__dict__", self.__dict__.copy())
+        # Shared between copies while equal: pydantic never changes a fields set in place
+        # (its model_copy makes a new one), and frozen models have no __setattr__.
+        _setattr(copied, "__pydantic_fields_set__", fields_set)
+        _setattr(copied, "__pydantic_extra__", None)
+        _setattr(copied, "__pydantic_private__", None)
+        return copied
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """The model of ``values`` that are valid already, without validating them again;
+        fields left out take their defaults. For the routing rules, which build rows and
+        states from validated events, the catalog and the calendar, several times an event
+        (validation was ~10% of a replay). tests/unit/test_state_trusted.py re-validates
+        what they build."""
+        template = _TEMPLATES.get(cls)
+        if template is None:
+            # Every field in declaration order (as validation fills ``__dict__``), with its
+            # default; a required one left out stays undefined and fails to serialize.
+            template = _TEMPLATES[cls] = {
+                name: info.default for name, info in cls.model_fields.items()
+            }
+        built = _new(cls)
+        _setattr(built, "__dict__", {**template, **values})
+        _setattr(built, "__pydantic_fields_set__", set(values))
+        _setattr(built, "__pydantic_extra__", None)
+        _setattr(built, "__pydantic_private__", None)
+        return built
 
 
 class SheetRow(_Frozen):
@@ -97,7 +153,7 @@ class Pause(_Frozen):
     paused_hours: float = Field(0.0, alias="h")
 
 
-class Outcome(_Frozen):
+class ProcessingResult(_Frozen):
     """How processing ended (set by ``dossier.result_ready``)."""
 
     decision: str = Field(alias="d")
@@ -127,7 +183,7 @@ class DossierState(_Frozen):
     current_agency: str | None = Field(None, alias="ca")
     sheet: tuple[SheetRow, ...] = Field((), alias="sh")
     pauses: tuple[Pause, ...] = Field((), alias="pz")
-    outcome: Outcome | None = Field(None, alias="out")
+    outcome: ProcessingResult | None = Field(None, alias="out")
     closed_at: AwareDatetime | None = Field(None, alias="cl")
     anomalies: int = Field(0, alias="an")
     applied: tuple[str, ...] = Field((), alias="ev", description="fingerprints of recent event ids")

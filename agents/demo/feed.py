@@ -7,7 +7,7 @@ clock sees deadlines expire in order, between the events that beat them and the
 events that come too late. The ground truth (every dossier, its events and what
 the engine must conclude) is written next to it as JSON lines.
 
-The run's clock (``RunClock``) is an accelerated clock that a whole run shares: the
+The run's clock (``agents.clock.AcceleratedClock``, held) is one that a whole run shares: the
 simulator and every worker hold the same start, speed and real-time origin, so
 they agree on simulated time to the millisecond, not to the seconds that separate
 their process starts.
@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from agents.clock import monotonic_at
+from agents.clock import AcceleratedClock, monotonic_at
 from events import InboundEvent, encode
 from workflows.simulation import RunWindow, Workload
 
@@ -39,69 +39,6 @@ if TYPE_CHECKING:
 DEFAULT_FIRST_DAY = date(2026, 3, 2)
 #: One simulated week per real minute: two working weeks in about 100 s.
 DEFAULT_SPEED = 7 * 24 * 60.0
-
-
-class RunClock:
-    """An accelerated clock a whole run shares: held, then running, then stopped.
-
-    Before ``release`` it shows ``hold_at`` (the demo loads the backlog then, and
-    no deadline passes while it does). From ``origin``, a ``time.monotonic()``
-    reading (one clock for every process on a machine), it shows ``start`` +
-    elapsed x ``speed``, and it stops at ``stop_at``: nothing after the end of
-    the run is ever due.
-    """
-
-    def __init__(
-        self,
-        start: datetime,
-        speed: float,
-        *,
-        hold_at: datetime | None = None,
-        stop_at: datetime | None = None,
-        origin: float | None = None,
-    ) -> None:
-        for name, value in (("start", start), ("hold_at", hold_at), ("stop_at", stop_at)):
-            if value is not None and value.utcoffset() is None:
-                raise ValueError(f"{name} must be timezone-aware")
-        if speed <= 0:
-            raise ValueError("speed must be > 0")
-        self.start = start
-        self.speed = speed
-        self.hold_at = hold_at if hold_at is not None else start
-        self.stop_at = stop_at
-        self._origin = origin
-
-    @property
-    def released(self) -> bool:
-        return self._origin is not None
-
-    @property
-    def origin(self) -> float | None:
-        return self._origin
-
-    def release(self, origin: float | None = None) -> float:
-        """Start running (at ``origin``, default now); returns the origin used."""
-        self._origin = time.monotonic() if origin is None else origin
-        return self._origin
-
-    def now(self) -> datetime:
-        origin = self._origin
-        if origin is None:
-            return self.hold_at
-        elapsed = max(time.monotonic() - origin, 0.0)
-        instant = self.start + timedelta(seconds=elapsed * self.speed)
-        if self.stop_at is not None and instant > self.stop_at:
-            return self.stop_at
-        return instant
-
-    def real_seconds_until(self, instant: datetime) -> float:
-        """Real seconds until the clock shows ``instant`` (0 if it has; inf if it never will)."""
-        if self._origin is None or (self.stop_at is not None and instant > self.stop_at):
-            return float("inf")
-        return max((instant - self.now()).total_seconds() / self.speed, 0.0)
-
-    def stopped(self) -> bool:
-        return self.stop_at is not None and self.released and self.now() >= self.stop_at
 
 
 @dataclass
@@ -148,7 +85,7 @@ def publish_now(publisher: Publisher, events: Iterable[InboundEvent], stats: Sim
 def publish_in_simulated_time(
     publisher: Publisher,
     events: Sequence[InboundEvent],
-    clock: RunClock,
+    clock: AcceleratedClock,
     stats: SimulatorStats,
     stop: threading.Event | None = None,
     *,
@@ -179,7 +116,7 @@ def publish_in_simulated_time(
     return index
 
 
-def wait_for_end(clock: RunClock, stop: threading.Event | None = None) -> None:
+def wait_for_end(clock: AcceleratedClock, stop: threading.Event | None = None) -> None:
     """Sleep until the clock stops at the end of the run."""
     while not clock.stopped():
         if stop is not None and stop.is_set():
@@ -348,7 +285,7 @@ def main_simulate(settings: Settings, opts: SimulateOptions) -> int:
         _err(f"events written to {opts.events_out} (publish them with: dossierflow publish FILE)")
         return 0
     start = settings.clock_start or window.start
-    clock = RunClock(start, speed, stop_at=window.end)
+    clock = AcceleratedClock(start, speed, held=True, stop_at=window.end)
     stats = SimulatorStats(total=len(backlog) + len(events))
     topic = settings.topics.events
     stop = threading.Event()
@@ -386,7 +323,7 @@ def clock_env(start: datetime, speed: float, origin: datetime) -> str:
     )
 
 
-def _report_progress(clock: RunClock, stats: SimulatorStats, stop: threading.Event) -> None:
+def _report_progress(clock: AcceleratedClock, stats: SimulatorStats, stop: threading.Event) -> None:
     while not stop.wait(5.0):
         _err(
             f"  {clock.now().isoformat(timespec='minutes')}: {stats.published:,} of "

@@ -16,7 +16,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.demo.feed import RunClock, SimulatorStats
+from agents.clock import AcceleratedClock
+from agents.demo.feed import SimulatorStats
 from agents.demo.output import say
 from agents.tools.kafka_read import consumer_lag
 from workflows.calendar import VN_TZ
@@ -79,7 +80,7 @@ def scrape(ports: Sequence[int]) -> defaultdict[str, float]:
 class LiveView:
     """Progress while the clock runs: a bar and a small table, or plain lines off a terminal."""
 
-    clock: RunClock
+    clock: AcceleratedClock
     window: RunWindow
     stats: SimulatorStats
     ports: Sequence[int]

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agents.access.provision import grant
+from agents.clock import AcceleratedClock
 from agents.demo.access import demo_access, how_to_look
 from agents.demo.feed import (
     DEFAULT_SPEED,
-    RunClock,
     RunOptions,
     SimulatorStats,
     publish_in_simulated_time,
@@ -220,7 +220,9 @@ def _run(
     publisher.flush()
     wait_consumed(bootstrap, group, [names.events], **lag_login)
 
-    clock = RunClock(window.start, opts.speed, hold_at=hold_at, stop_at=window.end)
+    clock = AcceleratedClock(
+        window.start, opts.speed, held=True, hold_at=hold_at, stop_at=window.end
+    )
     origin = time.monotonic() + 0.2
     for w in workers:
         post_json(f"{w.url}/demo/clock", {"origin": origin}, access.admin_header)

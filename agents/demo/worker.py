@@ -1,7 +1,7 @@
 """``python -m agents.demo worker``: ``dossierflow worker`` on the run's clock.
 
 The one difference from ``dossierflow worker``: the accelerated clock is the run's
-``RunClock``, released over HTTP (``POST /demo/clock``) at the same real instant as the
+``AcceleratedClock`` (held), released over HTTP (``POST /demo/clock``) at the same real instant as the
 demo's own, so the workers and the simulator show the same simulated time.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agents.demo.feed import RunClock
+from agents.clock import AcceleratedClock
 from agents.runtime.api_auth import TokenStore
 from agents.runtime.status_api import require_admin
 from agents.settings import DEFAULT_API_CREDENTIALS, Settings
@@ -33,15 +33,19 @@ def main(argv: Sequence[str]) -> int:
     settings = Settings()
     if settings.clock_start is None:
         raise SystemExit("DOSSIERFLOW_CLOCK_START is required")
-    clock = RunClock(
-        settings.clock_start, settings.clock_speed, hold_at=args.hold_at, stop_at=args.stop_at
+    clock = AcceleratedClock(
+        settings.clock_start,
+        settings.clock_speed,
+        held=True,
+        hold_at=args.hold_at,
+        stop_at=args.stop_at,
     )
     ensure_topics(settings)
     flow = create_app(settings, clock=clock)
     tokens = TokenStore.open(settings.api_credentials_path or DEFAULT_API_CREDENTIALS)
 
     @flow.app.page("/demo/clock")
-    class RunClockView(faust.web.View):
+    class DemoClockView(faust.web.View):
         """GET: the run's simulated time; POST {"origin": monotonic}: start it (admin)."""
 
         async def get(self, request: Any) -> Any:

@@ -23,7 +23,7 @@ from agents.runtime.prediction import Checks
 from agents.runtime.records import Coordinates, Outgoing, crash_dead_letter
 from agents.runtime.router import BatchResult, RawRecord, RouterCore
 from agents.runtime.senders import broker_time
-from agents.runtime.tables import BatchedChangelogTable
+from agents.runtime.tables import BatchedChangelogTable, flush_order
 from agents.runtime.telemetry import OpenGauges, OverrunAttribution, record_batch
 from agents.runtime.watcher import Watcher
 from monitoring.metrics import Metrics
@@ -140,8 +140,8 @@ class BatchLoop:
             target = self.tables[name]
             for key, (value, index) in writes.items():
                 target.stage(key, value, batch[index])
-        for target in self.tables.values():
-            await target.flush_changelog(generation)
+        for name in flush_order(self.tables):  # closed, open, parked: see FLUSH_ORDER
+            await self.tables[name].flush_changelog(generation)
         for key, partition in result.touched.items():
             after = result.states.get(key)
             if after is None and key in result.parked_until:

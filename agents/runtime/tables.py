@@ -167,6 +167,22 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
                 self.data.set_persisted_offset(tp, offset)
 
 
+#: The order a batch's changelogs are written in, each confirmed before the next is sent.
+#: A dossier that closes moves from the open table to the closed one: its closed state
+#: must be on the broker before the open table's tombstone, or a crash between the two
+#: leaves it in neither (lost: its earlier events are committed, the re-delivered last
+#: one meets no state). Written closed-first, a crash in between leaves it in both; the
+#: router reads the open one first and applies the re-delivered batch again. Likewise a
+#: receipt that releases parked events: its open state before the parked entries' removal.
+FLUSH_ORDER: tuple[str, ...] = (CLOSED_TABLE, OPEN_TABLE, PARKED_TABLE)
+
+
+def flush_order(names: Iterable[str]) -> list[str]:
+    """``names`` in the order their changelogs must be written (FLUSH_ORDER, then the rest)."""
+    rank = {name: i for i, name in enumerate(FLUSH_ORDER)}
+    return sorted(names, key=lambda name: rank.get(name, len(FLUSH_ORDER)))
+
+
 def make_tables(
     app: faust.App, events_topic: str, partitions: int, closed_retention_ms: int
 ) -> dict[str, BatchedChangelogTable]:

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from agents.tools import kafka_read
-from agents.tools.kafka_read import partitions, read_all, values
+from agents.tools.kafka_read import decoded, partitions, read_all, values
 from agents.tools.printable import printable
-from events import Alert, AlertLevel, ContractError, decode
+from events import Alert, AlertLevel
 from workflows.calendar import VN_TZ
 
 __all__ = ["Dedupe", "follow", "parse_alerts", "read_all", "render", "select"]
@@ -30,13 +30,7 @@ LEVEL_LABEL: dict[AlertLevel, str] = {
 
 def parse_alerts(records: Iterable[bytes | None]) -> Iterator[Alert]:
     """The alerts among ``records``; anything else (a newer schema, garbage) is skipped."""
-    for raw in records:
-        if raw is None:
-            continue
-        try:
-            yield decode(Alert, raw)
-        except ContractError:
-            continue
+    return decoded(Alert, records)
 
 
 class Dedupe:

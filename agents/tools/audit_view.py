@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from agents.tools.kafka_read import decoded
 from agents.tools.printable import printable
-from events import ContractError, DossierRead, decode
+from events import DossierRead
 from workflows.calendar import VN_TZ
 
 __all__ = ["parse_reads", "render", "select", "shown"]
@@ -22,13 +23,7 @@ def shown(text: str | None) -> str:
 
 def parse_reads(records: Iterable[bytes | None]) -> Iterator[DossierRead]:
     """The read records among ``records``; anything else (a newer schema, garbage) skipped."""
-    for raw in records:
-        if raw is None:
-            continue
-        try:
-            yield decode(DossierRead, raw)
-        except ContractError:
-            continue
+    return decoded(DossierRead, records)
 
 
 def select(

@@ -111,7 +111,7 @@ def follow(
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Fate:
     """What the router did with one published event, as far as can be known."""
 
     placed: Placed
@@ -133,14 +133,14 @@ def outcomes(
     letters: Iterable[DeadLetter],
     committed: dict[int, int],
     events_topic: str,
-) -> list[Outcome]:
+) -> list[Fate]:
     """Each event refused (a dead letter from its partition and offset), applied (the
     group's committed offset on its partition is past it and no dead letter: the router
     writes a dead letter before it commits the offset) or neither yet."""
     refused = {(d.source_partition, d.source_offset): d for d in letters}
     refused = {k: d for k, d in refused.items() if d.source_topic == events_topic}
     return [
-        Outcome(
+        Fate(
             p,
             refused.get((p.partition, p.offset)),
             committed.get(p.partition, -1) > p.offset,
@@ -149,7 +149,7 @@ def outcomes(
     ]
 
 
-def summary(found: Sequence[Outcome], wait_s: float, group: str) -> str:
+def summary(found: Sequence[Fate], wait_s: float, group: str) -> str:
     refused = sum(o.letter is not None for o in found)
     applied = sum(o.letter is None and o.applied for o in found)
     pending = len(found) - refused - applied
@@ -191,7 +191,7 @@ class RefusalWatch:
         records = read_to_end(self._dlq, self.dlq, tps, timeout_s=30.0)
         self._letters += parse_dead_letters(r.value for r in records)
 
-    def wait(self, placed: Sequence[Placed], wait_s: float) -> list[Outcome]:
+    def wait(self, placed: Sequence[Placed], wait_s: float) -> list[Fate]:
         """Until every event in ``placed`` is refused or applied, or ``wait_s`` passed."""
         deadline = time.monotonic() + wait_s
         while True:

@@ -4,10 +4,27 @@ topic's partitions, every record up to its end, new records as they come, a grou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import BaseModel
+
+from events import ContractError, decode
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def decoded(model: type[M], records: Iterable[bytes | None]) -> Iterator[M]:
+    """The ``model`` records among ``records``; anything else (a tombstone, a newer schema,
+    garbage) is skipped: a read tool shows what it can read."""
+    for raw in records:
+        if raw is None:
+            continue
+        try:
+            yield decode(model, raw)
+        except ContractError:
+            continue
 
 
 class MissingTopicError(LookupError):
@@ -124,13 +141,15 @@ def values(consumer: KafkaConsumer, stop: Callable[[], bool]) -> Iterator[bytes 
                 yield record.value
 
 
-def consumer_lag(bootstrap: str, group: str, topics: Sequence[str], **security: Any) -> int:
-    """Records on ``topics`` the group has not committed yet."""
+def consumer_lag(
+    bootstrap: str, group: str, topics: Sequence[str], *, missing: int = 0, **security: Any
+) -> int:
+    """Records on ``topics`` the group has not committed yet; ``missing`` when none exists."""
     reader = consumer([bootstrap], group_id=group, **security)
     try:
         tps = [tp for topic in topics for tp in partitions(reader, topic)]
         if not tps:
-            return 0
+            return missing
         ends = reader.end_offsets(tps)
         return sum(ends[tp] - (reader.committed(tp) or 0) for tp in tps)
     finally:

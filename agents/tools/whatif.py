@@ -62,15 +62,26 @@ def _recorded(settings: Settings) -> list[Sent]:
     """The events topic from its beginning, as the router took it: records whose signature
     does not verify, that do not decode or whose key is not their dossier's are left out
     (the router dead-letters them), the others with the sender they were verified as."""
+    from kafka.errors import TopicAuthorizationFailedError
+
     from agents.runtime.context import build_senders
     from agents.runtime.senders import broker_time
     from agents.tools.kafka_read import read_records
 
     senders = build_senders(settings)
     login = settings.kafka_security("reader").kafka_python_kwargs()
-    records = read_records(
-        settings.bootstrap_servers, settings.topics.events, 600.0, must_exist=True, **login
-    )
+    try:
+        records = read_records(
+            settings.bootstrap_servers, settings.topics.events, 600.0, must_exist=True, **login
+        )
+    except TopicAuthorizationFailedError:
+        # The reader role sees no event's content (agents/access/acls.py): say who may.
+        _say(
+            f"this principal may not read {settings.topics.events}; the read-only tools' "
+            "role has no READ on events, by design: run as one that has it "
+            "(DOSSIERFLOW_KAFKA_ROLE=engine) or give --events FILE"
+        )
+        raise _Refused(1) from None
     out: list[Sent] = []
     for record in records:
         at = broker_time(record.timestamp / 1000, record.timestamp_type)

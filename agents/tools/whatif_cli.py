@@ -20,8 +20,9 @@ def add_whatif_commands(sub: Any) -> None:
     whatif = sub.add_parser(
         "whatif",
         help="re-judge the recorded history under a changed catalog, beside the actual figures",
-        description="Read every recorded event (the events topic from its beginning, as the "
-        "reader, or --events FILE), fold it through the engine's rules in this process with "
+        description="Read every recorded event (the events topic from its beginning, as a "
+        "principal that may read events, e.g. DOSSIERFLOW_KAFKA_ROLE=engine: the reader role "
+        "may not; or --events FILE), fold it through the engine's rules in this process with "
         "the catalog as it is and with the alternative one (nothing is written to any "
         "topic), and print both: on-time rate, days saved, and the dossiers that would flip "
         "on time -> late or late -> on time, by procedure, sector and agency. Committed "

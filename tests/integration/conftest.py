@@ -18,12 +18,14 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from support import security
 from support.fleet import Fleet
+from support.harness import StartWorker, Worker, start_worker
 from support.security import login
 
 HERE = Path(__file__).resolve().parent
@@ -186,6 +188,27 @@ def create_topics(
 def create_topics_fixture() -> Callable[..., list[str]]:
     """``create_topics(bootstrap, names, partitions=4)`` for tests (conftest is no module)."""
     return create_topics
+
+
+@pytest.fixture(name="start_worker")
+def start_worker_fixture(
+    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
+) -> StartWorker:
+    """``start_worker(clock_at=..., log=..., DOSSIERFLOW_X="...")``: a ready worker in the
+    test's topics, group and tmp_path (support/harness.py ``start_worker``)."""
+
+    def start(*, clock_at: datetime | None = None, log: str = "worker.log", **extra: str) -> Worker:
+        return start_worker(
+            kafka_bootstrap,
+            topic_prefix,
+            consumer_group,
+            tmp_path,
+            clock_at=clock_at,
+            log=log,
+            **extra,
+        )
+
+    return start
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@ environment plus ``CRASH_AFTER_EVENT=<event id>``. Everything is the production 
    and changelog record of the batch is on the broker, and calls ``os._exit``:
    no shutdown, no commit, no goodbye to the group, as a power cut would.
 
+``CRASH_BETWEEN_TABLES=<event id>`` instead: the worker dies after the first table
+changelog of that event's batch is confirmed, before the next one is sent
+(``CrashBetweenTables``).
+
 That is the one crash window ``agents/runtime/router.py`` reasons about ("a crash after 3
 re-delivers events whose ids the state already remembers"); the test restarts a
 normal worker on the same group and checks nothing is applied twice.
@@ -81,11 +85,54 @@ class CrashAfterWrite:
         os._exit(CRASH_EXIT_CODE)
 
 
+class CrashBetweenTables:
+    """Arms on the chosen event, then dies right after the first table changelog of that
+    event's batch is confirmed, before the next table's is sent (``CRASH_BETWEEN_TABLES``).
+
+    With a dossier that closes in the batch, that is the instant between its closed state
+    and the open table's tombstone (agents/runtime/tables.py FLUSH_ORDER): the test checks
+    a restart brings the dossier back, closed, whichever table went first.
+    """
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        self.armed = False
+
+    def on_event(self, event: InboundEvent, state: DossierState | None) -> None:
+        if event.event_id == self.event_id:
+            self.armed = True
+
+    def attach(self, flow: Dossierflow) -> Dossierflow:
+        for table in flow.tables.values():
+            flush = table.flush_changelog
+
+            async def flush_or_crash(
+                generation: int | None = None, _flush: Any = flush, _name: str = table.name
+            ) -> int:
+                written: int = await _flush(generation)
+                if self.armed and written:
+                    await flow.app.producer.flush()
+                    print(f"{CRASH_MARKER}: {self.event_id} after {_name}", flush=True)
+                    sys.stderr.flush()
+                    os._exit(CRASH_EXIT_CODE)
+                return written
+
+            table.flush_changelog = flush_or_crash
+        return flow
+
+
+BETWEEN_ENV = "CRASH_BETWEEN_TABLES"
+
+
 def main() -> None:
     # A test entry point, not the engine: its own knob comes from its own variable.
-    crash = CrashAfterWrite(os.environ[CRASH_ENV])
     settings = Settings()
     ensure_topics(settings)
+    if BETWEEN_ENV in os.environ:
+        between = CrashBetweenTables(os.environ[BETWEEN_ENV])
+        run_worker(between.attach(create_app(settings, on_event=between.on_event)))
+        return
+    crash = CrashAfterWrite(os.environ[CRASH_ENV])
     run_worker(crash.attach(create_app(settings, on_event=crash.on_event)))
 
 

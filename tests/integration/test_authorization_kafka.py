@@ -18,7 +18,7 @@ from events import TopicNames, encode
 
 from support import security
 from support.dossiers import receipt
-from support.harness import Worker, free_port, read_json, wait_for, worker_env
+from support.harness import StartWorker, read_json, wait_for
 from support.kafka_io import produce
 from support.signing import VALID_FROM, entry, signer, write_registry
 
@@ -39,7 +39,11 @@ def completed(dossier: str, agency: str, step: str, at: datetime) -> ev.StepComp
 
 
 def test_only_the_holder_acts_and_nothing_is_back_or_future_dated(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    consumer_group: str,
+    tmp_path: Path,
+    start_worker: StartWorker,
 ) -> None:
     names = TopicNames.with_prefix(topic_prefix)
     security.grant(kafka_bootstrap, topic_prefix, consumer_group)  # the roles' ACLs
@@ -87,9 +91,7 @@ def test_only_the_holder_acts_and_nothing_is_back_or_future_dated(
         tmp_path / "publishers.yaml",
         [entry(), entry("desk-only", [DESK], [("d1", VALID_FROM, None)])],
     )
-    env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
-    env.update(DOSSIERFLOW_PUBLISHERS_PATH=str(registry))  # the real clock: no manual one
-    worker = Worker(env=env, log_path=tmp_path / "worker.log").start()
+    worker = start_worker(DOSSIERFLOW_PUBLISHERS_PATH=str(registry))
     try:
         expected = 4 + RANDOM_AGENCIES
         letters = read_json(kafka_bootstrap, names.dlq, count=expected, timeout=90, quiet=3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from agents.tools.publisher import Publisher
 from events import StepCompleted, TopicNames
@@ -11,7 +10,11 @@ from workflows.calendar import VN_TZ
 
 from support.dossiers import receipt
 from support.fleet import post_clock
-from support.harness import Worker, free_port, manual_clock, read_json, wait_for, worker_env
+from support.harness import (
+    StartWorker,
+    read_json,
+    wait_for,
+)
 from support.security import login
 from support.signing import signer
 
@@ -19,15 +22,10 @@ START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)  # Monday
 
 
 def test_early_events_are_applied_on_receipt_or_expire_by_the_clock(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
+    kafka_bootstrap: str, topic_prefix: str, start_worker: StartWorker
 ) -> None:
-    env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
-    env.update(
-        **manual_clock(START),
-        DOSSIERFLOW_PARKED_WAIT_HOURS="8",
-    )
     names = TopicNames.with_prefix(topic_prefix)
-    worker = Worker(env=env, log_path=tmp_path / "worker.log").start()
+    worker = start_worker(clock_at=START, DOSSIERFLOW_PARKED_WAIT_HOURS="8")
     try:
 
         def step(dossier: str) -> StepCompleted:

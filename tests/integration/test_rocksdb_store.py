@@ -19,7 +19,12 @@ from workflows.state import DossierState
 
 from support.context import engine_context
 from support.dossiers import simulated
-from support.harness import Worker, free_port, group_lag, manual_clock, wait_for, worker_env
+from support.harness import (
+    StartWorker,
+    Worker,
+    group_lag,
+    wait_for,
+)
 from support.security import login
 from support.signing import SENDER, signer
 
@@ -27,7 +32,11 @@ START = datetime(2026, 6, 1, 8, tzinfo=VN_TZ)
 
 
 def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    consumer_group: str,
+    tmp_path: Path,
+    start_worker: StartWorker,
 ) -> None:
     ctx = engine_context()
     _, events = simulated(
@@ -37,14 +46,10 @@ def test_rocksdb_store_keeps_every_dossier_right_across_a_restart(
     for event in events:
         expected[event.dossier_id] = apply(expected.get(event.dossier_id), event, ctx, SENDER)[0]
 
-    env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
-    # The clock stays at the workload's start: no deadline ticks, the router alone is tested.
-    env.update(
-        DOSSIERFLOW_STORE="rocksdb://",
-        **manual_clock(START),
-    )
     names = TopicNames.with_prefix(topic_prefix)
-    worker = Worker(env=env, log_path=tmp_path / "worker.log").start()
+    # The clock stays at the workload's start: no deadline ticks, the router alone is tested.
+    worker = start_worker(clock_at=START, DOSSIERFLOW_STORE="rocksdb://")
+    env = worker.env
     try:
         # In waves, in time order: each wave's first batch reads dossiers that earlier
         # batches wrote, on every partition (where the stale-partition read went wrong).

@@ -25,7 +25,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
-from integration.crash_worker import CRASH_ENV, CRASH_EXIT_CODE, CRASH_MARKER
+from integration.crash_worker import BETWEEN_ENV, CRASH_ENV, CRASH_EXIT_CODE, CRASH_MARKER
 
 from agents.runtime.consumer import REWIND_LOG
 from events import ReasonKind, StepCompleted, encode
@@ -531,6 +531,48 @@ def test_crash_after_table_write_before_commit_does_not_double_apply(fleet: Flee
     assert_assignments(routed, fold.assignments)
     assert dead_letters(fleet.bootstrap, fleet.names) == []
     assert Status(final["status"]) is Status.RETURNED
+    fleet.assert_no_agent_crash()
+
+
+def test_a_crash_between_the_closed_and_open_changelogs_loses_no_dossier(fleet: Fleet) -> None:
+    """A dossier closes: its state moves from the open table to the closed one, two
+    changelogs. The worker dies after the first of the two is confirmed, before the other
+    is sent. Written open-first (the tombstone), the dossier was in neither table after a
+    restart: the kill -9 suite lost 6 returned dossiers that way. Closed-first, it is in
+    both, and the re-delivered batch closes it again (agents/runtime/tables.py FLUSH_ORDER).
+    """
+    topic = fleet.names.events
+    events = certified_copy(f"CB-between-{uuid.uuid4().hex[:6]}")
+    dossier_id = events[0].dossier_id
+    returned = events[-1]
+    crasher = fleet.worker(
+        "between",
+        data="shared",
+        argv=[sys.executable, str(HERE / "crash_worker.py")],
+        **{BETWEEN_ENV: returned.event_id},
+    )
+    fleet.start(crasher)
+    publish(fleet.bootstrap, topic, events[:-1])
+    wait_status(crasher, dossier_id, lambda s: s["status"] == "result_ready")
+    wait_consumed(fleet.bootstrap, fleet.group, topic)  # committed: never delivered again
+    publish(fleet.bootstrap, topic, [returned])
+    assert crasher.proc is not None
+    try:
+        crasher.proc.wait(WAIT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the crash worker did not crash:\n{crasher.log()[-3000:]}")
+    assert crasher.proc.returncode == CRASH_EXIT_CODE, crasher.log()[-3000:]
+    assert f"{CRASH_MARKER}: {returned.event_id} after " in crasher.log()
+
+    survivor = fleet.worker("after-between", data="shared")
+    fleet.start(survivor)
+    wait_consumed(fleet.bootstrap, fleet.group, topic, timeout=TAKEOVER_S)
+    fold = Fold(events)
+    assert status(survivor, dossier_id) == fold.public(dossier_id)
+    routed = assignments(fleet.bootstrap, fleet.names)
+    assert len(routed) == len({a.assignment_id for a in routed}), "an assignment was re-sent"
+    assert_assignments(routed, fold.assignments)
+    assert dead_letters(fleet.bootstrap, fleet.names) == []
     fleet.assert_no_agent_crash()
 
 

@@ -17,7 +17,7 @@ from events import TopicNames, encode
 
 from support import security
 from support.dossiers import receipt
-from support.harness import Worker, free_port, manual_clock, read_json, worker_env
+from support.harness import StartWorker, read_json
 from support.kafka_io import produce, read_to_end
 from support.signing import VALID_FROM, entry, key_for, signer, write_registry
 from support.time import vn
@@ -30,7 +30,11 @@ def received(dossier: str) -> bytes:
 
 
 def test_only_events_signed_by_a_valid_registered_key_are_applied(
-    kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    consumer_group: str,
+    tmp_path: Path,
+    start_worker: StartWorker,
 ) -> None:
     names = TopicNames.with_prefix(topic_prefix)
     settings = Settings(broker=kafka_bootstrap, topic_prefix=topic_prefix, app_id=consumer_group)
@@ -76,9 +80,7 @@ def test_only_events_signed_by_a_valid_registered_key_are_applied(
             ),
         ],
     )
-    env = worker_env(kafka_bootstrap, topic_prefix, consumer_group, tmp_path / "data", free_port())
-    env.update(**manual_clock(START), DOSSIERFLOW_PUBLISHERS_PATH=str(registry))
-    worker = Worker(env=env, log_path=tmp_path / "worker.log").start()
+    worker = start_worker(clock_at=START, DOSSIERFLOW_PUBLISHERS_PATH=str(registry))
     try:
         letters = read_json(kafka_bootstrap, names.dlq, count=5, timeout=60, quiet=2)
         refused = {letter["source_key"]: letter for letter in letters}

@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 
 from agents.runtime.api_auth import issue
+from agents.tools.kafka_read import consumer_lag
 
 from support import security
 from support.security import login
@@ -90,6 +91,33 @@ def worker_env(
     # the worker logs in as the engine principal: it may touch only its own topics
     security.grant(bootstrap, prefix, group)
     return env
+
+
+def start_worker(
+    bootstrap: str,
+    prefix: str,
+    group: str,
+    tmp_path: Path,
+    *,
+    clock_at: datetime | None = None,
+    log: str = "worker.log",
+    **extra: str,
+) -> Worker:
+    """A ``dossierflow worker`` on ``tmp_path / "data"`` and a free port, started and ready:
+    ``worker_env`` plus ``extra``; ``clock_at``: a manual clock held there (no deadline
+    ticks unless the test moves it), else the real clock."""
+    env = worker_env(bootstrap, prefix, group, tmp_path / "data", free_port())
+    env.update(**(manual_clock(clock_at) if clock_at is not None else {}), **extra)
+    return Worker(env=env, log_path=tmp_path / log).start()
+
+
+class StartWorker(Protocol):
+    """The ``start_worker`` fixture: ``start_worker`` with the test's broker, prefix, group
+    and tmp_path already given."""
+
+    def __call__(
+        self, *, clock_at: datetime | None = None, log: str = "worker.log", **extra: str
+    ) -> Worker: ...
 
 
 @dataclass
@@ -333,17 +361,7 @@ def pid_alive(pid: int) -> bool:
 
 def group_lag(bootstrap: str, group: str, topic: str) -> int:
     """Records of ``topic`` the group has not committed yet (1 while the topic is missing)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=[bootstrap], group_id=group, enable_auto_commit=False, **login()
-    )
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not tps:
-            return 1
-        end = consumer.end_offsets(tps)
-        return sum(end[tp] - (consumer.committed(tp) or 0) for tp in tps)
-    finally:
-        consumer.close()
+    return consumer_lag(bootstrap, group, [topic], missing=1, **login())
 
 
 KAFKA_LOCAL = REPO / "scripts" / "kafka-local"

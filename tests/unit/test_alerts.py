@@ -70,7 +70,7 @@ class Dossier:
         self.state: DossierState | None = None
         self.sent = 0
         self.send(
-            ev.DossierReceived, received, desk, procedure=procedure, channel=ev.Channel.ONLINE
+            ev.DossierReceived, received, desk, procedure=procedure, channel=ev.FilingChannel.ONLINE
         )
 
     @property

@@ -15,7 +15,7 @@ from agents.clock import (
     clock_from,
     monotonic_at,
 )
-from agents.demo.feed import RunClock, clock_env
+from agents.demo.feed import clock_env
 from agents.settings import Settings
 
 START = datetime(2026, 4, 27, 7, 30, tzinfo=UTC)
@@ -48,7 +48,7 @@ class TestAcceleratedClock(ClockContract):
 
     def test_runs_speed_times_faster_from_start(self) -> None:
         t0 = time.monotonic()
-        clock = AcceleratedClock(START, 3600.0, real_start=t0 - 2.0)  # two real seconds ago
+        clock = AcceleratedClock(START, 3600.0, origin=t0 - 2.0)  # two real seconds ago
         elapsed = clock.now() - START
         assert timedelta(hours=2) <= elapsed < timedelta(hours=2, minutes=30)
 
@@ -130,7 +130,7 @@ def test_a_naive_origin_is_refused_with_its_name() -> None:
 def test_the_simulators_clock_line_puts_a_worker_on_its_clock() -> None:
     # What `dossierflow simulate` prints, read back as a worker's environment.
     origin = datetime.now(UTC) - timedelta(seconds=10)
-    run = RunClock(START, 600.0)
+    run = AcceleratedClock(START, 600.0, held=True)
     run.release(monotonic_at(origin))
     env = dict(pair.split("=", 1) for pair in clock_env(START, 600.0, origin).split())
     settings = Settings.model_validate(

@@ -12,7 +12,7 @@ from kafka.errors import GroupAuthorizationFailedError
 from agents.settings import Settings
 from agents.tools import dlq_view
 from agents.tools.dlq_view import (
-    Outcome,
+    Fate,
     outcomes,
     parse_dead_letters,
     render,
@@ -156,7 +156,7 @@ def test_outcome_refused_applied_or_pending() -> None:
 
 def test_a_refusal_counts_before_the_commit_reaches_it() -> None:
     (found,) = outcomes([placed("HS-2", 2, 8)], [letter("HS-2", 8)], {}, EVENTS)
-    assert found == Outcome(placed("HS-2", 2, 8), letter("HS-2", 8), applied=False)
+    assert found == Fate(placed("HS-2", 2, 8), letter("HS-2", 8), applied=False)
     assert found.render(5).startswith("refused  HS-2  ")
 
 
@@ -167,7 +167,7 @@ class FakeWatch:
     def __init__(self, letters: list[DeadLetter], committed: dict[int, int]) -> None:
         self.letters, self.committed, self.closed = letters, committed, False
 
-    def wait(self, sent: list[Placed], wait_s: float) -> list[Outcome]:
+    def wait(self, sent: list[Placed], wait_s: float) -> list[Fate]:
         return outcomes(sent, self.letters, self.committed, "dossier-events")
 
     def close(self) -> None:

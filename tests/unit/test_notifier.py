@@ -28,6 +28,7 @@ from agents.notify import (
     ALERT_ID_HEADER,
     DEFAULT_SECRET,
     SIGNATURE_HEADER,
+    DeliveryOutcome,
     Notifier,
     RetryPolicy,
     SignatureRejected,
@@ -40,7 +41,6 @@ from agents.notify import (
     verify,
 )
 from agents.notify import ChannelName as Channel
-from agents.notify import DeliveryOutcome as Outcome
 from agents.tools.alerts_view import Dedupe, parse_alerts, render, select
 from events import decode, encode
 
@@ -171,7 +171,7 @@ def test_webhook_fails_twice_with_500_then_is_delivered_once_after_3_attempts() 
     receiver = Receiver({"/flaky": [500, 500]})
     sleeps = Sleeps()
 
-    async def run() -> Outcome:
+    async def run() -> DeliveryOutcome:
         async with serve(receiver) as base:
             notifier = Notifier(settings(), sxd(webhook=f"{base}/flaky"), sleep=sleeps)
             async with notifier:
@@ -195,7 +195,7 @@ def test_webhook_that_always_fails_gives_up_after_every_retry() -> None:
     receiver = Receiver({"/down": [503] * 10})
     sleeps = Sleeps()
 
-    async def run() -> Outcome:
+    async def run() -> DeliveryOutcome:
         async with serve(receiver) as base, Notifier(settings(), NOBODY, sleep=sleeps) as notifier:
             return await notifier.post_webhook(make_alert(), hook_target(f"{base}/down"), b"{}")
 
@@ -218,7 +218,7 @@ def test_webhook_4xx_is_not_retried_and_429_honours_retry_after() -> None:
     receiver.handlers["/busy"] = busy
     sleeps = Sleeps()
 
-    async def run() -> tuple[Outcome, Outcome]:
+    async def run() -> tuple[DeliveryOutcome, DeliveryOutcome]:
         async with serve(receiver) as base, Notifier(settings(), NOBODY, sleep=sleeps) as notifier:
             alert = make_alert()
             gone = await notifier.post_webhook(alert, hook_target(f"{base}/gone"), encode(alert))
@@ -245,7 +245,7 @@ def test_webhook_timeouts_and_refused_connections_are_retried() -> None:
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
     quick = settings(webhook_timeout_seconds=0.2, webhook_retries=1)
 
-    async def run() -> tuple[Outcome, Outcome]:
+    async def run() -> tuple[DeliveryOutcome, DeliveryOutcome]:
         async with serve(receiver) as base, Notifier(quick, NOBODY, sleep=Sleeps()) as notifier:
             alert = make_alert()
             return await asyncio.gather(

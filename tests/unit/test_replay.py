@@ -92,7 +92,7 @@ def _licence_dossier(name: str, finished: datetime) -> list[ev.InboundEvent]:
             occurred_at=received,
             agency=desk,
             procedure=LICENCE,
-            channel=ev.Channel.IN_PERSON,
+            channel=ev.FilingChannel.IN_PERSON,
         )
     ]
     gap = (finished - timedelta(hours=1) - received) / len(steps)

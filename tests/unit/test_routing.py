@@ -120,7 +120,11 @@ def test_construction_licence_with_site_visit_branch() -> None:
     # Committed 10 days: 03-12 (Thu) 17:30. Statutory 15 days: 03-17 (Tue) 17:30.
     due, statutory = vn(2026, 3, 12, 17, 30), vn(2026, 3, 17, 17, 30)
     effects = d.do(
-        ev.DossierReceived, vn(2026, 3, 2, 9), desk, procedure="1.013225", channel=ev.Channel.ONLINE
+        ev.DossierReceived,
+        vn(2026, 3, 2, 9),
+        desk,
+        procedure="1.013225",
+        channel=ev.FilingChannel.ONLINE,
     )
     # receive, 1 day: 03-03 (Tue) 17:30; the desk received it itself, so no from_agency.
     assert routed(effects)[:4] == ("receive", desk, None, vn(2026, 3, 2, 9))
@@ -199,7 +203,7 @@ def test_same_day_procedure_received_after_the_cutoff() -> None:
         vn(2026, 4, 24, 15, 20),
         desk,
         procedure="1.001193",
-        channel=ev.Channel.IN_PERSON,
+        channel=ev.FilingChannel.IN_PERSON,
     )
     assert routed(effects)[:4] == ("receive", desk, None, vn(2026, 4, 24, 15, 20))
     assert routed(effects)[4:] == (tue_close, tue_close, tue_close)
@@ -831,7 +835,7 @@ def draw_event(
     if cls is ev.DossierReceived:
         fields = {
             "procedure": data.draw(st.sampled_from(PROCEDURES)),
-            "channel": data.draw(st.sampled_from(list(ev.Channel))),
+            "channel": data.draw(st.sampled_from(list(ev.FilingChannel))),
         }
     elif cls is ev.StepCompleted:
         step = current if likely else data.draw(st.sampled_from(STEP_IDS))

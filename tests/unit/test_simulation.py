@@ -12,7 +12,8 @@ from statistics import mean
 import pytest
 
 import events as ev
-from agents.demo.feed import RunClock, SimulatorStats, publish_in_simulated_time
+from agents.clock import AcceleratedClock
+from agents.demo.feed import SimulatorStats, publish_in_simulated_time
 from events import encode
 from workflows.calendar import VN_TZ, WorkingCalendar
 from workflows.catalog import Catalog
@@ -116,7 +117,7 @@ def test_guard_redraws_only_dossiers_too_close_to_a_deadline(
 
 
 @pytest.fixture(scope="module")
-def quarter(catalog: Catalog) -> list[tuple[datetime, str, ev.Channel]]:
+def quarter(catalog: Catalog) -> list[tuple[datetime, str, ev.FilingChannel]]:
     """The second quarter of 2026 at full scale (30/4, 1/5 and Hùng Kings' day are off)."""
     return [
         (r.at.astimezone(VN_TZ), r.procedure.online_level, r.channel)
@@ -124,7 +125,9 @@ def quarter(catalog: Catalog) -> list[tuple[datetime, str, ev.Channel]]:
     ]
 
 
-def test_a_quarter_is_about_80000_dossiers(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
+def test_a_quarter_is_about_80000_dossiers(
+    quarter: list[tuple[datetime, str, ev.FilingChannel]],
+) -> None:
     working_days = CAL.working_days_in(date(2026, 4, 1), date(2026, 6, 30))
     expected = 80_000 * working_days / ProvinceProfile().working_days_per_quarter
     assert abs(len(quarter) - expected) < 0.02 * expected
@@ -140,14 +143,14 @@ def test_volumes_scale(catalog: Catalog) -> None:
     assert abs(full - 20 * 80_000 / 62) < 0.03 * full  # 20 working days
 
 
-def test_nothing_arrives_on_days_off(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
+def test_nothing_arrives_on_days_off(quarter: list[tuple[datetime, str, ev.FilingChannel]]) -> None:
     days = {t.date() for t, _, _ in quarter}
     assert all(CAL.is_working_day(d) for d in days)
     assert date(2026, 4, 30) not in days and date(2026, 5, 1) not in days
     assert not any(d.weekday() >= 5 for d in days)  # no make-up Saturday in 2026 Q2
 
 
-def test_weekly_rhythm(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
+def test_weekly_rhythm(quarter: list[tuple[datetime, str, ev.FilingChannel]]) -> None:
     per_day = Counter(t.date() for t, _, _ in quarter)
     by_weekday = {wd: mean(n for d, n in per_day.items() if d.weekday() == wd) for wd in range(5)}
     monday, tuesday, wednesday, thursday, friday = (by_weekday[wd] for wd in range(5))
@@ -163,21 +166,21 @@ def test_weekly_rhythm(quarter: list[tuple[datetime, str, ev.Channel]]) -> None:
 
 
 def test_arrivals_in_office_hours_or_online_after_close(
-    quarter: list[tuple[datetime, str, ev.Channel]],
+    quarter: list[tuple[datetime, str, ev.FilingChannel]],
 ) -> None:
     for t, _, channel in quarter:
         in_office = CAL.is_working_instant(t)
         evening = t.hour * 60 + t.minute >= 17 * 60 + 30 and t.hour < 22
-        assert in_office or (evening and channel is ev.Channel.ONLINE), (t, channel)
+        assert in_office or (evening and channel is ev.FilingChannel.ONLINE), (t, channel)
 
 
 def test_online_share_where_a_procedure_is_online(
-    quarter: list[tuple[datetime, str, ev.Channel]],
+    quarter: list[tuple[datetime, str, ev.FilingChannel]],
 ) -> None:
     offered = [ch for _, level, ch in quarter if level != "none"]
-    share = sum(ch is ev.Channel.ONLINE for ch in offered) / len(offered)
+    share = sum(ch is ev.FilingChannel.ONLINE for ch in offered) / len(offered)
     assert abs(share - 0.785) < 0.01  # Lào Cai 2023: 78.5%
-    assert all(ch is not ev.Channel.ONLINE for _, level, ch in quarter if level == "none")
+    assert all(ch is not ev.FilingChannel.ONLINE for _, level, ch in quarter if level == "none")
 
 
 # --- lifecycles and their ground truth ---------------------------------------------------
@@ -271,7 +274,7 @@ def _events(*rest: ev.InboundEvent, received: str = "2026-03-02 08:00") -> list[
         occurred_at=vn(received),
         agency="SAPA.TTPVHCC",
         procedure=PROC,
-        channel=ev.Channel.ONLINE,
+        channel=ev.FilingChannel.ONLINE,
     )
     return [first, *rest]
 
@@ -394,7 +397,9 @@ def test_step_events_do_not_end_a_span(catalog: Catalog) -> None:
 
 def test_run_clock_holds_runs_and_stops() -> None:
     start = vn("2026-03-02 07:00")
-    clock = RunClock(start, 3600.0, hold_at=vn("2026-01-01 00:00"), stop_at=vn("2026-03-02 09:00"))
+    clock = AcceleratedClock(
+        start, 3600.0, held=True, hold_at=vn("2026-01-01 00:00"), stop_at=vn("2026-03-02 09:00")
+    )
     assert clock.now() == vn("2026-01-01 00:00") and not clock.released
     assert clock.real_seconds_until(start) == float("inf")
     clock.release(time.monotonic() - 1.0)  # released a real second ago: an hour has passed
@@ -407,15 +412,15 @@ def test_run_clock_holds_runs_and_stops() -> None:
 
 def test_run_clocks_with_one_origin_agree() -> None:
     origin = time.monotonic()
-    a = RunClock(vn("2026-03-02 07:00"), 10_000.0, origin=origin)
-    b = RunClock(vn("2026-03-02 07:00"), 10_000.0, origin=origin)
+    a = AcceleratedClock(vn("2026-03-02 07:00"), 10_000.0, origin=origin)
+    b = AcceleratedClock(vn("2026-03-02 07:00"), 10_000.0, origin=origin)
     assert abs((a.now() - b.now()).total_seconds()) < 10_000 * 0.01
 
 
 class _Recorder:
     """A stand-in Publisher: remembers when each event was handed over."""
 
-    def __init__(self, clock: RunClock) -> None:
+    def __init__(self, clock: AcceleratedClock) -> None:
         self.clock = clock
         self.published: list[tuple[datetime, ev.InboundEvent]] = []
         self.flushes = 0
@@ -432,7 +437,7 @@ def test_each_event_is_published_when_the_clock_reaches_it(workload: Workload) -
     w = workload.window
     events = [e for e in workload.run_events() if e.occurred_at < w.start + timedelta(hours=10)]
     # ten simulated hours in about a second
-    clock = RunClock(w.start, 36_000.0, stop_at=w.end)
+    clock = AcceleratedClock(w.start, 36_000.0, held=True, stop_at=w.end)
     recorder = _Recorder(clock)
     stats = SimulatorStats(total=len(events))
     clock.release()

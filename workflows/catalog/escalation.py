@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final, get_args
+from typing import Final
 
-from workflows.catalog.models import Agency, AlertLevel, AlertScope, SupervisorRole
+from events import AlertLevel, AlertScope
+from workflows.catalog.models import Agency, SupervisorRole
 from workflows.catalog.problems import CatalogProblem, Where
 
 # Who is told, by alert scope and level. Public: docs/catalog.md and the notifier rely on it.
@@ -32,8 +33,8 @@ def escalation_role(level: str, scope: str) -> SupervisorRole:
     except KeyError:
         raise ValueError(
             f"no escalation for scope {scope!r} and level {level!r} "
-            f"(scopes: {', '.join(get_args(AlertScope))}; "
-            f"levels: {', '.join(get_args(AlertLevel))})"
+            f"(scopes: {', '.join(s.value for s in AlertScope)}; "
+            f"levels: {', '.join(lv.value for lv in AlertLevel)})"
         ) from None
 
 

@@ -35,8 +35,6 @@ OnlineLevel: TypeAlias = Literal["full", "partial", "none"]
 SupervisorRole: TypeAlias = Literal[
     "department_officer", "department_head", "centre_director", "province_leader"
 ]
-AlertLevel: TypeAlias = Literal["due_soon", "overdue", "statutory_breach", "reminder"]
-AlertScope: TypeAlias = Literal["step", "dossier"]
 
 DEFAULT_OUTCOME: Final = "ok"
 WORKING_HOURS_PER_DAY: Final = Decimal(8)
@@ -86,7 +84,7 @@ AgencyCode = Annotated[
 StepId = Annotated[
     _Quoted, AfterValidator(_pattern(_IDENT, "step id (lower-case letters, digits, _)"))
 ]
-Outcome = Annotated[
+StepOutcome = Annotated[
     _Quoted, AfterValidator(_pattern(_IDENT, "outcome (lower-case letters, digits, _)"))
 ]
 SectorSlug = Annotated[
@@ -204,7 +202,7 @@ class Step(_Frozen):
     agency: AgencyCode
     allotment: NonNegativeDecimal
     next: StepId | None = None
-    on: Mapping[Outcome, StepId] | None = None
+    on: Mapping[StepOutcome, StepId] | None = None
     delegates: tuple[AgencyCode, ...] = ()
 
     @model_validator(mode="after")

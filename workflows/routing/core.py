@@ -17,14 +17,14 @@ from typing import assert_never
 import events as ev
 from events import InboundEvent, ReasonKind
 from workflows.calendar import CalendarRangeError, WorkingCalendar
-from workflows.catalog import Catalog
+from workflows.catalog import Catalog, Procedure
 from workflows.effects import Effect, Rejected
 from workflows.limits import StateLimits, state_problem
 from workflows.routing import handlers as on
-from workflows.routing.dedupe import event_fingerprint, remember
+from workflows.routing.dedupe import event_fingerprint, remembered_update
 from workflows.routing.sender import ANYONE, Authorize, Sender, allow_all
-from workflows.routing.sheet import reject, signed
-from workflows.state import DossierState, Status
+from workflows.routing.sheet import reject, signed_sheet
+from workflows.state import DossierState, SheetRow, Status
 
 __all__ = ["Result", "RoutingContext", "RoutingPolicy", "apply"]
 
@@ -52,6 +52,24 @@ class RoutingContext:
     #: The pure place to refuse an event for who sent it, before any transition; a
     #: worker runs ``province_rules(catalog)`` (workflows/routing/authorize.py).
     authorize: Authorize = allow_all
+
+    #: (code, version) -> the catalog's procedure: every event of a dossier after its
+    #: receipt looks its version up, and the catalog never changes under a context.
+    _versions: dict[tuple[str, str], Procedure | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def version(self, code: str, version: str) -> Procedure | None:
+        """The procedure ``code`` as the catalog has it in force on ``version`` (a
+        dossier's ``procedure_version``, an ISO date), remembered."""
+        key = (code, version)
+        try:
+            return self._versions[key]
+        except KeyError:
+            found = self._versions[key] = self.catalog.procedure(
+                code, at=date.fromisoformat(version)
+            )
+            return found
 
 
 Result = tuple[DossierState | None, list[Effect]]
@@ -81,6 +99,7 @@ def apply(
         return state, []  # re-delivery: already applied, nothing happens twice
     new: DossierState | None
     effects: list[Effect]
+    sheet: tuple[SheetRow, ...] | None = None  # the signed sheet, when signing changed it
     refusal = ctx.authorize(state, event, sender)
     if refusal is not None:
         new, effects = state, [reject(event, refusal.kind, refusal.reason)]
@@ -91,29 +110,42 @@ def apply(
             # An instant the working calendar cannot place (before 1976, after 2100).
             new, effects = state, [reject(event, ReasonKind.SCHEMA_ERROR, str(exc))]
         if new is not None and new is not state:
-            new = signed(state, new, sender.principal)
+            sheet = signed_sheet(state, new, sender.principal)
     if new is None:
         return None, effects
-    remembered = _remember(new, event, fingerprint, effects, ctx)
-    if _grew(state, new) and not _refused(effects):
+    refused = _refused(effects)
+    update = remembered_update(new, event, fingerprint, ctx.policy.remembered_events, refused)
+    if sheet is not None:
+        update["sheet"] = sheet
+    # Signed and remembered in the copy the rule made, if it made one: a rule's new state
+    # is its own (made in this call, shared with nothing yet), so finishing it saves a copy.
+    remembered = new.model_copy(update=update) if new is state else _finish(new, update)
+    if not refused and _grew(state, remembered):
         # Judged as it would be stored, the event's fingerprint included.
         problem = state_problem(remembered, ctx.limits)
         if problem is not None:
             effects = [reject(event, ReasonKind.LIMIT_EXCEEDED, problem)]
             if state is None:
                 return None, effects
-            remembered = _remember(state, event, fingerprint, effects, ctx)
+            remembered = _remember(state, event, fingerprint, True, ctx)
     return remembered, effects
 
 
 def _remember(
-    new: DossierState,
-    event: InboundEvent,
-    fingerprint: str,
-    effects: Sequence[Effect],
-    ctx: RoutingContext,
+    new: DossierState, event: InboundEvent, fingerprint: str, refused: bool, ctx: RoutingContext
 ) -> DossierState:
-    return remember(new, event, fingerprint, ctx.policy.remembered_events, _refused(effects))
+    update = remembered_update(new, event, fingerprint, ctx.policy.remembered_events, refused)
+    return new.model_copy(update=update)
+
+
+def _finish(new: DossierState, update: dict[str, object]) -> DossierState:
+    """``new`` with ``update`` applied in place, as ``model_copy`` would give it."""
+    new.__dict__.update(update)
+    if not new.__pydantic_fields_set__.issuperset(update):
+        object.__setattr__(
+            new, "__pydantic_fields_set__", new.__pydantic_fields_set__ | update.keys()
+        )
+    return new
 
 
 def _grew(state: DossierState | None, new: DossierState) -> bool:
@@ -138,7 +170,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         return None, [reject(event, ReasonKind.UNKNOWN_DOSSIER, "no dossier.received seen yet")]
     if state.status.closed:
         return state, [reject(event, ReasonKind.DOSSIER_CLOSED, f"dossier is {state.status}")]
-    proc = ctx.catalog.procedure(state.procedure, at=date.fromisoformat(state.procedure_version))
+    proc = ctx.version(state.procedure, state.procedure_version)
     if proc is None:  # the catalog lost a version a live dossier was received under
         return state, [
             reject(

@@ -3,11 +3,15 @@ each id, the most recent ones only), so a re-delivery is recognised and not appl
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 
 from events import InboundEvent
 from workflows.state import DossierState
+
+_blake2b = hashlib.blake2b
+_b64 = binascii.b2a_base64
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def event_fingerprint(event_id: str) -> str:
@@ -16,19 +20,22 @@ def event_fingerprint(event_id: str) -> str:
     A collision between two events of one dossier (the only place ids are compared)
     has odds around 2**-58 even at the remembered limit.
     """
-    digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    digest = _blake2b(event_id.encode("utf-8"), digest_size=8).digest()
+    # base64url of 8 bytes without its padding: the first 11 of 12 characters
+    return _b64(digest, newline=False).translate(_URLSAFE)[:11].decode("ascii")
 
 
-def remember(
+def remembered_update(
     new: DossierState, event: InboundEvent, fingerprint: str, remembered: int, refused: bool
-) -> DossierState:
-    """``new`` with the event's fingerprint remembered (and its instant, unless refused):
-    the newest ``remembered`` fingerprints are kept."""
+) -> dict[str, object]:
+    """What remembering the event changes in ``new``: its fingerprint added (the newest
+    ``remembered`` are kept) and, unless refused, its instant. ``apply`` makes these and
+    the signed sheet one copy of the state."""
     keep = remembered - 1
     update: dict[str, object] = {
         "applied": (*(new.applied[-keep:] if keep > 0 else ()), fingerprint)
     }
     if not refused:
-        update["last_event_at"] = max(new.last_event_at, event.occurred_at)
-    return new.model_copy(update=update)
+        occurred = event.occurred_at
+        update["last_event_at"] = occurred if occurred > new.last_event_at else new.last_event_at
+    return update

@@ -40,10 +40,14 @@ from workflows.routing.sheet import (
     reject,
     revisits,
 )
-from workflows.state import DossierState, Outcome, Pause, SheetRow, Status
+from workflows.state import DossierState, Pause, ProcessingResult, SheetRow, Status
 
 if TYPE_CHECKING:
     from workflows.routing.core import Result, RoutingContext
+
+
+# The rows, pauses, outcomes and states below are built with ``trusted``: every value
+# comes from a validated event, the catalog or the calendar (see workflows/state.py).
 
 
 def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
@@ -62,7 +66,7 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
     statutory = due_instant(cal, start, allowance_for(proc, proc.statutory_time))
     first = proc.entry
     step_due = due_instant(cal, start, allowance_for(proc, first.allotment))
-    row = SheetRow(
+    row = SheetRow.trusted(
         step=first.id,
         agency=first.agency,
         from_agency=event.agency if event.agency != first.agency else None,
@@ -70,7 +74,7 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
         due_at=step_due,
         allotted_hours=hours(cal, start, step_due),
     )
-    state = DossierState(
+    state = DossierState.trusted(
         dossier_id=event.dossier_id,
         procedure=proc.code,
         procedure_version=proc.effective_from.isoformat(),
@@ -245,7 +249,7 @@ def handed_off(
 def supplement_requested(state: DossierState, event: ev.SupplementRequested) -> Result:
     if state.status is not Status.OPEN:
         return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
-    pause = Pause(requested_at=event.occurred_at)
+    pause = Pause.trusted(requested_at=event.occurred_at)
     new = advance(state, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
     return new, [DisarmDeadlines(state.dossier_id, "paused for supplement")]
 
@@ -372,7 +376,7 @@ def result_ready(
     # a same-day procedure saves nothing, and only overruns its due.
     statutory = allowance_for(proc, proc.statutory_time)
     used, saved = days_saved(cal, state.start_at, at, statutory, pauses)
-    outcome = Outcome(
+    outcome = ProcessingResult.trusted(
         decision=event.outcome.value,
         finished_at=at,
         completion=completion,

@@ -55,7 +55,11 @@ def no_step(proc: Procedure, step_id: str) -> str:
 
 
 def has_step(proc: Procedure, step_id: str) -> bool:
-    return any(s.id == step_id for s in proc.steps)
+    # A loop, not any(...): called for every step event, and a generator costs more.
+    for step in proc.steps:  # noqa: SIM110
+        if step.id == step_id:
+            return True
+    return False
 
 
 def is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
@@ -67,7 +71,10 @@ def is_next(proc: Procedure, state: DossierState, step_id: str) -> bool:
 
 def revisits(state: DossierState, step_id: str) -> int:
     """1 when the dossier comes back to a step it has been at: its alerts need new ids."""
-    return int(any(row.step == step_id for row in state.sheet))
+    for row in state.sheet:
+        if row.step == step_id:
+            return 1
+    return 0
 
 
 def hours(cal: WorkingCalendar, clock: datetime, due: datetime) -> float:
@@ -89,7 +96,7 @@ def new_row(
     # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
     clock = cal.next_opening(max(at, state.start_at))
     due = due_instant(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
-    return SheetRow(
+    return SheetRow.trusted(
         step=step_id,
         agency=agency,
         from_agency=from_agency,
@@ -108,10 +115,12 @@ def finish_row(
         return state.sheet
     cal = ctx.calendar
     clock = state.clock_start(row)
-    pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
-    used = cal.working_time_between(clock, at) - paused_working_time(
-        cal, pauses, within=(clock, max(clock, at))
-    )
+    used = cal.working_time_between(clock, at)
+    if state.pauses:
+        pauses = [
+            (p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None
+        ]
+        used -= paused_working_time(cal, pauses, within=(clock, max(clock, at)))
     finished = row.model_copy(
         update={
             "finished_at": at,
@@ -158,30 +167,35 @@ def arm(state: DossierState) -> ArmDeadlines:
     )
 
 
-def signed(before: DossierState | None, after: DossierState, principal: str | None) -> DossierState:
-    """``after`` with the rows the event opened or closed signed by ``principal``.
+def signed_sheet(
+    before: DossierState | None, after: DossierState, principal: str | None
+) -> tuple[SheetRow, ...] | None:
+    """``after``'s sheet with the rows the event opened or closed signed by ``principal``;
+    None when signing changes nothing (every such row already says ``principal``).
 
     A row is opened when it is new or now names another agency (a same-step hand-off
     rewrites the open row); closed when it gained ``finished_at``. The event that closes
     a row mostly opens the next one, whose ``sent_by`` then says who closed it; so
     ``finished_by`` is written only on the last row (closed by the result, a withdrawal
-    or a rejection), which keeps a signed sheet small. Done once here, after the rule,
-    so no rule can forget it; ``None`` (unknown) is recorded as such.
+    or a rejection), which keeps a signed sheet small. Done once, in ``apply``, after the
+    rule, so no rule can forget it; ``None`` (unknown) is recorded as such.
     """
     old = before.sheet if before is not None else ()
-    rows = list(after.sheet)
-    changed = False
+    rows = after.sheet
+    last = len(rows) - 1
+    signed_rows: list[SheetRow] | None = None
     for i, row in enumerate(rows):
         prior = old[i] if i < len(old) else None
         if prior is row:
             continue
         update: dict[str, object] = {}
-        if prior is None or prior.agency != row.agency:
+        if (prior is None or prior.agency != row.agency) and row.sent_by != principal:
             update["sent_by"] = principal
         closed = row.finished_at is not None and (prior is None or prior.finished_at is None)
-        if closed and i == len(rows) - 1:
+        if closed and i == last and row.finished_by != principal:
             update["finished_by"] = principal
         if update:
-            rows[i] = row.model_copy(update=update)
-            changed = True
-    return after.model_copy(update={"sheet": tuple(rows)}) if changed else after
+            if signed_rows is None:
+                signed_rows = list(rows)
+            signed_rows[i] = row.model_copy(update=update)
+    return None if signed_rows is None else tuple(signed_rows)

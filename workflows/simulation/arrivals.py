@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from events import Applicant, Channel
+from events import Applicant, FilingChannel
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog, Procedure
 from workflows.simulation.profile import ProvinceProfile
@@ -21,7 +21,7 @@ class Receipt:
     number: int
     at: datetime
     procedure: Procedure
-    channel: Channel
+    channel: FilingChannel
     applicant: Applicant
 
 
@@ -44,7 +44,7 @@ def receipts(
     rng = random.Random(f"{seed}:receipts")
     per_day = prof.per_working_day(scale)
     codes = sorted(catalog.procedures)
-    arrivals: list[tuple[datetime, Procedure, Channel, Applicant]] = []
+    arrivals: list[tuple[datetime, Procedure, FilingChannel, Applicant]] = []
     day = first
     while day <= last:
         if cal.is_working_day(day):
@@ -81,9 +81,9 @@ def _arrival(
     day: date,
     proc: Procedure,
     morning_share: float,
-) -> tuple[datetime, Procedure, Channel, Applicant]:
+) -> tuple[datetime, Procedure, FilingChannel, Applicant]:
     online = proc.online_level != "none" and rng.random() < prof.online_share
-    channel = Channel.ONLINE if online else rng.choice(_OFFLINE)
+    channel = FilingChannel.ONLINE if online else rng.choice(_OFFLINE)
     periods = cal.office_hours.periods
     if online and rng.random() < prof.after_hours_online:
         begin, end = periods[-1][1], time(22, 0)
@@ -97,7 +97,12 @@ def _arrival(
     return at, proc, channel, Applicant.BUSINESS if business else Applicant.CITIZEN
 
 
-_OFFLINE = (Channel.IN_PERSON, Channel.IN_PERSON, Channel.IN_PERSON, Channel.POSTAL)
+_OFFLINE = (
+    FilingChannel.IN_PERSON,
+    FilingChannel.IN_PERSON,
+    FilingChannel.IN_PERSON,
+    FilingChannel.POSTAL,
+)
 
 
 def _seconds_between(begin: time, end: time) -> float:

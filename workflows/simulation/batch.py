@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from events import Applicant, Channel, InboundEvent
+from events import Applicant, FilingChannel, InboundEvent
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.simulation.arrivals import Receipt
@@ -49,9 +49,9 @@ def simulate(
             continue
         dossier_id = f"{id_prefix}-{received.astimezone(calendar.tz):%y%m%d}-{n:05d}"
         channel = (
-            Channel.ONLINE
+            FilingChannel.ONLINE
             if rng.random() < prof.online_share
-            else rng.choice([Channel.IN_PERSON, Channel.POSTAL])
+            else rng.choice([FilingChannel.IN_PERSON, FilingChannel.POSTAL])
         )
         applicant = rng.choice([Applicant.CITIZEN, Applicant.BUSINESS])
         receipt = Receipt(n, received, proc, channel, applicant)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import ClassVar
 
-from events import Channel
+from events import FilingChannel
 from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog, Procedure
 
@@ -80,7 +80,7 @@ class Profile:
         return at + timedelta(minutes=5), refused
 
     def returned_at(
-        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: Channel
+        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: FilingChannel
     ) -> datetime:
         return cal.add_working_time(done, timedelta(hours=2))
 
@@ -292,8 +292,8 @@ class ProvinceProfile:
         return done, rng.random() < self.refuse_rate
 
     def returned_at(
-        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: Channel
+        self, rng: random.Random, cal: WorkingCalendar, done: datetime, channel: FilingChannel
     ) -> datetime:
-        if channel is Channel.ONLINE:  # the result goes back electronically
+        if channel is FilingChannel.ONLINE:  # the result goes back electronically
             return done + timedelta(minutes=rng.randint(5, 60))
         return cal.add_working_time(done, WORKING_DAY * self.pickup_days.draw(rng))

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from events import Channel, DossierReceived, DossierRescheduled, InboundEvent, StepCompleted
+from events import DossierReceived, DossierRescheduled, FilingChannel, InboundEvent, StepCompleted
 from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.simulation.arrivals import Receipt, receipts
@@ -90,7 +90,7 @@ class SimulatedDossier:
     procedure: str
     procedure_version: date
     sector: str
-    channel: Channel
+    channel: FilingChannel
     #: the events that happen up to the end of the run, in time order
     events: tuple[InboundEvent, ...]
     expected: Expectation

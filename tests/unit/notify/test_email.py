@@ -14,6 +14,7 @@ import pytest
 import events as ev
 from agents.notify import (
     ALERT_ID_HEADER,
+    DeliveryOutcome,
     Notifier,
     build_email,
     duration_en,
@@ -22,7 +23,6 @@ from agents.notify import (
     subject,
 )
 from agents.notify import ChannelName as Channel
-from agents.notify import DeliveryOutcome as Outcome
 
 from support.mail import Mailbox, free_port, smtp_server
 from support.notify import DOSSIER, SENT_AT, VN, Sleeps, head, make_alert, settings, sxd
@@ -143,7 +143,7 @@ def test_email_is_delivered_with_subject_and_utf8_body() -> None:
         )
         alert = make_alert(recipients=(head(),))
 
-        async def run() -> list[Outcome]:
+        async def run() -> list[DeliveryOutcome]:
             async with Notifier(conf, sxd(), sleep=Sleeps()) as notifier:
                 return await notifier.deliver(alert)
 
@@ -182,7 +182,7 @@ def test_email_retries_a_4xx_and_gives_up_at_once_on_a_5xx() -> None:
             }
         )
 
-        async def run() -> tuple[Outcome, Outcome]:
+        async def run() -> tuple[DeliveryOutcome, DeliveryOutcome]:
             async with Notifier(conf, catalog, sleep=sleeps) as notifier:
                 return (await notifier.deliver(first))[0], (await notifier.deliver(second))[0]
 
@@ -198,7 +198,7 @@ def test_unreachable_smtp_server_fails_after_every_retry() -> None:
     conf = settings(smtp_host="127.0.0.1", smtp_port=free_port(), webhook_retries=2)
     sleeps = Sleeps()
 
-    async def run() -> Outcome:
+    async def run() -> DeliveryOutcome:
         async with Notifier(conf, sxd(email="a@b.example"), sleep=sleeps) as notifier:
             return (await notifier.deliver(make_alert(recipients=(head(),))))[0]
 

@@ -15,8 +15,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 import events as ev
-from agents.notify import DeliveryOutcome as Outcome
-from agents.notify import Notifier, deliver_batch, iter_failure_records
+from agents.notify import DeliveryOutcome, Notifier, deliver_batch, iter_failure_records
 from agents.settings import Settings
 from events import encode
 
@@ -48,8 +47,8 @@ def an_alert(**fields: Any) -> ev.Alert:
     return make_alert(due=due, detected=due + timedelta(hours=2), **fields)
 
 
-def deliver(conf: Settings, alert: ev.Alert | None = None) -> Outcome:
-    async def go() -> Outcome:
+def deliver(conf: Settings, alert: ev.Alert | None = None) -> DeliveryOutcome:
+    async def go() -> DeliveryOutcome:
         async with Notifier(conf, CATALOG) as notifier:
             (outcome,) = await notifier.deliver(alert or an_alert())
             return outcome
