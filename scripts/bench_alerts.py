@@ -46,9 +46,8 @@ sys.path.insert(0, str(REPO))
 from agents.runtime.batch import BATCH_MAX  # noqa: E402
 from agents.runtime.records import Coordinates  # noqa: E402
 from agents.runtime.router import BatchResult, RawRecord, RouterCore, Tables  # noqa: E402
-from agents.runtime.watcher import Watcher  # noqa: E402
+from agents.runtime.watcher import Watcher, tick_values  # noqa: E402
 from events import DossierReceived, StepCompleted  # noqa: E402
-from events.internal import DeadlineTick  # noqa: E402
 from workflows import alerts as wa  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
@@ -186,14 +185,11 @@ class Worker:
     def tick(self, now: datetime) -> Tick:
         c0, w0 = time.process_time(), time.perf_counter()
         # Deadlines.watch_once: pop what expired, one tick record for each dossier still open
+        due = [(k, p) for k, p in self.watcher.index.pop_due(now) if k in self.table]
         records = []
-        for key, partition in self.watcher.index.pop_due(now):
-            if key not in self.table:
-                continue
-            value = DeadlineTick(dossier_id=key.decode("utf-8"), detected_at=now)
+        for (key, partition), value in zip(due, tick_values((k for k, _ in due), now), strict=True):
             self.offset += 1
-            source = Coordinates(TICKS_TOPIC, partition, self.offset, key)
-            records.append(RawRecord(value.model_dump_json().encode(), source))
+            records.append(RawRecord(value, Coordinates(TICKS_TOPIC, partition, self.offset, key)))
         # BatchLoop.route: the router's batches, their writes, the watcher re-scheduled
         done: list[tuple[float, BatchResult]] = []
         for start in range(0, len(records), BATCH_MAX):

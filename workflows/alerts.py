@@ -26,6 +26,7 @@ deadlines (and gets a new alert id).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import paused_working_time
 from workflows.state import DossierState, Status
+from workflows.state_header import StateHeader
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,62 @@ def watch_points(
     """Every level the dossier can still reach under its current deadlines, not yet alerted."""
     if state.status is not Status.OPEN:
         return
-    alerted = set(state.alerted)
+    alerted = state.alerted
+    for mark, candidate in _candidates(state, cal, policy):
+        if mark not in alerted:
+            yield candidate
+    every = policy.reminder_every
+    if every is not None:
+        due = state.committed_due_at
+        n = _reminders_sent(state) + 1
+        at = cal.add_working_time(due, every * n)
+        row = state.current_row
+        agency = state.current_agency or (row.agency if row else "")
+        yield WatchPoint(
+            at, state.dossier_id, AlertScope.DOSSIER, AlertLevel.REMINDER, None, agency, due,
+            state.deadline_version, n,
+        )  # fmt: skip
+
+
+#: (calendar, policy, a dossier's deadlines) -> its candidate points, each with its mark.
+#: A tick computes them for the state it loads and the router again for the state it
+#: stores after the tick (the same deadlines, one more mark), a batch later: so kept for
+#: more than a batch of dossiers, and cleared when full (bounded memory).
+_CANDIDATES: dict[tuple[object, ...], tuple[tuple[str, WatchPoint], ...]] = {}
+_CANDIDATES_MAX = 8192
+
+
+def _candidates(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
+) -> tuple[tuple[str, WatchPoint], ...]:
+    """The levels of an open dossier under its current deadlines, alerted or not, with their
+    marks, in ``watch_points``' order: a pure function of what the key names (the zones
+    of the instants passed through too: a remembered point is the one computed now)."""
+    row = state.current_row
+    pauses = (
+        tuple((p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None)
+        if state.pauses
+        else ()
+    )
+    committed, statutory = state.committed_due_at, state.statutory_due_at
+    key = (
+        cal, policy, state.dossier_id, state.deadline_version, state.current_agency,
+        state.start_at, committed, committed.tzinfo, statutory, statutory.tzinfo, pauses,
+        None if row is None else (row.step, row.agency, row.started_at, row.due_at,
+                                  row.due_at.tzinfo),
+    )  # fmt: skip
+    found = _CANDIDATES.get(key)
+    if found is None:
+        found = tuple((p.mark, p) for p in _compute_candidates(state, cal, policy))
+        if len(_CANDIDATES) >= _CANDIDATES_MAX:
+            _CANDIDATES.clear()
+        _CANDIDATES[key] = found
+    return found
+
+
+def _compute_candidates(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
+) -> list[WatchPoint]:
     version = state.deadline_version
     row = state.current_row
     agency = state.current_agency or (row.agency if row else "")
@@ -150,18 +207,7 @@ def watch_points(
                 row.due_at, AlertScope.STEP, AlertLevel.OVERDUE, row.step, row.agency, row.due_at
             ),
         ]
-    for candidate in candidates:
-        if candidate.mark not in alerted:
-            yield candidate
-    every = policy.reminder_every
-    if every is not None:
-        due = state.committed_due_at
-        n = _reminders_sent(state) + 1
-        at = cal.add_working_time(due, every * n)
-        yield WatchPoint(
-            at, state.dossier_id, AlertScope.DOSSIER, AlertLevel.REMINDER, None, agency, due,
-            version, n,
-        )  # fmt: skip
+    return candidates
 
 
 def _reminders_sent(state: DossierState) -> int:
@@ -270,16 +316,7 @@ def apply_tick(
     name = proc.name_vi if proc is not None else None
     alerts = []
     for p in sent:
-        # Names and roles only: addresses are the notifier's to look up in the catalog when
-        # it delivers, so a record on the alerts topic can never choose where mail goes.
-        recipients = (
-            tuple(
-                Recipient(name=s.name, role=s.role)
-                for s in catalog.recipients(p.level.value, p.scope.value, p.agency)
-            )
-            if p.agency in catalog.agencies
-            else ()
-        )
+        recipients = _recipients(catalog, p.level, p.scope, p.agency)
         alerts.append(
             Alert(
                 alert_id=alert_id(
@@ -315,13 +352,43 @@ def apply_tick(
 
 def _current_marks(state: DossierState) -> set[str]:
     """Marks that can still matter: this deadline version, dossier scope or current step."""
-    step = state.current_step or ""
-    version = state.deadline_version
-    return {
+    return set(_marks_of(state.current_step or "", state.deadline_version))
+
+
+@functools.lru_cache(maxsize=1024)
+def _marks_of(step: str, version: int) -> frozenset[str]:
+    return frozenset(
         alert_mark(scope, level, s, version)
         for scope, s in ((AlertScope.DOSSIER, ""), (AlertScope.STEP, step))
         for level in AlertLevel
-    }
+    )
+
+
+#: (catalog, level, scope, agency) -> the recipients an alert names; the catalog is part of
+#: the key by identity (a reloaded catalog is another key). Cleared when full.
+_RECIPIENTS: dict[tuple[object, ...], tuple[Recipient, ...]] = {}
+
+
+def _recipients(
+    catalog: Catalog, level: AlertLevel, scope: AlertScope, agency: str
+) -> tuple[Recipient, ...]:
+    """Names and roles only: addresses are the notifier's to look up in the catalog when it
+    delivers, so a record on the alerts topic can never choose where mail goes."""
+    key = (catalog, level, scope, agency)
+    found = _RECIPIENTS.get(key)
+    if found is None:
+        found = (
+            tuple(
+                Recipient(name=s.name, role=s.role)
+                for s in catalog.recipients(level.value, scope.value, agency)
+            )
+            if agency in catalog.agencies
+            else ()
+        )
+        if len(_RECIPIENTS) >= 4096:
+            _RECIPIENTS.clear()
+        _RECIPIENTS[key] = found
+    return found
 
 
 def _due_soon_at(
@@ -338,7 +405,7 @@ def _due_soon_at(
     if span <= timedelta(0):
         return due
     pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
-    allotment = span - paused_working_time(cal, pauses, within=(start, due))
+    allotment = span - paused_working_time(cal, pauses, within=(start, due)) if pauses else span
     if allotment <= timedelta(0):
         return due
     left = max(allotment * (1 - policy.due_soon_fraction), WORKING_DAY * policy.due_soon_days_left)
@@ -346,7 +413,7 @@ def _due_soon_at(
     return cal.add_working_time(start, span - left)
 
 
-def overdue_scopes(state: DossierState) -> tuple[AlertScope, ...]:
+def overdue_scopes(state: DossierState | StateHeader) -> tuple[AlertScope, ...]:
     """Which of the dossier's open deadlines have been reported overdue (for gauges)."""
     if state.status is not Status.OPEN or not state.alerted:
         return ()

@@ -17,8 +17,7 @@ from agents.runtime.acks import OffsetGuard
 from agents.runtime.router import RouterCore
 from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges
-from agents.runtime.watcher import Watcher, partition_of
-from events.internal import DeadlineTick
+from agents.runtime.watcher import Watcher, partition_of, tick_values
 from events.topics import OPEN_TABLE, PARKED_TABLE, TopicNames
 
 log = logging.getLogger(__name__)
@@ -102,17 +101,10 @@ class Deadlines:
         due = [(k, p) for k, p in watcher.index.pop_due(now) if k in open_table or k in parked]
         try:
             sent = [
-                await app.producer.send(
-                    self.names.ticks,
-                    key,
-                    DeadlineTick(dossier_id=key.decode("utf-8"), detected_at=now)
-                    .model_dump_json()
-                    .encode(),
-                    partition,
-                    None,
-                    None,
+                await app.producer.send(self.names.ticks, key, value, partition, None, None)
+                for (key, partition), value in zip(
+                    due, tick_values((k for k, _ in due), now), strict=True
                 )
-                for key, partition in due
             ]
             await asyncio.gather(*sent)
         except Exception:

@@ -26,6 +26,7 @@ from workflows.deadlines import Completion, working_days_in
 from workflows.effects import Anomaly, Assign, Completed
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
+from workflows.state_header import StateHeader
 
 Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
 
@@ -112,7 +113,7 @@ def phases(part: Part) -> tuple[tuple[str, timedelta], ...]:
 
 
 def contribution(
-    state: DossierState | None, label: AgencyLabels = ANY_AGENCY
+    state: DossierState | StateHeader | None, label: AgencyLabels = ANY_AGENCY
 ) -> tuple[Bucket | None, tuple[Bucket, ...]]:
     if state is None or state.status.closed:
         return None, ()
@@ -128,7 +129,12 @@ class OpenGauges:
         self._open: dict[int, Counter[Bucket]] = {}
         self._overdue: dict[int, Counter[Bucket]] = {}
 
-    def move(self, partition: int, before: DossierState | None, after: DossierState | None) -> None:
+    def move(
+        self,
+        partition: int,
+        before: DossierState | StateHeader | None,
+        after: DossierState | StateHeader | None,
+    ) -> None:
         old_open, old_late = contribution(before, self.label)
         new_open, new_late = contribution(after, self.label)
         opened = self._open.setdefault(partition, Counter())
