@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
 from events.internal import DeadlineTick
@@ -55,9 +57,9 @@ class AlertPolicy:
         return WORKING_DAY * self.reminder_every_days if self.reminder_every_days > 0 else None
 
 
-@dataclass(frozen=True, order=True)
-class WatchPoint:
-    """An instant at which a dossier reaches an alert level."""
+class WatchPoint(NamedTuple):
+    """An instant at which a dossier reaches an alert level (ordered by instant, then the
+    other fields; a named tuple: a tick builds several for every dossier it looks at)."""
 
     at: datetime
     dossier_id: str
@@ -114,40 +116,51 @@ def watch_points(
         )  # fmt: skip
 
 
-#: (calendar, policy, a dossier's deadlines) -> its candidate points, each with its mark.
-#: A tick computes them for the state it loads and the router again for the state it
-#: stores after the tick (the same deadlines, one more mark), a batch later: so kept for
-#: more than a batch of dossiers, and cleared when full (bounded memory).
-_CANDIDATES: dict[tuple[object, ...], tuple[tuple[str, WatchPoint], ...]] = {}
-_CANDIDATES_MAX = 8192
+#: id(state) -> (the state, weakly; calendar; policy; its candidate points with their marks).
+#: A tick computes them for the state it loads, ``apply_tick`` passes them on to the state
+#: it returns (the same deadlines, one more mark), and the router stamps that state with
+#: its next watch point at the end of its batch: computed once, not twice. Keyed by
+#: identity (a state is immutable; the weak reference tells a reused id), bounded.
+_CANDIDATES: dict[
+    int,
+    tuple[
+        weakref.ref[DossierState], WorkingCalendar, AlertPolicy, tuple[tuple[str, WatchPoint], ...]
+    ],
+] = {}
+_CANDIDATES_MAX = 4096
 
 
 def _candidates(
     state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
 ) -> tuple[tuple[str, WatchPoint], ...]:
     """The levels of an open dossier under its current deadlines, alerted or not, with their
-    marks, in ``watch_points``' order: a pure function of what the key names (the zones
-    of the instants passed through too: a remembered point is the one computed now)."""
-    row = state.current_row
-    pauses = (
-        tuple((p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None)
-        if state.pauses
-        else ()
-    )
-    committed, statutory = state.committed_due_at, state.statutory_due_at
-    key = (
-        cal, policy, state.dossier_id, state.deadline_version, state.current_agency,
-        state.start_at, committed, committed.tzinfo, statutory, statutory.tzinfo, pauses,
-        None if row is None else (row.step, row.agency, row.started_at, row.due_at,
-                                  row.due_at.tzinfo),
-    )  # fmt: skip
-    found = _CANDIDATES.get(key)
-    if found is None:
-        found = tuple((p.mark, p) for p in _compute_candidates(state, cal, policy))
-        if len(_CANDIDATES) >= _CANDIDATES_MAX:
-            _CANDIDATES.clear()
-        _CANDIDATES[key] = found
-    return found
+    marks, in ``watch_points``' order."""
+    found = _CANDIDATES.get(id(state))
+    if found is not None and found[0]() is state and found[1] is cal and found[2] == policy:
+        return found[3]
+    points = tuple((p.mark, p) for p in _compute_candidates(state, cal, policy))
+    _remember(state, cal, policy, points)
+    return points
+
+
+def _remember(
+    state: DossierState,
+    cal: WorkingCalendar,
+    policy: AlertPolicy,
+    points: tuple[tuple[str, WatchPoint], ...],
+) -> None:
+    if len(_CANDIDATES) >= _CANDIDATES_MAX:
+        _CANDIDATES.clear()
+    _CANDIDATES[id(state)] = (weakref.ref(state), cal, policy, points)
+
+
+def _pass_on(state: DossierState, derived: DossierState) -> DossierState:
+    """``derived`` (``state`` with other marks or another stamp: the same deadlines) gets
+    the candidate points computed for ``state``, if any."""
+    found = _CANDIDATES.get(id(state))
+    if found is not None and found[0]() is state:
+        _remember(derived, found[1], found[2], found[3])
+    return derived
 
 
 def _compute_candidates(
@@ -226,7 +239,7 @@ def _catch_up(
     if n == point.reminder:
         return point
     at = cal.add_working_time(point.due_at, every * n)
-    return replace(point, at=at, reminder=n)
+    return point._replace(at=at, reminder=n)
 
 
 def next_watch_point(
@@ -252,7 +265,8 @@ def stamp_watch(
 ) -> DossierState:
     """``state`` with its next watch instant computed and stored (``key``: ``watch_key``)."""
     point = next_watch_point(state, cal, policy)
-    return state.model_copy(update={"watch_at": point.at if point else None, "watch_key": key})
+    stamped = state.model_copy(update={"watch_at": point.at if point else None, "watch_key": key})
+    return _pass_on(state, stamped)
 
 
 def unstamped(state: DossierState) -> DossierState:
@@ -260,7 +274,7 @@ def unstamped(state: DossierState) -> DossierState:
     it: a copy must not carry an instant computed for its predecessor)."""
     if state.watch_key is None and state.watch_at is None:
         return state
-    return state.model_copy(update={"watch_at": None, "watch_key": None})
+    return _pass_on(state, state.model_copy(update={"watch_at": None, "watch_key": None}))
 
 
 def stamped_watch(state: DossierState, key: str) -> tuple[bool, datetime | None]:
@@ -347,7 +361,7 @@ def apply_tick(
         )
     kept = tuple(m for m in state.alerted if m in current)
     marks = kept + tuple(p.mark for p in points if p.mark not in kept)
-    return state.model_copy(update={"alerted": marks}), alerts
+    return _pass_on(state, state.model_copy(update={"alerted": marks})), alerts
 
 
 def _current_marks(state: DossierState) -> set[str]:

@@ -7,13 +7,14 @@ marks. Decoding the whole state (its sheet rows, pauses, event ids) for that is 
 rebuild's time; ``read_header`` takes those fields from the bytes ``to_bytes`` writes:
 the top-level fields before the sheet (``"sh"``) and after ``"last"``.
 
-The bytes are JSON, so a ``"`` inside a string is always escaped: the patterns below can
-only match top-level keys (no nested object of the state has a key ``sh``, ``last``,
-``al``, ``w``, ``wk`` or ``lk``). Anything else — a state written before a field was
-added, another writer's formatting, a string with an escape in a field read here — gives
-``None``, and the caller decodes the whole state: a stored state is never misread, at
-worst read slowly (tests/unit/test_state_header.py holds the fast path to the full
-decode over whole simulated lifecycles, and checks that it is taken).
+The bytes are JSON, so a ``"`` inside a string is always escaped: ``,"st":"`` can only
+be a key. Every nested object (sheet rows, pauses, the outcome) lies between the sheet
+and ``last``, so a key found before the one or after the other is a top-level key, and a
+key absent there is a default left out. Anything unexpected — another writer's
+formatting, a string with an escape in a field read here, a value of another type —
+gives ``None``, and the caller decodes the whole state: a stored state is never misread,
+at worst read slowly (tests/unit/test_state_header.py holds the header to the full
+decode over whole simulated lifecycles, and checks that the fast path is taken).
 """
 
 from __future__ import annotations
@@ -45,91 +46,91 @@ class StateHeader:
 def _key(name: str) -> bytes:
     alias = DossierState.model_fields[name].alias
     assert alias is not None, name
-    return alias.encode()
+    return b',"' + alias.encode() + b'":'
 
 
-def _alias(name: str) -> bytes:
-    return re.escape(_key(name))
-
-
-_STR = rb'"[^"\\]*"'  # a JSON string without escapes (a field read here never needs one)
-_ANY_STR = rb'"(?:[^"\\]|\\.)*"'
-_NUM = rb"-?[0-9][0-9.eE+-]*"
-
-
-def _field(name: str, value: bytes, optional: bool = True, group: bool = True) -> bytes:
-    part = b',"' + _alias(name) + b'":' + (b"(" + value + b")" if group else value)
-    return b"(?:" + part + b")?" if optional else part
-
-
-# The fields before the sheet, in DossierState's order (to_bytes leaves defaults out).
-_HEAD = re.compile(
-    b'\\{"'
-    + _alias("dossier_id")
-    + b'":'
-    + _ANY_STR
-    + _field("procedure", _ANY_STR, False, False)
-    + _field("procedure_version", _ANY_STR, False, False)
-    + _field("sector", _ANY_STR, False, False)
-    + _field("channel", _ANY_STR, False, False)
-    + _field("status", _STR, False)
-    + _field("received_at", _NUM, False, False)
-    + _field("start_at", _NUM, False, False)
-    + _field("committed_due_at", _NUM, False, False)
-    + _field("statutory_due_at", _NUM, False, False)
-    + _field("original_due_at", _NUM, False, False)
-    + _field("rescheduled_at", _NUM, True, False)
-    + _field("deadline_version", rb"[0-9]+")
-    + _field("current_step", _STR)
-    + _field("current_agency", _STR)
-    + b',"'
-    + _alias("sheet")
-    + b'":\\['
-)
-# The fields from ``last`` to the end.
-_TAIL = re.compile(
-    _field("last_event_at", _NUM, False, False)
-    + _field("alerted", rb"\[(?:" + _STR + rb"(?:," + _STR + rb")*)?\]")
-    + _field("watch_at", _NUM)
-    + _field("watch_key", _STR)
-    + _field("lookup_hash", _ANY_STR, True, False)
-    + rb"\}\Z"
-)
-_LAST = b',"' + _key("last_event_at") + b'":'
+# Every nested object of a state (sheet rows, pauses, the outcome) and the event ids lie
+# between the sheet and ``last``: the header's fields are looked for before the one and
+# after the other, where only top-level keys are.
+_SHEET = _key("sheet") + b"["
+_LAST = _key("last_event_at")
+_STATUS_KEY = _key("status") + b'"'
+_HEAD = tuple(_key(n) for n in ("deadline_version", "current_step", "current_agency"))
+_ALERTED, _WATCH_AT, _WATCH_KEY = (_key(n) for n in ("alerted", "watch_at", "watch_key"))
+_STRINGS = re.compile(rb'(?:"[^"\\]*"(?:,"[^"\\]*")*)?')
+_DIGITS = re.compile(rb"[0-9]+")
 
 # The stored instant converted exactly as the full decode converts it (epoch seconds).
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(
     AwareDatetime, config=ConfigDict(val_temporal_unit="seconds")
 )
-_STATUS = {s.value: s for s in Status}
+_STATUS = {s.value.encode(): s for s in Status}
+
+
+class _Unreadable(ValueError):
+    pass
 
 
 def read_header(raw: bytes) -> StateHeader | None:
     """The header fields of ``raw`` (``DossierState.to_bytes``), or None: decode it whole."""
-    head = _HEAD.match(raw)
-    if head is None:
-        return None
+    sheet = raw.find(_SHEET)
     last = raw.rfind(_LAST)
-    tail = _TAIL.match(raw, last) if last > 0 else None
-    if tail is None:
+    if sheet < 0 or last < sheet or raw[-1:] != b"}" or not raw.startswith(b'{"'):
         return None
-    status, version, step, agency = head.groups()
-    alerted, watch_at, key = tail.groups()
-    found = _STATUS.get(status[1:-1].decode())
-    if found is None:
+    try:
+        st = raw.find(_STATUS_KEY, 0, sheet)
+        status = _STATUS.get(_string(raw, st + len(_STATUS_KEY), sheet)) if st >= 0 else None
+        if status is None:
+            return None
+        dv, cs, ca = (raw.find(k, 0, sheet) for k in _HEAD)
+        version = _value(raw, dv + len(_HEAD[0]), sheet) if dv >= 0 else b"0"
+        if not _DIGITS.fullmatch(version):
+            return None
+        al, w, wk = raw.find(_ALERTED, last), raw.find(_WATCH_AT, last), raw.find(_WATCH_KEY, last)
+        alerted: tuple[str, ...] = ()
+        if al >= 0:
+            start = al + len(_ALERTED) + 1
+            end = raw.find(b"]", start)
+            if raw[start - 1 : start] != b"[" or end < 0 or not _STRINGS.fullmatch(raw, start, end):
+                return None
+            alerted = (
+                tuple(m.decode() for m in raw[start + 1 : end - 1].split(b'","'))
+                if end > start
+                else ()
+            )
+        at = _value(raw, w + len(_WATCH_AT), len(raw)) if w >= 0 else b"null"
+        return StateHeader(
+            status=status,
+            deadline_version=int(version),
+            current_step=_text(raw, cs + len(_HEAD[1]), sheet) if cs >= 0 else None,
+            current_agency=_text(raw, ca + len(_HEAD[2]), sheet) if ca >= 0 else None,
+            alerted=alerted,
+            watch_at=None if at == b"null" else _INSTANT.validate_json(at),
+            watch_key=_text(raw, wk + len(_WATCH_KEY), len(raw)) if wk >= 0 else None,
+        )
+    except (_Unreadable, ValueError):
         return None
-    return StateHeader(
-        status=found,
-        deadline_version=int(version) if version is not None else 0,
-        current_step=step[1:-1].decode() if step is not None else None,
-        current_agency=agency[1:-1].decode() if agency is not None else None,
-        alerted=_strings(alerted) if alerted is not None else (),
-        watch_at=_INSTANT.validate_json(watch_at) if watch_at is not None else None,
-        watch_key=key[1:-1].decode() if key is not None else None,
-    )
 
 
-def _strings(array: bytes) -> tuple[str, ...]:
-    """``["a","b"]`` (strings without escapes) as ``("a", "b")``."""
-    inner = array[1:-1]
-    return tuple(s.decode() for s in inner[1:-1].split(b'","')) if inner else ()
+def _value(raw: bytes, start: int, end: int) -> bytes:
+    """The scalar that starts at ``start``: up to the next ``,`` or ``}``."""
+    comma, brace = raw.find(b",", start, end), raw.find(b"}", start, end)
+    stop = min(i for i in (comma, brace, end) if i >= 0)
+    return raw[start:stop]
+
+
+def _string(raw: bytes, start: int, end: int) -> bytes:
+    """The JSON string (without escapes) whose opening quote is at ``start - 1``."""
+    stop = raw.find(b'"', start, end)
+    if stop < 0 or raw.find(b"\\", start, stop) >= 0:
+        raise _Unreadable(raw[start:end])
+    return raw[start:stop]
+
+
+def _text(raw: bytes, start: int, end: int) -> str | None:
+    """A string value starting at ``start`` (its opening quote), or None for ``null``."""
+    if raw.startswith(b"null", start):
+        return None
+    if raw[start : start + 1] != b'"':
+        raise _Unreadable(raw[start:end])
+    return _string(raw, start + 1, end).decode()

@@ -93,17 +93,19 @@ def test_the_header_is_what_the_full_decode_gives_and_the_fast_path_is_taken() -
     [
         # another writer's formatting: spaces after the separators
         lambda raw: raw.replace(b'","', b'", "'),
-        # a field the header does not know, where it reads
-        lambda raw: raw.replace(b',"w":', b',"zz":1,"w":'),
-        lambda raw: raw.replace(b',"sh":', b',"zz":1,"sh":'),
+        # a value of another type where the header reads
+        lambda raw: raw.replace(b',"w":', b',"w":"soon","x":'),
+        lambda raw: raw.replace(b',"cs":"', b',"cs":1,"x":"'),
+        lambda raw: raw.replace(b',"al":["', b',"al":[1,"'),
         # an escape in a field the header reads
         lambda raw: raw.replace(b'"cs":"', b'"cs":"\\u0041'),
-        # not a state at all, truncated
+        # no sheet; not a state at all; truncated
+        lambda raw: raw.replace(b',"sh":[', b',"sheet":['),
         lambda raw: b"[]",
         lambda raw: raw[:-1],
     ],
 )
 def test_anything_else_is_left_to_the_full_decode(change: object) -> None:
-    raw = next(r for r in STATES if b'"cs":"' in r and b'"w":' in r)
+    raw = next(r for r in STATES if b'"cs":"' in r and b'"w":' in r and b'"al":["' in r)
     assert read_header(raw) is not None
     assert read_header(change(raw)) is None  # type: ignore[operator]
