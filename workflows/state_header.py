@@ -9,8 +9,8 @@ the top-level fields before the sheet (``"sh"``) and after ``"last"``.
 
 The bytes are JSON, so a ``"`` inside a string is always escaped: ``,"st":"`` can only
 be a key. Every nested object (sheet rows, pauses, the outcome) lies between the sheet
-and ``last``, so a key found before the one or after the other is a top-level key, and a
-key absent there is a default left out. Anything unexpected — another writer's
+and ``last``, so what is read before the one and after the other is top-level, and a
+field absent there is a default left out. Anything unexpected — another writer's
 formatting, a string with an escape in a field read here, a value of another type —
 gives ``None``, and the caller decodes the whole state: a stored state is never misread,
 at worst read slowly (tests/unit/test_state_header.py holds the header to the full
@@ -50,15 +50,40 @@ def _key(name: str) -> bytes:
 
 
 # Every nested object of a state (sheet rows, pauses, the outcome) and the event ids lie
-# between the sheet and ``last``: the header's fields are looked for before the one and
-# after the other, where only top-level keys are.
+# between the sheet and ``last``: the header's fields are read before the one and after
+# the other, where only top-level keys are. ``_HEAD`` reads from the status to the sheet
+# (the instants between are skipped, whatever their keys), ``_TAIL`` from ``last`` to the
+# end; both in DossierState's field order, defaults left out (``to_bytes``).
+_STR = rb'"([^"\\]*)"'  # a string without escapes (none of the fields read needs one)
+_NUM = rb"-?[0-9][0-9.eE+-]*"
+_HEAD = re.compile(
+    _key("status") + _STR + rb',(?:"[a-z0-9]+":' + _NUM + rb",)*?"
+    rb"(?:" + _key("deadline_version")[1:] + rb"([0-9]+),)?"
+    rb"(?:" + _key("current_step")[1:] + _STR + rb",)?"
+    rb"(?:" + _key("current_agency")[1:] + _STR + rb",)?" + _key("sheet")[1:] + rb"\["
+)
+_TAIL = re.compile(
+    _key("last_event_at")
+    + _NUM
+    + rb"(?:"
+    + _key("alerted")
+    + rb'\[((?:"[^"\\]*")(?:,"[^"\\]*")*)?\])?'
+    + rb"(?:"
+    + _key("watch_at")
+    + rb"("
+    + _NUM
+    + rb"))?"
+    + rb"(?:"
+    + _key("watch_key")
+    + _STR
+    + rb")?"
+    + rb"(?:"
+    + _key("lookup_hash")
+    + rb'"(?:[^"\\]|\\.)*")?\}\Z'
+)
+_STATUS_KEY = _key("status")
 _SHEET = _key("sheet") + b"["
 _LAST = _key("last_event_at")
-_STATUS_KEY = _key("status") + b'"'
-_HEAD = tuple(_key(n) for n in ("deadline_version", "current_step", "current_agency"))
-_ALERTED, _WATCH_AT, _WATCH_KEY = (_key(n) for n in ("alerted", "watch_at", "watch_key"))
-_STRINGS = re.compile(rb'(?:"[^"\\]*"(?:,"[^"\\]*")*)?')
-_DIGITS = re.compile(rb"[0-9]+")
 
 # The stored instant converted exactly as the full decode converts it (epoch seconds).
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(
@@ -67,70 +92,25 @@ _INSTANT: TypeAdapter[datetime] = TypeAdapter(
 _STATUS = {s.value.encode(): s for s in Status}
 
 
-class _Unreadable(ValueError):
-    pass
-
-
 def read_header(raw: bytes) -> StateHeader | None:
     """The header fields of ``raw`` (``DossierState.to_bytes``), or None: decode it whole."""
     sheet = raw.find(_SHEET)
+    head = _HEAD.match(raw, raw.find(_STATUS_KEY, 0, sheet)) if sheet > 0 else None
     last = raw.rfind(_LAST)
-    if sheet < 0 or last < sheet or raw[-1:] != b"}" or not raw.startswith(b'{"'):
+    tail = _TAIL.match(raw, last) if head is not None and last > sheet else None
+    if tail is None or head is None or head.end() != sheet + len(_SHEET) or raw[:2] != b'{"':
         return None
-    try:
-        st = raw.find(_STATUS_KEY, 0, sheet)
-        status = _STATUS.get(_string(raw, st + len(_STATUS_KEY), sheet)) if st >= 0 else None
-        if status is None:
-            return None
-        dv, cs, ca = (raw.find(k, 0, sheet) for k in _HEAD)
-        version = _value(raw, dv + len(_HEAD[0]), sheet) if dv >= 0 else b"0"
-        if not _DIGITS.fullmatch(version):
-            return None
-        al, w, wk = raw.find(_ALERTED, last), raw.find(_WATCH_AT, last), raw.find(_WATCH_KEY, last)
-        alerted: tuple[str, ...] = ()
-        if al >= 0:
-            start = al + len(_ALERTED) + 1
-            end = raw.find(b"]", start)
-            if raw[start - 1 : start] != b"[" or end < 0 or not _STRINGS.fullmatch(raw, start, end):
-                return None
-            alerted = (
-                tuple(m.decode() for m in raw[start + 1 : end - 1].split(b'","'))
-                if end > start
-                else ()
-            )
-        at = _value(raw, w + len(_WATCH_AT), len(raw)) if w >= 0 else b"null"
-        return StateHeader(
-            status=status,
-            deadline_version=int(version),
-            current_step=_text(raw, cs + len(_HEAD[1]), sheet) if cs >= 0 else None,
-            current_agency=_text(raw, ca + len(_HEAD[2]), sheet) if ca >= 0 else None,
-            alerted=alerted,
-            watch_at=None if at == b"null" else _INSTANT.validate_json(at),
-            watch_key=_text(raw, wk + len(_WATCH_KEY), len(raw)) if wk >= 0 else None,
-        )
-    except (_Unreadable, ValueError):
+    status, version, step, agency = head.groups()
+    alerted, watch_at, key = tail.groups()
+    found = _STATUS.get(status)
+    if found is None:
         return None
-
-
-def _value(raw: bytes, start: int, end: int) -> bytes:
-    """The scalar that starts at ``start``: up to the next ``,`` or ``}``."""
-    comma, brace = raw.find(b",", start, end), raw.find(b"}", start, end)
-    stop = min(i for i in (comma, brace, end) if i >= 0)
-    return raw[start:stop]
-
-
-def _string(raw: bytes, start: int, end: int) -> bytes:
-    """The JSON string (without escapes) whose opening quote is at ``start - 1``."""
-    stop = raw.find(b'"', start, end)
-    if stop < 0 or raw.find(b"\\", start, stop) >= 0:
-        raise _Unreadable(raw[start:end])
-    return raw[start:stop]
-
-
-def _text(raw: bytes, start: int, end: int) -> str | None:
-    """A string value starting at ``start`` (its opening quote), or None for ``null``."""
-    if raw.startswith(b"null", start):
-        return None
-    if raw[start : start + 1] != b'"':
-        raise _Unreadable(raw[start:end])
-    return _string(raw, start + 1, end).decode()
+    return StateHeader(
+        status=found,
+        deadline_version=int(version) if version is not None else 0,
+        current_step=step.decode() if step is not None else None,
+        current_agency=agency.decode() if agency is not None else None,
+        alerted=tuple(m.decode() for m in alerted[1:-1].split(b'","')) if alerted else (),
+        watch_at=_INSTANT.validate_json(watch_at) if watch_at is not None else None,
+        watch_key=key.decode() if key is not None else None,
+    )
