@@ -57,7 +57,15 @@ def _key(name: str) -> bytes:
 _STR = rb'"([^"\\]*)"'  # a string without escapes (none of the fields read needs one)
 _NUM = rb"-?[0-9][0-9.eE+-]*"
 _HEAD = re.compile(
-    _key("status") + _STR + rb',(?:"[a-z0-9]+":' + _NUM + rb",)*?"
+    # the instants between are skipped, never the version (a field added after it must
+    # make the match fail, not let it skip the version)
+    _key("status")
+    + _STR
+    + rb",(?:(?!"
+    + _key("deadline_version")[1:]
+    + rb')"[a-z0-9]+":'
+    + _NUM
+    + rb",)*?"
     rb"(?:" + _key("deadline_version")[1:] + rb"([0-9]+),)?"
     rb"(?:" + _key("current_step")[1:] + _STR + rb",)?"
     rb"(?:" + _key("current_agency")[1:] + _STR + rb",)?" + _key("sheet")[1:] + rb"\["

@@ -96,6 +96,8 @@ def test_the_header_is_what_the_full_decode_gives_and_the_fast_path_is_taken() -
         # a value of another type where the header reads
         lambda raw: raw.replace(b',"w":', b',"w":"soon","x":'),
         lambda raw: raw.replace(b',"cs":"', b',"cs":1,"x":"'),
+        # a field added after the version, where the header reads
+        lambda raw: raw.replace(b',"cs":"', b',"dv":2,"zz":1,"cs":"'),
         lambda raw: raw.replace(b',"al":["', b',"al":[1,"'),
         # an escape in a field the header reads
         lambda raw: raw.replace(b'"cs":"', b'"cs":"\\u0041'),
