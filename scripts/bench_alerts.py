@@ -2,15 +2,30 @@
 """Deadline detection cost and memory with 10k / 100k / 1M open dossiers on one worker.
 
 In one process, without Kafka: the open table is a dict of serialized states
-(what faust's memory store holds), the watcher is the production ``Watcher``,
-and each tick runs exactly what the worker runs: pop the expired index entries,
-read each state, apply the tick (``workflows.alerts.apply_tick``) and re-schedule.
-Simulated time advances ``--step-minutes`` per tick, so deadlines expire during
-the run; the figures are CPU per tick (flat in N is the target), alerts per
-tick, the lag between a watch point's instant and the tick that raised it
-(bounded by one tick + the tick's own processing), and RSS per open dossier.
+(what faust's memory store holds), the watcher is the production ``Watcher`` and
+the router the production ``RouterCore``. Each tick runs what a worker runs: the
+watcher pops the expired index entries and writes one ``DeadlineTick`` record per
+dossier still open (``Deadlines.watch_once``); the router takes them in batches of
+``BATCH_MAX`` (``RouterCore.run_batch``: decode the tick, load the state, apply the
+tick, encode the alerts, store the state with its next watch instant), the tables
+take the writes and the watcher re-schedules what the batch touched (``BatchLoop``).
+Only the Kafka round trips are left out.
+
+Simulated time advances ``--step-minutes`` per tick, so deadlines expire during the
+run. The figures: CPU per tick (flat in N is the target), alerts per tick, the lag
+between a watch point's instant and the tick that raised it (bounded by one tick),
+the processing latency of each alert (from its tick's start to the end of the router
+batch that raised it: what a real 1 s tick adds to the alert latency), the index
+rebuild time and RSS per open dossier (RSS grows by the table and the index; run one
+size per process for it: a later size reuses the memory an earlier one freed).
+
+``--burst K`` adds the burst of issue 18: K of the open dossiers have their current
+step due at one instant (Monday 15/6/2026 17:30, the closing time, a tick instant;
+their earlier levels already alerted), and the tick at that instant is reported
+on its own line.
 
     .venv/bin/python scripts/bench_alerts.py --sizes 10000 100000 1000000
+    .venv/bin/python scripts/bench_alerts.py --sizes 1000000 --burst 10000 --ticks 120
 """
 
 from __future__ import annotations
@@ -22,13 +37,18 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.runtime.watcher import Watcher, partition_of  # noqa: E402
+from agents.runtime.batch import BATCH_MAX  # noqa: E402
+from agents.runtime.records import Coordinates  # noqa: E402
+from agents.runtime.router import BatchResult, RawRecord, RouterCore, Tables  # noqa: E402
+from agents.runtime.watcher import Watcher  # noqa: E402
 from events import DossierReceived, StepCompleted  # noqa: E402
 from events.internal import DeadlineTick  # noqa: E402
 from workflows import alerts as wa  # noqa: E402
@@ -37,12 +57,37 @@ from workflows.catalog import load_catalog  # noqa: E402
 from workflows.routing import RoutingContext, apply  # noqa: E402
 from workflows.state import DossierState  # noqa: E402
 
+try:  # what Deadlines.watch_once sends (measured on older trees too: one record each)
+    from agents.runtime.watcher import tick_values  # type: ignore[attr-defined,unused-ignore]
+except ImportError:  # pragma: no cover - before tick_values
+
+    def tick_values(keys: Iterable[bytes], now: datetime) -> list[bytes]:
+        return [
+            DeadlineTick(dossier_id=k.decode("utf-8"), detected_at=now).model_dump_json().encode()
+            for k in keys
+        ]
+
+
+TICKS_TOPIC = "dossier-deadline-ticks"
+#: The first tick of a run (everything expired before it is the backlog).
+START = datetime(2026, 6, 15, 8, tzinfo=VN_TZ)
+#: Where ``--burst`` puts its deadlines: Monday's closing time, 114 ticks of 5 min in.
+BURST_AT = datetime(2026, 6, 15, 17, 30, tzinfo=VN_TZ)
+
 
 def rss_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, sorted in place; 0 when empty."""
+    if not values:
+        return 0.0
+    values.sort()
+    return values[min(len(values) - 1, int(len(values) * q))]
 
 
 def templates(ctx: RoutingContext) -> list[DossierState]:
@@ -82,113 +127,172 @@ def templates(ctx: RoutingContext) -> list[DossierState]:
     return out
 
 
+def shifted(state: DossierState, shift: timedelta, cal: WorkingCalendar) -> DossierState:
+    return state.model_copy(
+        update={
+            "received_at": state.received_at + shift,
+            "start_at": cal.next_opening(state.start_at + shift),
+            "committed_due_at": state.committed_due_at + shift,
+            "statutory_due_at": state.statutory_due_at + shift,
+            "original_due_at": state.original_due_at + shift,
+            "sheet": tuple(
+                r.model_copy(
+                    update={"started_at": r.started_at + shift, "due_at": r.due_at + shift}
+                )
+                for r in state.sheet
+            ),
+        }
+    )
+
+
+def into_burst(state: DossierState, cal: WorkingCalendar, policy: wa.AlertPolicy) -> DossierState:
+    """``state`` moved so that its current step is due at ``BURST_AT``, with every level
+    it reached before then already alerted (its next watch point is the burst)."""
+    row = state.current_row
+    assert row is not None
+    moved = shifted(state, BURST_AT - row.due_at, cal)
+    earlier = tuple(p.mark for p in wa.watch_points(moved, cal, policy) if p.at < BURST_AT)
+    return moved.model_copy(update={"alerted": moved.alerted + earlier})
+
+
 def build(
-    n: int, ctx: RoutingContext, spread_days: int, policy: wa.AlertPolicy
+    n: int, ctx: RoutingContext, spread_days: int, policy: wa.AlertPolicy, burst: int
 ) -> dict[bytes, bytes]:
     """``n`` open dossiers, received over ``spread_days`` days, serialized like the table
-    (stamped with their next watch instant, as the router stores them)."""
+    (stamped with their next watch instant, as the router stores them); ``burst`` of
+    them, evenly spread over the keys, moved into the burst."""
     table: dict[bytes, bytes] = {}
     base = templates(ctx)
     cal = ctx.calendar
     key = wa.watch_key(cal, policy)
+    every = n // burst if burst else 0
     for i in range(n):
         t = base[i % len(base)]
         shift = timedelta(minutes=(i * 7919) % (spread_days * 24 * 60))
         raw = t.to_bytes().replace(b'"id":"T"', f'"id":"D{i:07d}"'.encode())
-        state = DossierState.from_bytes(raw)
-        moved = state.model_copy(
-            update={
-                "received_at": state.received_at + shift,
-                "start_at": cal.next_opening(state.start_at + shift),
-                "committed_due_at": state.committed_due_at + shift,
-                "statutory_due_at": state.statutory_due_at + shift,
-                "original_due_at": state.original_due_at + shift,
-                "sheet": tuple(
-                    r.model_copy(
-                        update={"started_at": r.started_at + shift, "due_at": r.due_at + shift}
-                    )
-                    for r in state.sheet
-                ),
-            }
-        )
+        moved = shifted(DossierState.from_bytes(raw), shift, cal)
+        if every and i % every == 0 and i // every < burst:
+            moved = into_burst(moved, cal, policy)
         table[f"D{i:07d}".encode()] = wa.stamp_watch(moved, cal, policy, key).to_bytes()
     return table
 
 
-def run(n: int, ticks: int, step: timedelta, partitions: int) -> dict[str, float]:
+@dataclass
+class Tick:
+    cpu_s: float
+    wall_s: float
+    alerts: int
+    #: per raised watch point: (its instant, seconds from the tick's start to its batch's end)
+    points: list[tuple[datetime, float]] = field(default_factory=list)
+
+
+class Worker:
+    """The watcher and the router of one worker over a dict table, without Kafka."""
+
+    def __init__(self, ctx: RoutingContext, policy: wa.AlertPolicy, table: dict[bytes, bytes]):
+        self.ctx, self.policy, self.table = ctx, policy, table
+        self.watcher = Watcher(ctx.calendar, policy, 4)
+        self.tables = Tables(table, {}, {})
+        self.core = RouterCore(ctx, self.tables, ticks_topic=TICKS_TOPIC, alerts=policy)
+        self.offset = 0
+
+    def tick(self, now: datetime) -> Tick:
+        c0, w0 = time.process_time(), time.perf_counter()
+        # Deadlines.watch_once: pop what expired, one tick record for each dossier still open
+        due = [(k, p) for k, p in self.watcher.index.pop_due(now) if k in self.table]
+        records = []
+        for (key, partition), value in zip(due, tick_values((k for k, _ in due), now), strict=True):
+            self.offset += 1
+            records.append(RawRecord(value, Coordinates(TICKS_TOPIC, partition, self.offset, key)))
+        # BatchLoop.route: the router's batches, their writes, the watcher re-scheduled
+        done: list[tuple[float, BatchResult]] = []
+        for start in range(0, len(records), BATCH_MAX):
+            result = self.core.run_batch(records[start : start + BATCH_MAX], now)
+            self.tables.apply(result.writes)
+            for key, partition in result.touched.items():
+                self.watcher.reschedule(key, partition, result.states.get(key))
+            done.append((time.perf_counter() - w0, result))
+        tick = Tick(time.process_time() - c0, time.perf_counter() - w0, 0)
+        # Outside the timed part: which watch points each batch raised, for the latencies.
+        for offset, result in done:
+            tick.alerts += len(result.alerts)
+            for before in result.before.values():
+                if before is not None:
+                    points = wa.due_points(before, now, self.ctx.calendar, self.policy)
+                    tick.points += [(p.at, offset) for p in points]
+        return tick
+
+
+def run(n: int, ticks: int, step: timedelta, burst: int, computing: bool) -> dict[str, float | str]:
     ctx = RoutingContext(load_catalog(), WorkingCalendar())
     policy = wa.AlertPolicy()
     gc.collect()
     before = rss_bytes()
-    table = build(n, ctx, spread_days=30, policy=policy)
-    watcher = Watcher(ctx.calendar, policy, partitions)
-    t0 = time.perf_counter()
-    watcher.rebuild(table, set(range(partitions)))
-    rebuild_s = time.perf_counter() - t0
+    table = build(n, ctx, spread_days=30, policy=policy, burst=burst)
+    worker = Worker(ctx, policy, table)
+    watcher = worker.watcher
+    t0, c0 = time.perf_counter(), time.process_time()
+    watcher.rebuild(table, set(range(4)))
+    rebuild_s, rebuild_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     assert watcher.computed == 0, "the stored instants were not used"
     gc.collect()
     per_dossier = (rss_bytes() - before) / n
     state_bytes = statistics.mean(len(v) for v in list(table.values())[:1000])
-    # The same rebuild without the stored instants (states from before they existed, or
-    # a changed policy): every dossier's watch points are computed.
-    bare = {k: wa.unstamped(DossierState.from_bytes(v)).to_bytes() for k, v in table.items()}
-    t0 = time.perf_counter()
-    Watcher(ctx.calendar, policy, partitions).rebuild(bare, set(range(partitions)))
-    rebuild_computed_s = time.perf_counter() - t0
-    del bare
+    rebuild_computed_s = float("nan")
+    if computing:
+        # The same rebuild without the stored instants (states from before they existed, or
+        # a changed policy): every dossier's watch points are computed.
+        bare = {k: wa.unstamped(DossierState.from_bytes(v)).to_bytes() for k, v in table.items()}
+        t0 = time.perf_counter()
+        Watcher(ctx.calendar, policy, 4).rebuild(bare, set(range(4)))
+        rebuild_computed_s = time.perf_counter() - t0
+        del bare
 
-    # Start mid-way through the receipts: dossiers expire throughout the run.
-    now = datetime(2026, 6, 15, 8, tzinfo=VN_TZ)
-
-    def tick(now: datetime) -> tuple[list[float], int]:
-        lags: list[float] = []
-        raised = 0
-        for key, partition in watcher.index.pop_due(now):
-            state = wa.unstamped(DossierState.from_bytes(table[key]))
-            points = wa.due_points(state, now, ctx.calendar, policy)
-            new, alerts = wa.apply_tick(
-                state,
-                DeadlineTick(dossier_id=key.decode(), detected_at=now),
-                ctx.catalog,
-                ctx.calendar,
-                policy,
-            )
-            lags.extend((now - p.at).total_seconds() for p in points)
-            raised += len(alerts)
-            new = wa.stamp_watch(new, ctx.calendar, policy, watcher.key)  # as the router does
-            table[key] = new.to_bytes()
-            watcher.reschedule(key, partition, new)
-        return lags, raised
-
-    backlog_t0 = time.process_time()
-    _, backlog = tick(now)  # what expired before the run, raised at once (as after an outage)
-    backlog_s = time.process_time() - backlog_t0
-    cpu, lags, raised = [], [], 0
+    now = START  # mid-way through the receipts: dossiers expire throughout the run
+    backlog = (
+        worker.tick(now) if ticks else Tick(0, 0, 0)
+    )  # what expired before the run, raised at once (after an outage)
+    cpu, lags, processing = [], [], []
+    burst_tick: Tick | None = None
+    raised = 0
     for _ in range(ticks):
         now += step
-        c0 = time.process_time()
-        tick_lags, tick_raised = tick(now)
-        lags.extend(tick_lags)
-        raised += tick_raised
-        cpu.append(time.process_time() - c0)
-    lags.sort()
-    return {
+        tick = worker.tick(now)
+        if now == BURST_AT and burst:
+            burst_tick = tick
+        raised += tick.alerts
+        cpu.append(tick.cpu_s)
+        lags += [(now - at).total_seconds() for at, _ in tick.points]
+        processing += [offset for _, offset in tick.points]
+    out: dict[str, float | str] = {
         "n": n,
         "rebuild_s": rebuild_s,
+        "rebuild_cpu_s": rebuild_cpu_s,
         "rebuild_computed_s": rebuild_computed_s,
         "rss_per_dossier": per_dossier,
         "state_bytes": state_bytes,
-        "cpu_p50_ms": statistics.median(cpu) * 1000,
-        "cpu_p99_ms": sorted(cpu)[int(len(cpu) * 0.99) - 1] * 1000 if cpu else 0,
+        "cpu_p50_ms": statistics.median(cpu) * 1000 if cpu else 0.0,
+        "cpu_p99_ms": pct(cpu, 0.99) * 1000,
         "cpu_per_alert_us": sum(cpu) / max(raised, 1) * 1e6,
-        "alerts_per_tick": raised / ticks,
-        "lag_p50_s": lags[len(lags) // 2] if lags else 0,
-        "lag_p99_s": lags[int(len(lags) * 0.99)] if lags else 0,
-        "watched": len(watcher.index),
-        "backlog": backlog,
-        "backlog_s": backlog_s,
-        "partition_check": partition_of(b"D0000001", partitions),
+        "alerts_per_tick": raised / max(ticks, 1),
+        "lag_p50_s": pct(lags, 0.5),
+        "lag_p99_s": pct(lags, 0.99),
+        "proc_p50_s": pct(processing, 0.5),
+        "proc_p99_s": pct(processing, 0.99),
+        "backlog": f"{backlog.alerts} alerts in {backlog.cpu_s:.1f} s",
+        "burst": "",
     }
+    if burst_tick is not None:
+        at_burst = [offset for at, offset in burst_tick.points if at == BURST_AT]
+        out["burst"] = (
+            f"burst tick {BURST_AT:%d/%m %H:%M}: {burst_tick.alerts} alerts "
+            f"({len(at_burst)} due at that instant), wall {burst_tick.wall_s:.2f} s, "
+            f"cpu {burst_tick.cpu_s:.2f} s, cpu/alert "
+            f"{burst_tick.cpu_s / max(burst_tick.alerts, 1) * 1e6:.0f} us, processing p50 "
+            f"{pct(at_burst, 0.5):.2f} s, p99 {pct(at_burst, 0.99):.2f} s, "
+            f"max {pct(at_burst, 1.0):.2f} s"
+        )
+    return out
 
 
 def main() -> int:
@@ -196,20 +300,39 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--ticks", type=int, default=600)
+    ap.add_argument(
+        "--ticks", type=int, default=600, help="0: build and rebuild only (memory, rebuild)"
+    )
     ap.add_argument(
         "--step-minutes",
         type=float,
         default=5.0,
         help="simulated time per tick (tick = 1 s real: lag is in simulated seconds)",
     )
-    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K open dossiers due at one instant, a tick 9.5 simulated hours in (needs "
+        "--ticks >= 114 with 5-minute ticks)",
+    )
+    ap.add_argument(
+        "--no-computing",
+        action="store_true",
+        help="skip the rebuild without stored instants (minutes at 1M)",
+    )
     args = ap.parse_args()
+    step = timedelta(minutes=args.step_minutes)
+    if args.burst and ((BURST_AT - START) % step or START + step * args.ticks < BURST_AT):
+        ap.error("--burst needs a tick at 17:30: 5-minute ticks (or a divisor), --ticks >= 114")
     print(f"machine: {platform.node()} {os.cpu_count()} cores, python {platform.python_version()}")
+    print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
     print(f"{args.ticks} ticks of {args.step_minutes} simulated minutes each")
     header = (
         "open",
         "rebuild s",
+        "rebuild cpu s",
         "rebuild, computing s",
         "state B",
         "RSS/dossier B",
@@ -219,18 +342,25 @@ def main() -> int:
         "cpu/alert us",
         "lag p50 s",
         "lag p99 s",
+        "processing p50 s",
+        "p99 s",
+        "backlog",
     )
     print(" | ".join(header))
     for n in args.sizes:
-        r = run(n, args.ticks, timedelta(minutes=args.step_minutes), args.partitions)
+        r = run(n, args.ticks, step, args.burst, not args.no_computing)
         print(
-            f"{n:,} | {r['rebuild_s']:.1f} | {r['rebuild_computed_s']:.1f} | "
+            f"{n:,} | {r['rebuild_s']:.1f} | {r['rebuild_cpu_s']:.1f} | "
+            f"{r['rebuild_computed_s']:.1f} | "
             f"{r['state_bytes']:.0f} | {r['rss_per_dossier']:.0f} | "
             f"{r['cpu_p50_ms']:.2f} | {r['cpu_p99_ms']:.2f} | {r['alerts_per_tick']:.1f} | "
             f"{r['cpu_per_alert_us']:.0f} | {r['lag_p50_s']:.0f} | {r['lag_p99_s']:.0f} | "
-            f"{r['backlog']} alerts in {r['backlog_s']:.1f} s",
+            f"{r['proc_p50_s']:.3f} | {r['proc_p99_s']:.3f} | {r['backlog']}",
             flush=True,
         )
+        if r["burst"]:
+            print(f"  {r['burst']}", flush=True)
+    print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
     return 0
 
 

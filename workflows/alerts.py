@@ -26,10 +26,13 @@ deadlines (and gets a new alert id).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
 from events.internal import DeadlineTick
@@ -37,6 +40,7 @@ from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import paused_working_time
 from workflows.state import DossierState, Status
+from workflows.state_header import StateHeader
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,9 @@ class AlertPolicy:
         return WORKING_DAY * self.reminder_every_days if self.reminder_every_days > 0 else None
 
 
-@dataclass(frozen=True, order=True)
-class WatchPoint:
-    """An instant at which a dossier reaches an alert level."""
+class WatchPoint(NamedTuple):
+    """An instant at which a dossier reaches an alert level (ordered by instant, then the
+    other fields; a named tuple: a tick builds several for every dossier it looks at)."""
 
     at: datetime
     dossier_id: str
@@ -96,7 +100,73 @@ def watch_points(
     """Every level the dossier can still reach under its current deadlines, not yet alerted."""
     if state.status is not Status.OPEN:
         return
-    alerted = set(state.alerted)
+    alerted = state.alerted
+    for mark, candidate in _candidates(state, cal, policy):
+        if mark not in alerted:
+            yield candidate
+    every = policy.reminder_every
+    if every is not None:
+        due = state.committed_due_at
+        n = _reminders_sent(state) + 1
+        at = cal.add_working_time(due, every * n)
+        row = state.current_row
+        agency = state.current_agency or (row.agency if row else "")
+        yield WatchPoint(
+            at, state.dossier_id, AlertScope.DOSSIER, AlertLevel.REMINDER, None, agency, due,
+            state.deadline_version, n,
+        )  # fmt: skip
+
+
+#: id(state) -> (the state, weakly; calendar; policy; its candidate points with their marks).
+#: A tick computes them for the state it loads, ``apply_tick`` passes them on to the state
+#: it returns (the same deadlines, one more mark), and the router stamps that state with
+#: its next watch point at the end of its batch: computed once, not twice. Keyed by
+#: identity (a state is immutable; the weak reference tells a reused id), bounded.
+_CANDIDATES: dict[
+    int,
+    tuple[
+        weakref.ref[DossierState], WorkingCalendar, AlertPolicy, tuple[tuple[str, WatchPoint], ...]
+    ],
+] = {}
+_CANDIDATES_MAX = 4096
+
+
+def _candidates(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
+) -> tuple[tuple[str, WatchPoint], ...]:
+    """The levels of an open dossier under its current deadlines, alerted or not, with their
+    marks, in ``watch_points``' order."""
+    found = _CANDIDATES.get(id(state))
+    if found is not None and found[0]() is state and found[1] is cal and found[2] == policy:
+        return found[3]
+    points = tuple((p.mark, p) for p in _compute_candidates(state, cal, policy))
+    _remember(state, cal, policy, points)
+    return points
+
+
+def _remember(
+    state: DossierState,
+    cal: WorkingCalendar,
+    policy: AlertPolicy,
+    points: tuple[tuple[str, WatchPoint], ...],
+) -> None:
+    if len(_CANDIDATES) >= _CANDIDATES_MAX:
+        _CANDIDATES.clear()
+    _CANDIDATES[id(state)] = (weakref.ref(state), cal, policy, points)
+
+
+def _pass_on(state: DossierState, derived: DossierState) -> DossierState:
+    """``derived`` (``state`` with other marks or another stamp: the same deadlines) gets
+    the candidate points computed for ``state``, if any."""
+    found = _CANDIDATES.get(id(state))
+    if found is not None and found[0]() is state:
+        _remember(derived, found[1], found[2], found[3])
+    return derived
+
+
+def _compute_candidates(
+    state: DossierState, cal: WorkingCalendar, policy: AlertPolicy
+) -> list[WatchPoint]:
     version = state.deadline_version
     row = state.current_row
     agency = state.current_agency or (row.agency if row else "")
@@ -151,18 +221,7 @@ def watch_points(
                 row.due_at, AlertScope.STEP, AlertLevel.OVERDUE, row.step, row.agency, row.due_at
             ),
         ]
-    for candidate in candidates:
-        if candidate.mark not in alerted:
-            yield candidate
-    every = policy.reminder_every
-    if every is not None:
-        due = state.committed_due_at
-        n = _reminders_sent(state) + 1
-        at = cal.add_working_time(due, every * n)
-        yield WatchPoint(
-            at, state.dossier_id, AlertScope.DOSSIER, AlertLevel.REMINDER, None, agency, due,
-            version, n,
-        )  # fmt: skip
+    return candidates
 
 
 def _reminders_sent(state: DossierState) -> int:
@@ -181,7 +240,7 @@ def _catch_up(
     if n == point.reminder:
         return point
     at = cal.add_working_time(point.due_at, every * n)
-    return replace(point, at=at, reminder=n)
+    return point._replace(at=at, reminder=n)
 
 
 def next_watch_point(
@@ -207,7 +266,8 @@ def stamp_watch(
 ) -> DossierState:
     """``state`` with its next watch instant computed and stored (``key``: ``watch_key``)."""
     point = next_watch_point(state, cal, policy)
-    return state.model_copy(update={"watch_at": point.at if point else None, "watch_key": key})
+    stamped = state.model_copy(update={"watch_at": point.at if point else None, "watch_key": key})
+    return _pass_on(state, stamped)
 
 
 def unstamped(state: DossierState) -> DossierState:
@@ -215,7 +275,7 @@ def unstamped(state: DossierState) -> DossierState:
     it: a copy must not carry an instant computed for its predecessor)."""
     if state.watch_key is None and state.watch_at is None:
         return state
-    return state.model_copy(update={"watch_at": None, "watch_key": None})
+    return _pass_on(state, state.model_copy(update={"watch_at": None, "watch_key": None}))
 
 
 def stamped_watch(state: DossierState, key: str) -> tuple[bool, datetime | None]:
@@ -271,16 +331,7 @@ def apply_tick(
     name = proc.name_vi if proc is not None else None
     alerts = []
     for p in sent:
-        # Names and roles only: addresses are the notifier's to look up in the catalog when
-        # it delivers, so a record on the alerts topic can never choose where mail goes.
-        recipients = (
-            tuple(
-                Recipient(name=s.name, role=s.role)
-                for s in catalog.recipients(p.level.value, p.scope.value, p.agency)
-            )
-            if p.agency in catalog.agencies
-            else ()
-        )
+        recipients = _recipients(catalog, p.level, p.scope, p.agency)
         alerts.append(
             Alert(
                 alert_id=alert_id(
@@ -311,18 +362,48 @@ def apply_tick(
         )
     kept = tuple(m for m in state.alerted if m in current)
     marks = kept + tuple(p.mark for p in points if p.mark not in kept)
-    return state.model_copy(update={"alerted": marks}), alerts
+    return _pass_on(state, state.model_copy(update={"alerted": marks})), alerts
 
 
 def _current_marks(state: DossierState) -> set[str]:
     """Marks that can still matter: this deadline version, dossier scope or current step."""
-    step = state.current_step or ""
-    version = state.deadline_version
-    return {
+    return set(_marks_of(state.current_step or "", state.deadline_version))
+
+
+@functools.lru_cache(maxsize=1024)
+def _marks_of(step: str, version: int) -> frozenset[str]:
+    return frozenset(
         alert_mark(scope, level, s, version)
         for scope, s in ((AlertScope.DOSSIER, ""), (AlertScope.STEP, step))
         for level in AlertLevel
-    }
+    )
+
+
+#: (catalog, level, scope, agency) -> the recipients an alert names; the catalog is part of
+#: the key by identity (a reloaded catalog is another key). Cleared when full.
+_RECIPIENTS: dict[tuple[object, ...], tuple[Recipient, ...]] = {}
+
+
+def _recipients(
+    catalog: Catalog, level: AlertLevel, scope: AlertScope, agency: str
+) -> tuple[Recipient, ...]:
+    """Names and roles only: addresses are the notifier's to look up in the catalog when it
+    delivers, so a record on the alerts topic can never choose where mail goes."""
+    key = (catalog, level, scope, agency)
+    found = _RECIPIENTS.get(key)
+    if found is None:
+        found = (
+            tuple(
+                Recipient(name=s.name, role=s.role)
+                for s in catalog.recipients(level.value, scope.value, agency)
+            )
+            if agency in catalog.agencies
+            else ()
+        )
+        if len(_RECIPIENTS) >= 4096:
+            _RECIPIENTS.clear()
+        _RECIPIENTS[key] = found
+    return found
 
 
 def _due_soon_at(
@@ -339,7 +420,7 @@ def _due_soon_at(
     if span <= timedelta(0):
         return due
     pauses = [(p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None]
-    allotment = span - paused_working_time(cal, pauses, within=(start, due))
+    allotment = span - paused_working_time(cal, pauses, within=(start, due)) if pauses else span
     if allotment <= timedelta(0):
         return due
     left = max(allotment * (1 - policy.due_soon_fraction), WORKING_DAY * policy.due_soon_days_left)
@@ -347,7 +428,7 @@ def _due_soon_at(
     return cal.add_working_time(start, span - left)
 
 
-def overdue_scopes(state: DossierState) -> tuple[AlertScope, ...]:
+def overdue_scopes(state: DossierState | StateHeader) -> tuple[AlertScope, ...]:
     """Which of the dossier's open deadlines have been reported overdue (for gauges)."""
     if state.status is not Status.OPEN or not state.alerted:
         return ()

@@ -18,8 +18,7 @@ from agents.runtime.prediction import Checks
 from agents.runtime.router import RouterCore
 from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges
-from agents.runtime.watcher import Watcher, partition_of
-from events.internal import DeadlineTick
+from agents.runtime.watcher import Watcher, partition_of, tick_values
 from events.topics import OPEN_TABLE, PARKED_TABLE, TopicNames
 from workflows.state import DossierState
 
@@ -111,17 +110,10 @@ class Deadlines:
         due = [(k, p) for k, p in watcher.index.pop_due(now) if k in open_table or k in parked]
         try:
             sent = [
-                await app.producer.send(
-                    self.names.ticks,
-                    key,
-                    DeadlineTick(dossier_id=key.decode("utf-8"), detected_at=now)
-                    .model_dump_json()
-                    .encode(),
-                    partition,
-                    None,
-                    None,
+                await app.producer.send(self.names.ticks, key, value, partition, None, None)
+                for (key, partition), value in zip(
+                    due, tick_values((k for k, _ in due), now), strict=True
                 )
-                for key, partition in due
             ]
             await asyncio.gather(*sent)
         except Exception:

@@ -27,6 +27,7 @@ from workflows.deadlines import Completion, working_days_in
 from workflows.effects import Anomaly, Assign, Completed
 from workflows.routing import RoutingContext
 from workflows.state import DossierState
+from workflows.state_header import StateHeader
 
 Bucket = tuple[str, str]  # (agency, status) or (agency, scope)
 
@@ -113,7 +114,7 @@ def phases(part: Part) -> tuple[tuple[str, timedelta], ...]:
 
 
 def contribution(
-    state: DossierState | None, label: AgencyLabels = ANY_AGENCY
+    state: DossierState | StateHeader | None, label: AgencyLabels = ANY_AGENCY
 ) -> tuple[Bucket | None, tuple[Bucket, ...]]:
     if state is None or state.status.closed:
         return None, ()
@@ -129,7 +130,12 @@ class OpenGauges:
         self._open: dict[int, Counter[Bucket]] = {}
         self._overdue: dict[int, Counter[Bucket]] = {}
 
-    def move(self, partition: int, before: DossierState | None, after: DossierState | None) -> None:
+    def move(
+        self,
+        partition: int,
+        before: DossierState | StateHeader | None,
+        after: DossierState | StateHeader | None,
+    ) -> None:
         old_open, old_late = contribution(before, self.label)
         new_open, new_late = contribution(after, self.label)
         opened = self._open.setdefault(partition, Counter())

@@ -14,26 +14,70 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
+import struct
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
-from kafka.partitioner.default import murmur2
-
+from events.internal import DeadlineTick
 from workflows.alerts import AlertPolicy, next_watch_point, stamped_watch, watch_key
 from workflows.calendar import WorkingCalendar
 from workflows.state import DossierState
+from workflows.state_header import StateHeader, read_header
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
 
 
 def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner puts ``key`` on (Java, kafka-python, aiokafka)."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    """The partition Kafka's default partitioner puts ``key`` on (Java, kafka-python, aiokafka).
+
+    Murmur2 as the Java client computes it (``Utils.murmur2``, seed 0x9747b28c); the same
+    arithmetic as kafka-python's pure-Python ``murmur2``, reading 4 bytes at a time: a
+    rebuild hashes every key it owns (tests/unit/test_watcher.py compares both clients)."""
+    length = len(key)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    for (k,) in _WORDS.iter_unpack(key[:whole]):
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    extra = length & 3
+    if extra:
+        if extra == 3:
+            h ^= key[whole + 2] << 16
+        if extra >= 2:
+            h ^= key[whole + 1] << 8
+        h = ((h ^ key[whole]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+_WORDS = struct.Struct("<I")
+
+
+def tick_values(keys: Iterable[bytes], now: datetime) -> list[bytes]:
+    """The ``DeadlineTick`` record of each dossier key at ``now``: the bytes
+    ``model_dump_json`` gives, with the instant serialized once for the whole tick."""
+    head, _, tail = (
+        DeadlineTick(dossier_id="", detected_at=now).model_dump_json().encode().partition(b'""')
+    )
+    # json.dumps escapes what pydantic escapes (quotes, backslashes, control characters)
+    # and, like it, leaves the rest as UTF-8: the same text, the same record.
+    return [head + json.dumps(k.decode("utf-8"), ensure_ascii=False).encode() + tail for k in keys]
 
 
 class DeadlineIndex:
+    """Entries are (instant, seq, key, partition) tuples, each held by the heap and, while
+    current, by ``_current[key]``: the same tuple object, so an entry costs one tuple, and
+    identity tells a current entry from a stale one. ``seq`` orders equal instants by
+    scheduling order."""
+
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, bytes]] = []
-        self._current: dict[bytes, tuple[float, int, int]] = {}  # key -> (instant, seq, partition)
+        self._heap: list[tuple[float, int, bytes, int]] = []
+        self._current: dict[bytes, tuple[float, int, bytes, int]] = {}
         self._seq = itertools.count()
 
     def __len__(self) -> int:
@@ -44,13 +88,16 @@ class DeadlineIndex:
         if at is None:
             self._current.pop(key, None)
             return
-        instant = at.timestamp()
+        self.schedule_at(key, partition, at.timestamp())
+
+    def schedule_at(self, key: bytes, partition: int, instant: float) -> None:
+        """``schedule`` with the instant as epoch seconds (``datetime.timestamp()``)."""
         old = self._current.get(key)
-        if old is not None and old[0] == instant and old[2] == partition:
+        if old is not None and old[0] == instant and old[3] == partition:
             return
-        seq = next(self._seq)
-        self._current[key] = (instant, seq, partition)
-        heapq.heappush(self._heap, (instant, seq, key))
+        entry = (instant, next(self._seq), key, partition)
+        self._current[key] = entry
+        heapq.heappush(self._heap, entry)
         if len(self._heap) > 2 * len(self._current) + 1024:
             self._compact()
 
@@ -63,28 +110,27 @@ class DeadlineIndex:
         """Every (key, partition) whose instant is <= ``now``; they leave the index."""
         limit = now.timestamp()
         due = []
-        heap = self._heap
+        heap, current = self._heap, self._current
         while heap and heap[0][0] <= limit:
-            _, seq, key = heapq.heappop(heap)
-            current = self._current.get(key)
-            if current is None or current[1] != seq:
+            entry = heapq.heappop(heap)
+            key = entry[2]
+            if current.get(key) is not entry:
                 continue  # stale: re-scheduled or dropped since
-            del self._current[key]
-            due.append((key, current[2]))
+            del current[key]
+            due.append((key, entry[3]))
         return due
 
     def next_instant(self) -> float | None:
         while self._heap:
-            instant, seq, key = self._heap[0]
-            current = self._current.get(key)
-            if current is not None and current[1] == seq:
-                return instant
+            entry = self._heap[0]
+            if self._current.get(entry[2]) is entry:
+                return entry[0]
             heapq.heappop(self._heap)
         return None
 
     def forget_partitions(self, partitions: Iterable[int]) -> int:
         gone = set(partitions)
-        keys = [k for k, (_, _, p) in self._current.items() if p in gone]
+        keys = [k for k, entry in self._current.items() if entry[3] in gone]
         for key in keys:
             del self._current[key]
         return len(keys)
@@ -94,7 +140,7 @@ class DeadlineIndex:
         self._current.clear()
 
     def _compact(self) -> None:
-        self._heap = [(i, s, k) for k, (i, s, _) in self._current.items()]
+        self._heap = list(self._current.values())
         heapq.heapify(self._heap)
 
 
@@ -129,20 +175,31 @@ class Watcher:
         self,
         table: Mapping[bytes, bytes],
         owned: set[int],
-        each: Callable[[int, DossierState], None] | None = None,
+        each: Callable[[int, DossierState | StateHeader], None] | None = None,
     ) -> int:
         """Index every open dossier of the ``owned`` partitions (after recovery).
 
-        Each state is decoded once; ``each(partition, state)`` lets another view (the
-        gauges) rebuild in the same pass. A state stamped by the router under this
-        watcher's key costs only its decode; any other is recomputed."""
+        A state stamped by the router under this watcher's key is read only as far as its
+        header (``workflows.state_header``: the stored instant, and what the gauges count);
+        any other is decoded and its watch point computed. ``each(partition, header or
+        state)`` lets another view (the gauges) rebuild in the same pass."""
         self.index.clear()
         self.stamped = self.computed = 0
+        schedule_at, key_now, partitions = self.index.schedule_at, self.key, self.partitions
         for key, raw in table.items():
-            partition = partition_of(key, self.partitions)
-            if partition in owned and raw is not None:
-                state = DossierState.from_bytes(raw)
-                self.reschedule(key, partition, state)
+            partition = partition_of(key, partitions)
+            if partition not in owned or raw is None:
+                continue
+            header = read_header(raw)
+            if header is not None and header.watch_key == key_now:
+                self.stamped += 1
+                if header.watch_at is not None:
+                    schedule_at(key, partition, header.watch_at.timestamp())
                 if each is not None:
-                    each(partition, state)
+                    each(partition, header)
+                continue
+            state = DossierState.from_bytes(raw)
+            self.reschedule(key, partition, state)
+            if each is not None:
+                each(partition, state)
         return len(self.index)

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner
 
 from agents.runtime import watcher as watcher_module
-from agents.runtime.watcher import DeadlineIndex, Watcher, partition_of
+from agents.runtime.watcher import DeadlineIndex, Watcher, partition_of, tick_values
 from events import DossierWithdrawn, InboundEvent, SupplementRequested
+from events.internal import DeadlineTick
 from workflows.alerts import AlertPolicy
 from workflows.calendar import VN_TZ
 from workflows.state import DossierState
@@ -367,3 +368,22 @@ def test_rebuild_indexes_the_open_dossiers_of_the_owned_partitions_only() -> Non
     watcher.reschedule(k, partition_of(k, 4), DossierState.from_bytes(table[k]))
     watcher.reschedule(k, partition_of(k, 4), None)
     assert len(watcher.index) == 0
+
+
+# --- tick records ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dossier_id",
+    [*DOSSIER_IDS, 'quote " and \\ backslash', "tab\tnew\nline\x01", "\u2028 line sep \x7f"],
+)
+def test_tick_values_are_the_records_the_tick_model_gives(dossier_id: str) -> None:
+    now = datetime(2027, 1, 22, 17, 30, 0, 123456, tzinfo=VN_TZ)
+    (value,) = tick_values([dossier_id.encode()], now)
+    assert DeadlineTick.model_validate_json(value) == DeadlineTick(
+        dossier_id=dossier_id, detected_at=now
+    )
+    if dossier_id in DOSSIER_IDS:  # byte for byte, for every id a dossier can have
+        assert (
+            value == DeadlineTick(dossier_id=dossier_id, detected_at=now).model_dump_json().encode()
+        )
