@@ -21,6 +21,7 @@ from agents.runtime.telemetry import OpenGauges
 from agents.runtime.watcher import Watcher, partition_of, tick_values
 from events.topics import OPEN_TABLE, PARKED_TABLE, TopicNames
 from workflows.state import DossierState
+from workflows.state_header import StateHeader
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,15 @@ class Deadlines:
         checks = self.checks
         self.router.sketches.reset(owned)
 
-        def each(partition: int, state: DossierState) -> None:
+        def each(partition: int, state: DossierState | StateHeader) -> None:
             self.gauges.move(partition, None, state)
-            if checks is not None:
+            if checks is not None and isinstance(state, DossierState):
                 checks.after_rebuild(partition, state, now)
 
-        count = self.watcher.rebuild(self.tables[OPEN_TABLE], owned, each=each)
+        # The prediction's first checks need whole states; without it a header is enough.
+        count = self.watcher.rebuild(
+            self.tables[OPEN_TABLE], owned, each=each, decode=checks is not None
+        )
         for key, blob in self.tables[PARKED_TABLE].items():
             partition = partition_of(key, self.partitions)
             if partition in owned and blob:

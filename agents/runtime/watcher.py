@@ -176,13 +176,17 @@ class Watcher:
         table: Mapping[bytes, bytes],
         owned: set[int],
         each: Callable[[int, DossierState | StateHeader], None] | None = None,
+        *,
+        decode: bool = False,
     ) -> int:
         """Index every open dossier of the ``owned`` partitions (after recovery).
 
         A state stamped by the router under this watcher's key is read only as far as its
         header (``workflows.state_header``: the stored instant, and what the gauges count);
         any other is decoded and its watch point computed. ``each(partition, header or
-        state)`` lets another view (the gauges) rebuild in the same pass."""
+        state)`` lets another view (the gauges) rebuild in the same pass; ``decode``: every
+        state decoded whole, for a view that needs more than the header (the prediction's
+        first checks read the route and the sheet)."""
         self.index.clear()
         self.stamped = self.computed = 0
         schedule_at, key_now, partitions = self.index.schedule_at, self.key, self.partitions
@@ -190,7 +194,7 @@ class Watcher:
             partition = partition_of(key, partitions)
             if partition not in owned or raw is None:
                 continue
-            header = read_header(raw)
+            header = None if decode else read_header(raw)
             if header is not None and header.watch_key == key_now:
                 self.stamped += 1
                 if header.watch_at is not None:
