@@ -84,6 +84,10 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         super().on_init()
         # Messages an agent of ours finished (settle_or_withhold): the only ones acked.
         self._finished: WeakSet[Message] = WeakSet()
+        # Messages whose writes are still in flight (the router's pipeline, defer()), and
+        # those of them faust already asked to ack: acked when the agent finishes them.
+        self._deferred: WeakSet[Message] = WeakSet()
+        self._asked: WeakSet[Message] = WeakSet()
         self._skipped = 0
         # first offset of each stream partition read from its beginning (never committed)
         self._log_start: dict[TP, int] = {}
@@ -107,15 +111,38 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             for tp, offset in targets.items():
                 guard.rewound(tp, offset, self._seeks.get(tp, 0))
 
+    def defer(self, events: Iterable[EventT[Any]]) -> None:
+        """The agent goes on to its next batch while these events' writes are in flight:
+        faust's ack of them (take_events acks each batch when the agent takes the next)
+        waits until :meth:`finish`, or never comes (:func:`acks.withhold_acks`)."""
+        for event in events:
+            self._deferred.add(event.message)
+
     def finish(self, events: Iterable[EventT[Any]]) -> None:
         """The agent has written everything these events caused: they may be acked."""
         for event in events:
-            self._finished.add(event.message)
+            message = event.message
+            self._deferred.discard(message)
+            if message in self._asked:
+                self._asked.discard(message)
+                super().ack(message)
+            else:
+                self._finished.add(message)
+
+    def withhold(self, events: Iterable[EventT[Any]]) -> None:
+        """These events will never be finished: forget that their ack was deferred."""
+        for event in events:
+            self._deferred.discard(event.message)
+            self._asked.discard(event.message)
 
     def ack(self, message: Message) -> bool:
         if message in self._finished:
             self._finished.discard(message)
             return super().ack(message)
+        if message in self._deferred:
+            # Still being written: acked by finish(), in its batch's order.
+            self._asked.add(message)
+            return False
         # faust acks what its stream *skips* (a message that reached the stream while the
         # flow was suspended for a rebalance, or from an older generation): its offset
         # would then be committed although no agent processed it. Settle it unacked.
