@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
 
+#: Event-loop turns given to the producer's sender after a batch's changelog is sent.
+SEND_YIELDS = 3
+
 #: A membership check that cannot reach the coordinator (a broker restarting) is retried
 #: this often before the batch is given up (unacked, the worker exits 70). Nothing is
 #: written while it waits, so waiting is safe: it only delays the batch.
@@ -184,9 +187,10 @@ class BatchLoop:
                         # take_events acks this batch when the next is taken: not before
                         # its writes land (RewindingConsumer.defer).
                         consumer.defer(batch)
-                if self.views is None:
-                    # A batch cut short (SIGTERM cancels the agent) is not acked: faust
-                    # would commit it in take_events' finally with its state unwritten.
+                if self.views is None or not isinstance(consumer, RewindingConsumer):
+                    # Not pipelined (only our consumer can defer an ack). A batch cut short
+                    # (SIGTERM cancels the agent) is not acked: faust would commit it in
+                    # take_events' finally with its state unwritten.
                     async with settle_or_withhold(batch):
                         try:
                             await self.route(batch)
@@ -212,8 +216,10 @@ class BatchLoop:
         """The agent stops with a batch in flight: it is not acked (read again later)."""
         flight, landing = self._flight, self._landing
         self._flight = self._landing = None
-        if flight is None or landing is None or landing.done():
+        if flight is None or landing is None:
             return
+        if landing.done() and not landing.cancelled():
+            return  # landed (or the process is exiting 70)
         landing.cancel()
         withhold_acks(flight.batch)
         self.guard.forget_admitted()
@@ -247,6 +253,10 @@ class BatchLoop:
                 target.stage(key, value, batch[index])
         for target in self.tables.values():
             flight.changelogs.append(await target.send_staged(generation))
+        # Let the producer put the records on the wire before the next batch's compute
+        # holds the event loop: that is the round trip the pipeline hides.
+        for _ in range(SEND_YIELDS):
+            await asyncio.sleep(0)
         return flight
 
     async def land(self, flight: _Flight) -> None:

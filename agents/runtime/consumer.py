@@ -217,26 +217,38 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             if undelivered and not self.should_stop:
                 await self._rewind(undelivered)
 
-    def _delivers_at_once(self) -> bool:
+    def _delivers_at_once(self, queues: list[Any]) -> bool:
         """Whether handing a record to the streams now cannot wait on anything.
 
         faust's conductor waits only for a suspended flow, a full producer buffer, its
-        subscription lock or a full stream queue; when none of them holds, its callback
-        runs to the end without yielding, so the record can be delivered by a plain await.
+        subscription lock or a full stream queue (``queues``: the flow control's); when
+        none of them holds, its callback runs to the end without yielding, so the record
+        can be delivered by a plain await.
         """
-        app = self.app
         if (
             self.suspend_flow.is_set()
             or self._stopped.is_set()
             or self._crashed.is_set()
-            or not app.flow_control.is_active()
+            or not self._deliver_flow.is_active()
         ):
             return False
-        buffer = app.producer.buffer
-        conductor: Any = app.topics
-        if buffer.size > buffer.max_messages or conductor._tp_to_callback_lock.locked():
+        buffer = self._deliver_buffer
+        if buffer.size > buffer.max_messages or self._deliver_lock.locked():
             return False
-        return not any(queue.full() for queue in app.flow_control._queues)
+        return not any(queue.full() for queue in queues)
+
+    @cached_property
+    def _deliver_flow(self) -> Any:
+        return self.app.flow_control
+
+    @cached_property
+    def _deliver_buffer(self) -> Any:
+        return self.app.producer.buffer
+
+    @cached_property
+    def _deliver_lock(self) -> asyncio.Lock:
+        conductor: Any = self.app.topics
+        return cast(asyncio.Lock, conductor._tp_to_callback_lock)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         """faust's fetch loop, delivering each record by a plain await when that cannot wait.
@@ -268,6 +280,8 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                 await self.sleep(0)
                 if self.should_stop:
                     continue
+                # the stream queues, looked up once a fetch, not once a record
+                queues = list(self._deliver_flow._queues)
                 async for tp, message in ait:
                     num_since_yield += 1
                     if num_since_yield > yield_every:
@@ -282,7 +296,7 @@ class RewindingConsumer(aiokafka_driver.Consumer):
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
-                        if at_once():
+                        if at_once(queues):
                             await callback(message)
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
