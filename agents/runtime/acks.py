@@ -29,14 +29,9 @@ def withhold_acks(events: Iterable[EventT[Any]]) -> None:
     for it) but never reaches the consumer's acked offsets: the next owner, or this worker
     after a restart or rebalance, reads it again from the committed offset.
     """
-    events = list(events)
     with ack_lock:
         for event in events:
             event.message.acked = True
-    app = getattr(events[0], "app", None) if events else None
-    consumer = getattr(app, "consumer", None) if app is not None else None
-    if isinstance(consumer, RewindingConsumer):
-        consumer.withhold(events)
 
 
 #: The worker's exit status when it stops in the middle of a batch it cannot finish safely.
@@ -87,9 +82,6 @@ class OffsetGuard:
 
     def __init__(self) -> None:
         self._next: dict[TP, int] = {}
-        # per partition, the offset after the last record admitted: ahead of ``_next`` while
-        # an admitted batch's writes are in flight (the router's pipeline)
-        self._admitted: dict[TP, int] = {}
         # partition -> (offset sought back to, the seek count after that seek)
         self._rewound: dict[TP, tuple[int, int]] = {}
         self.holes = 0
@@ -102,7 +94,6 @@ class OffsetGuard:
     def reset(self) -> None:
         """After a rebalance: each partition starts again at its committed offset."""
         self._next.clear()
-        self._admitted.clear()
         self._rewound.clear()
 
     def admit(
@@ -119,7 +110,7 @@ class OffsetGuard:
             if tp in seeks:
                 others.append(event)
                 continue
-            at = expected.get(tp, self._admitted.get(tp, self._next.get(tp)))
+            at = expected.get(tp, self._next.get(tp))
             if at is None:
                 at = consumer.head(tp)
             if at is None or offset == at:
@@ -147,7 +138,6 @@ class OffsetGuard:
                     )
                     seeks[tp] = at
                     others.append(event)
-        self._admitted.update(expected)
         return admitted, others, seeks
 
     def advance(self, admitted: Iterable[EventT[Any]]) -> None:
@@ -156,15 +146,7 @@ class OffsetGuard:
             tp, offset = event.message.tp, event.message.offset
             if offset + 1 > self._next.get(tp, -1):
                 self._next[tp] = offset + 1
-            rewound = self._rewound.get(tp)
-            # a batch admitted before the seek back lands after it: the seek still waits
-            if rewound is not None and offset >= rewound[0]:
-                del self._rewound[tp]
-
-    def forget_admitted(self) -> None:
-        """An admitted batch will not be applied (its writes were dropped): each partition
-        goes on from the last record applied, as if the batch had never been admitted."""
-        self._admitted.clear()
+            self._rewound.pop(tp, None)
 
     def rewound(self, tp: TP, offset: int, epoch: int) -> None:
         self._rewound[tp] = (offset, epoch)

@@ -21,7 +21,7 @@ from agents.notify.agent import register_notifier
 from agents.runtime.acks import OffsetGuard
 from agents.runtime.api_auth import TokenStore
 from agents.runtime.audit import AuditLog
-from agents.runtime.batch import BatchLoop, InFlight
+from agents.runtime.batch import BatchLoop
 from agents.runtime.consumer import App, RewindingConsumer
 from agents.runtime.context import build_context, build_senders
 from agents.runtime.deadlines import Deadlines, is_recovered
@@ -119,12 +119,9 @@ def create_app(
         due_soon_days_left=settings.due_soon_days_left,
         reminder_every_days=settings.reminder_every_working_days,
     )
-    # The router reads the tables through the writes of the batch in flight (the pipeline
-    # in agents/runtime/batch.py); everything else reads what the broker confirmed.
-    views = {name: InFlight(table) for name, table in tables.items()}
     router = RouterCore(
         context,
-        Tables(open=views[OPEN_TABLE], closed=views[CLOSED_TABLE], parked=views[PARKED_TABLE]),
+        Tables(open=tables[OPEN_TABLE], closed=tables[CLOSED_TABLE], parked=tables[PARKED_TABLE]),
         parking_policy(settings),
         on_event=on_event,
         ticks_topic=names.ticks,
@@ -138,7 +135,7 @@ def create_app(
     guard = OffsetGuard()
 
     loop = BatchLoop(
-        app, router, tables, topics, watcher, gauges, metrics, clock, names.ticks, guard, views
+        app, router, tables, topics, watcher, gauges, metrics, clock, names.ticks, guard
     )
     app.agent(router_input, name="router")(loop.agent)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import faust
 from faust.streams import _current_event
@@ -23,7 +22,7 @@ from agents.runtime.consumer import RewindingConsumer
 from agents.runtime.records import Coordinates, Outgoing, crash_dead_letter
 from agents.runtime.router import BatchResult, RawRecord, RouterCore
 from agents.runtime.senders import broker_time
-from agents.runtime.tables import BatchedChangelogTable, ChangelogFlight
+from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges, OverrunAttribution, record_batch
 from agents.runtime.watcher import Watcher
 from monitoring.metrics import Metrics
@@ -35,9 +34,6 @@ log = logging.getLogger(__name__)
 #: objects, acks, the consumer hand-off) dominates a one-at-a-time loop.
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
-
-#: Event-loop turns given to the producer's sender after a batch's changelog is sent.
-SEND_YIELDS = 3
 
 #: A membership check that cannot reach the coordinator (a broker restarting) is retried
 #: this often before the batch is given up (unacked, the worker exits 70). Nothing is
@@ -58,93 +54,8 @@ class Fenced(RuntimeError):
     """This worker lost its group membership while it held a batch: it must not write."""
 
 
-class InFlight(MutableMapping[bytes, bytes]):
-    """A table as the router reads it: the writes of batches still in flight over the store.
-
-    The pipeline computes batch N+1 while batch N's changelog is on its way; the local store
-    gets N's states only once the broker confirmed them, so N+1 reads them here. The router
-    never writes through this view (its writes go to the changelog first).
-    """
-
-    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
-        self.table = table
-        # key -> (value, None = deleted; the sequence number of the batch that wrote it)
-        self.pending: dict[bytes, tuple[bytes | None, int]] = {}
-
-    def __getattr__(self, name: str) -> Any:  # on_recover and the like: the table's own
-        return getattr(self.table, name)
-
-    def hold(self, writes: Mapping[bytes, tuple[bytes | None, int]], seq: int) -> None:
-        for key, (value, _) in writes.items():
-            self.pending[key] = (value, seq)
-
-    def release(self, keys: Iterable[bytes], seq: int) -> None:
-        """Batch ``seq`` is in the store: its keys read from there again, unless a later
-        batch wrote them meanwhile."""
-        pending = self.pending
-        for key in keys:
-            held = pending.get(key)
-            if held is not None and held[1] == seq:
-                del pending[key]
-
-    def get(self, key: bytes, default: Any = None) -> Any:
-        held = self.pending.get(key)
-        if held is not None:
-            return held[0] if held[0] is not None else default
-        return self.table.get(key, default)
-
-    def __getitem__(self, key: bytes) -> bytes:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return cast(bytes, value)
-
-    def __contains__(self, key: object) -> bool:
-        held = self.pending.get(cast(bytes, key))
-        if held is not None:
-            return held[0] is not None
-        return key in self.table
-
-    def __iter__(self) -> Iterator[bytes]:
-        pending = self.pending
-        for key in self.table:
-            if key not in pending:
-                yield key
-        for key, (value, _) in list(pending.items()):
-            if value is not None:
-                yield key
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        raise RuntimeError("the router writes through the changelog, not this view")
-
-    def __delitem__(self, key: bytes) -> None:
-        raise RuntimeError("the router writes through the changelog, not this view")
-
-
-@dataclass
-class _Flight:
-    """One batch past its outputs and fence, its changelog records sent, not confirmed."""
-
-    seq: int
-    batch: list[EventT[Any]]
-    records: list[RawRecord]
-    result: BatchResult
-    started: float
-    changelogs: list[ChangelogFlight] = field(default_factory=list)
-
-
 class BatchLoop:
-    """The router agent's body: admit in offset order, route, write in order, then ack.
-
-    Pipelined one batch deep: while batch N's changelog records wait for the broker, the
-    agent takes and computes batch N+1 (reading N's states from :class:`InFlight`) and
-    sends its outputs. Per batch the order of docs/routing.md holds: outputs confirmed,
-    membership confirmed, changelog confirmed, store, ack; and N+1's changelog is sent
-    only after N's is confirmed and in the store, so batches land in order.
-    """
+    """The router agent's body: admit in offset order, route, write in order, then ack."""
 
     def __init__(
         self,
@@ -158,128 +69,36 @@ class BatchLoop:
         clock: Clock,
         ticks_topic: str,
         guard: OffsetGuard,
-        views: Mapping[str, InFlight] | None = None,
     ) -> None:
         self.app, self.router, self.tables, self.topics = app, router, tables, topics
         self.watcher, self.gauges, self.metrics, self.clock = watcher, gauges, metrics, clock
         self.ticks_topic, self.guard = ticks_topic, guard
-        #: the router's views of the tables (None: it reads the tables; no pipelining)
-        self.views = views
         # Late dossiers' overrun by agency and step, labelled like the gauges.
         self.overrun = OverrunAttribution(router.ctx, gauges.label)
-        self._seq = 0
-        self._flight: _Flight | None = None
-        self._landing: asyncio.Future[None] | None = None
 
     async def agent(self, stream: Any) -> None:
-        try:
-            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-                consumer = self.app.consumer
-                if isinstance(consumer, RewindingConsumer):
-                    # In offset order, none skipped (agents/runtime/acks.py OffsetGuard).
-                    batch, others, seeks = self.guard.admit(batch, consumer)
-                    withhold_acks(others)
-                    if seeks:
-                        await consumer.seek_back(seeks, self.guard)
-                    if not batch:
-                        continue
-                    if self.views is not None:
-                        # take_events acks this batch when the next is taken: not before
-                        # its writes land (RewindingConsumer.defer).
-                        consumer.defer(batch)
-                if self.views is None or not isinstance(consumer, RewindingConsumer):
-                    # Not pipelined (only our consumer can defer an ack). A batch cut short
-                    # (SIGTERM cancels the agent) is not acked: faust would commit it in
-                    # take_events' finally with its state unwritten.
-                    async with settle_or_withhold(batch):
-                        try:
-                            await self.route(batch)
-                        except Exception:
-                            # Outputs or changelog could not be written (broker gone, a bug
-                            # in the shell), or this worker lost its partitions (Fenced).
-                            exit_unacked("router")
-                    self.guard.advance(batch)
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            consumer = self.app.consumer
+            if isinstance(consumer, RewindingConsumer):
+                # In offset order, none skipped (agents/runtime/acks.py OffsetGuard).
+                batch, others, seeks = self.guard.admit(batch, consumer)
+                withhold_acks(others)
+                if seeks:
+                    await consumer.seek_back(seeks, self.guard)
+                if not batch:
                     continue
+            # A batch cut short (SIGTERM cancels the agent) is not acked: faust would
+            # commit it in take_events' finally with its state unwritten.
+            async with settle_or_withhold(batch):
                 try:
-                    flight = await self.launch(list(batch))
-                except asyncio.CancelledError:
-                    withhold_acks(batch)
-                    raise
+                    await self.route(batch)
                 except Exception:
+                    # Outputs or changelog could not be written (broker gone, a bug in the
+                    # shell), or this worker lost its partitions while frozen (Fenced).
                     exit_unacked("router")
-                self._flight = flight
-                self._landing = asyncio.ensure_future(self.land(flight))
-        finally:
-            self._drop_flight()
+            self.guard.advance(batch)
 
-    def _drop_flight(self) -> None:
-        """The agent stops with a batch in flight: it is not acked (read again later)."""
-        flight, landing = self._flight, self._landing
-        self._flight = self._landing = None
-        if flight is None or landing is None:
-            return
-        if landing.done() and not landing.cancelled():
-            return  # landed (or the process is exiting 70)
-        landing.cancel()
-        withhold_acks(flight.batch)
-        self.guard.forget_admitted()
-        log.warning("batch of %d events not finished: not acked", len(flight.batch))
-
-    async def launch(self, batch: list[EventT[Any]]) -> _Flight:
-        """Compute ``batch``, confirm its outputs and this worker's membership, send its
-        changelog records; the previous batch has landed when this returns."""
-        records, result, started = self.compute(batch)
-        self._seq += 1
-        seq = self._seq
-        if self.views is not None:
-            for name, writes in result.writes.items():
-                self.views[name].hold(writes, seq)
-        # 1. outputs first, and wait for the broker: state must never record an event
-        #    whose outputs were lost (see agents/runtime/router.py).
-        pending = [await self.send(out) for out in result.outgoing]
-        # the previous batch's changelog confirmed and in the store before ours is sent
-        landing = self._landing
-        if landing is not None:
-            await landing
-        await asyncio.gather(*pending)
-        # 2. still the owner? A worker frozen past the session timeout must not write a
-        #    stale state after the new owner's (docs/routing.md "Fencing").
-        generation = await self.fence() if result.writes else None
-        # 3. then the changelog (confirmed in land(), and only then the local store)
-        flight = _Flight(seq, batch, records, result, started)
-        for name, writes in result.writes.items():
-            target = self.tables[name]
-            for key, (value, index) in writes.items():
-                target.stage(key, value, batch[index])
-        for target in self.tables.values():
-            flight.changelogs.append(await target.send_staged(generation))
-        # Let the producer put the records on the wire before the next batch's compute
-        # holds the event loop: that is the round trip the pipeline hides.
-        for _ in range(SEND_YIELDS):
-            await asyncio.sleep(0)
-        return flight
-
-    async def land(self, flight: _Flight) -> None:
-        """Wait for the flight's changelog, write the store, then ack the batch."""
-        try:
-            for changelog in flight.changelogs:
-                await changelog.land()
-            self.after_store(flight.result, flight.records, flight.started)
-            if self.views is not None:
-                for name, writes in flight.result.writes.items():
-                    self.views[name].release(writes, flight.seq)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            exit_unacked("router")
-        consumer = self.app.consumer
-        if isinstance(consumer, RewindingConsumer):
-            consumer.finish(flight.batch)
-        self.guard.advance(flight.batch)
-        if self._flight is flight:
-            self._flight = None
-
-    def compute(self, batch: Sequence[EventT[Any]]) -> tuple[list[RawRecord], BatchResult, float]:
+    async def route(self, batch: Sequence[EventT[Any]]) -> None:
         records = [
             RawRecord(
                 e.message.value,
@@ -305,11 +124,6 @@ class BatchLoop:
                     if r.source.topic != self.ticks_topic
                 ]
             )
-        return records, result, started
-
-    async def route(self, batch: Sequence[EventT[Any]]) -> None:
-        """One batch from start to finish, nothing in flight after it (no pipelining)."""
-        records, result, started = self.compute(batch)
         # 1. outputs first, and wait for the broker: state must never record an event
         #    whose outputs were lost (see agents/runtime/router.py).
         pending = [await self.send(out) for out in result.outgoing]
@@ -325,10 +139,6 @@ class BatchLoop:
                 target.stage(key, value, batch[index])
         for target in self.tables.values():
             await target.flush_changelog(generation)
-        self.after_store(result, records, started)
-
-    def after_store(self, result: BatchResult, records: list[RawRecord], started: float) -> None:
-        """The batch's states are in the store: watch their deadlines, move the gauges."""
         for key, partition in result.touched.items():
             after = result.states.get(key)
             if after is None and key in result.parked_until:

@@ -50,20 +50,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from weakref import WeakSet
 
 import faust
 from aiokafka import errors as kafka_errors
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.protocol.group import HeartbeatRequest
-from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, EventT, Message
 from faust.types.transports import TransportT
 from faust.types.tuples import ack_lock
 from faust.utils.functional import consecutive_numbers
-from mode import Service, ServiceT
 from mode.utils.queues import FlowControlEvent
 
 if TYPE_CHECKING:
@@ -86,10 +84,6 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         super().on_init()
         # Messages an agent of ours finished (settle_or_withhold): the only ones acked.
         self._finished: WeakSet[Message] = WeakSet()
-        # Messages whose writes are still in flight (the router's pipeline, defer()), and
-        # those of them faust already asked to ack: acked when the agent finishes them.
-        self._deferred: WeakSet[Message] = WeakSet()
-        self._asked: WeakSet[Message] = WeakSet()
         self._skipped = 0
         # first offset of each stream partition read from its beginning (never committed)
         self._log_start: dict[TP, int] = {}
@@ -113,38 +107,15 @@ class RewindingConsumer(aiokafka_driver.Consumer):
             for tp, offset in targets.items():
                 guard.rewound(tp, offset, self._seeks.get(tp, 0))
 
-    def defer(self, events: Iterable[EventT[Any]]) -> None:
-        """The agent goes on to its next batch while these events' writes are in flight:
-        faust's ack of them (take_events acks each batch when the agent takes the next)
-        waits until :meth:`finish`, or never comes (:func:`acks.withhold_acks`)."""
-        for event in events:
-            self._deferred.add(event.message)
-
     def finish(self, events: Iterable[EventT[Any]]) -> None:
         """The agent has written everything these events caused: they may be acked."""
         for event in events:
-            message = event.message
-            self._deferred.discard(message)
-            if message in self._asked:
-                self._asked.discard(message)
-                super().ack(message)
-            else:
-                self._finished.add(message)
-
-    def withhold(self, events: Iterable[EventT[Any]]) -> None:
-        """These events will never be finished: forget that their ack was deferred."""
-        for event in events:
-            self._deferred.discard(event.message)
-            self._asked.discard(event.message)
+            self._finished.add(event.message)
 
     def ack(self, message: Message) -> bool:
         if message in self._finished:
             self._finished.discard(message)
             return super().ack(message)
-        if message in self._deferred:
-            # Still being written: acked by finish(), in its batch's order.
-            self._asked.add(message)
-            return False
         # faust acks what its stream *skips* (a message that reached the stream while the
         # flow was suspended for a rebalance, or from an older generation): its offset
         # would then be committed although no agent processed it. Settle it unacked.
@@ -216,109 +187,6 @@ class RewindingConsumer(aiokafka_driver.Consumer):
         finally:
             if undelivered and not self.should_stop:
                 await self._rewind(undelivered)
-
-    def _delivers_at_once(self, queues: list[Any]) -> bool:
-        """Whether handing a record to the streams now cannot wait on anything.
-
-        faust's conductor waits only for a suspended flow, a full producer buffer, its
-        subscription lock or a full stream queue (``queues``: the flow control's); when
-        none of them holds, its callback runs to the end without yielding, so the record
-        can be delivered by a plain await.
-        """
-        if (
-            self.suspend_flow.is_set()
-            or self._stopped.is_set()
-            or self._crashed.is_set()
-            or not self._deliver_flow.is_active()
-        ):
-            return False
-        buffer = self._deliver_buffer
-        if buffer.size > buffer.max_messages or self._deliver_lock.locked():
-            return False
-        return not any(queue.full() for queue in queues)
-
-    @cached_property
-    def _deliver_flow(self) -> Any:
-        return self.app.flow_control
-
-    @cached_property
-    def _deliver_buffer(self) -> Any:
-        return self.app.producer.buffer
-
-    @cached_property
-    def _deliver_lock(self) -> asyncio.Lock:
-        conductor: Any = self.app.topics
-        return cast(asyncio.Lock, conductor._tp_to_callback_lock)
-
-    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
-        """faust's fetch loop, delivering each record by a plain await when that cannot wait.
-
-        faust delivers every record through ``wait_first(callback, suspend_flow.wait())``:
-        four tasks and an ``asyncio.wait`` per record, ~5% of a busy router's time. The
-        race it is there for (a delivery waiting on a full queue while the flow is
-        suspended for a rebalance) cannot happen when nothing can make the delivery wait
-        (:meth:`_delivers_at_once`); otherwise the record goes faust's way. The rest is
-        faust-streaming 0.15.3's loop unchanged (its gap handling is ours: ``_add_gap``).
-        """
-        callback = self.callback
-        getmany = self.getmany
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
-        commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        at_once = self._delivers_at_once
-        yield_every = 100
-        num_since_yield = 0
-        try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                set_flag(CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
-                # getmany may be called in a loop that never yields to the event loop
-                await self.sleep(0)
-                if self.should_stop:
-                    continue
-                # the stream queues, looked up once a fetch, not once a record
-                queues = list(self._deliver_flow._queues)
-                async for tp, message in ait:
-                    num_since_yield += 1
-                    if num_since_yield > yield_every:
-                        await asyncio.sleep(0)
-                        num_since_yield = 0
-                    offset = message.offset
-                    r_offset = get_read_offset(tp)
-                    if r_offset is None or offset >= r_offset:
-                        gap = offset - (r_offset or 0)
-                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, r_offset + 1, offset)
-                        if commit_every is not None and self._n_acked >= commit_every:
-                            self._n_acked = 0
-                            await self.commit()
-                        if at_once(queues):
-                            await callback(message)
-                        else:
-                            await self.wait_first(callback(message), self.suspend_flow.wait())
-                        set_read_offset(tp, offset)
-                    else:
-                        self.log.dev("DROPPED MESSAGE ROFF %r", offset)
-                unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                self.log.info("Broker stopped consumer, shutting down...")
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                self.log.info("Consumer shutting down for user cancel.")
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
-        finally:
-            unset_flag(CONSUMER_FETCHING)
 
     def _note_fetched(self, tp: TP, offset: int) -> None:
         expected = self._expected.get(tp)

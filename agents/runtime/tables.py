@@ -77,36 +77,11 @@ class GenerationGuard:
         return True
 
 
-#: (key, value or None to delete, the event whose partition is the changelog's)
-Staged = tuple[bytes, bytes | None, EventT[Any]]
-
-
-class ChangelogFlight:
-    """A table's changelog records sent and not yet confirmed: ``land()`` waits for the
-    broker, then writes them to the local store (never before)."""
-
-    def __init__(
-        self,
-        table: BatchedChangelogTable,
-        staged: list[Staged],
-        futures: list[Any],
-        generation: int | None,
-    ) -> None:
-        self.table, self.staged, self.futures, self.generation = table, staged, futures, generation
-
-    async def land(self) -> int:
-        """Wait until the broker has every record, then apply them; returns how many."""
-        if not self.staged:
-            return 0
-        metas = await asyncio.gather(*self.futures)
-        self.table._landed(self.staged, list(metas), self.generation)
-        return len(self.staged)
-
-
 class BatchedChangelogTable(faust.Table[bytes, bytes]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._staged: list[Staged] = []
+        # (key, value or None to delete, the event whose partition is the changelog's)
+        self._staged: list[tuple[bytes, bytes | None, EventT[Any]]] = []
         self._guard = GenerationGuard()
 
     def stage(self, key: bytes, value: bytes | None, event: EventT[Any]) -> None:
@@ -129,14 +104,9 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
         ``generation``: the group generation under which the caller checked it owns the
         partitions; recorded in each record so recovery can skip a zombie's late writes.
         """
-        return await (await self.send_staged(generation)).land()
-
-    async def send_staged(self, generation: int | None = None) -> ChangelogFlight:
-        """Send every staged change without waiting for the broker: the first half of
-        :meth:`flush_changelog`; the returned flight's ``land()`` is the second."""
         staged, self._staged = self._staged, []
         if not staged:
-            return ChangelogFlight(self, staged, [], generation)
+            return 0
         topic = self.changelog_topic.get_topic_name()
         producer = self.app.producer
         headers = None if generation is None else [(GENERATION_HEADER, b"%d" % generation)]
@@ -144,9 +114,7 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
             await producer.send(topic, key, value, event.message.partition, None, headers)
             for key, value, event in staged
         ]
-        return ChangelogFlight(self, staged, futures, generation)
-
-    def _landed(self, staged: list[Staged], metas: list[Any], generation: int | None) -> None:
+        metas = await asyncio.gather(*futures)
         store = self.data
         try:
             for key, value, event in staged:
@@ -159,7 +127,6 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
                     store[key] = value
         finally:
             _current_event.set(None)
-        topic = self.changelog_topic.get_topic_name()
         latest: dict[int, int] = {}
         for meta in metas:
             latest[meta.partition] = max(meta.offset, latest.get(meta.partition, -1))
@@ -167,6 +134,7 @@ class BatchedChangelogTable(faust.Table[bytes, bytes]):
             store.set_persisted_offset(TP(topic, partition), offset)
             if generation is not None:
                 self._guard.admit(partition, generation, time.time())
+        return len(staged)
 
     def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
         """faust's recovery, minus records written by an older generation after a newer one."""
