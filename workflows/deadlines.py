@@ -309,8 +309,11 @@ def classify(cal: WorkingCalendar, finished_at: datetime, due_at: datetime) -> C
     The due day is the local date of ``due_at``, or the next working day if that
     date is off; the finish day is the local date of ``finished_at``.
     """
-    finished_day = _local(cal, finished_at, "finished_at").date()
-    due_day = cal.working_day_on_or_after(_local(cal, due_at, "due_at").date())
+    _aware(finished_at, "finished_at")
+    _aware(due_at, "due_at")
+    # Days as ordinals, from the calendar's per-instant cache (no zone conversion when seen).
+    finished_day = cal.day_ordinal(finished_at)
+    due_day = cal.working_ordinal_on_or_after(cal.day_ordinal(due_at))
     if finished_day < due_day:
         return Completion.EARLY
     if finished_day == due_day:

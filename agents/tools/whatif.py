@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from agents.settings import Settings
 from agents.tools.printable import count, json_escape, printable
 from agents.tools.whatif_catalog import Change, WhatIfCatalogError, alter, parse_commit
+from agents.tools.whatif_jobs import replay_in_processes
 from events import ContractError, InboundEvent, parse_event
 from workflows.catalog import Catalog, CatalogError, load_catalog
 from workflows.replay import GROUPS, Comparison, Figures, compare, replay, sent_by_anyone
@@ -304,9 +305,15 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         progress = _progress(label, len(sent), sys.stderr) if show else None
         return dict(replay(iter(sent), _context(settings, catalog), progress))
 
+    jobs: int = getattr(args, "jobs", None) or 1
     with without_cycle_collection():
-        actual = run("actual", base)
-        whatif = run("what-if", alternative)
+        if jobs > 1:
+            # Split by dossier across processes (agents/tools/whatif_jobs.py): no progress line.
+            contexts = [_context(settings, base), _context(settings, alternative)]
+            actual, whatif = replay_in_processes(sent, contexts, jobs)
+        else:
+            actual = run("actual", base)
+            whatif = run("what-if", alternative)
     comparison = compare(actual, whatif)
     print(render(comparison, changes, args.format, args.top))
     return 0

@@ -15,6 +15,13 @@ def _cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
     return main(args, settings)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of processes")
+    return value
+
+
 def add_whatif_commands(sub: Any) -> None:
     """``whatif`` on the ``dossierflow`` subparsers ``sub``."""
     whatif = sub.add_parser(
@@ -49,6 +56,13 @@ def add_whatif_commands(sub: Any) -> None:
     whatif.add_argument("--procedures", metavar="P1,P2,...", help="the procedures to cut")
     whatif.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     whatif.add_argument("--top", type=int, default=10, help="rows per group (default 10)")
+    whatif.add_argument(
+        "--jobs",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="split the dossiers across N processes (default 1: this one); same results",
+    )
     whatif.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

@@ -348,6 +348,27 @@ class WorkingCalendar:
         """The first working day strictly after ``d``."""
         return date.fromordinal(self._working_ordinal_on_or_after(self._require_date(d, "d") + 1))
 
+    def place(self, t: datetime) -> None:
+        """Refuse an instant the calendar cannot place (naive, or its local day outside the
+        supported years) as every method does; remembered, so the next question about
+        ``t`` is a cache hit. ``is_working_instant`` without the answer."""
+        if t not in self._locals:
+            self._local(t, "t")
+
+    def day_ordinal(self, t: datetime) -> int:
+        """The ordinal of ``t``'s local date (``t.astimezone(tz).toordinal()``), from the
+        cache when ``t`` was seen; no range check (a date, not yet a working-day question)."""
+        found = self._locals.get(t)
+        if found is not None:
+            return found[1]
+        return t.astimezone(self._tz).toordinal()
+
+    def working_ordinal_on_or_after(self, ordinal: int) -> int:
+        """``working_day_on_or_after`` on a date's ordinal."""
+        if ordinal < self._lo_ord or ordinal > self._hi_ord:
+            self._ensure_ordinal(ordinal)
+        return self._working_ordinal_on_or_after(ordinal)
+
     def is_working_instant(self, t: datetime) -> bool:
         """Whether ``t`` falls inside an office period (``[start, end)``) of a working day."""
         _, ordinal, tod = self._local(t, "t")
@@ -391,13 +412,24 @@ class WorkingCalendar:
             if amount == _ZERO:
                 return self.next_opening(start)
             raise ValueError(f"amount={amount} is negative; working time only moves forward")
-        return self._instant_at(self._position_of(start, "start") + amount // _US)
+        position = self._positions.get(start)
+        if position is None:
+            position = self._position_of(start, "start")
+        return self._instant_at(position + amount // _US)
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time in ``[a, b)``; zero when ``b <= a``."""
-        position_a = self._position_of(a, "a")
+        positions = self._positions
+        # The cache inline: both instants are nearly always known (a step's clock start and
+        # due, an event's time), and a method call costs as much as the lookup.
+        position_a = positions.get(a)
+        if position_a is None:
+            position_a = self._position_of(a, "a")
+        position_b = positions.get(b)
+        if position_b is None:
+            position_b = self._position_of(b, "b")
         # W is non-decreasing, so b <= a gives W(b) <= W(a): no datetime comparison needed.
-        worked = self._position_of(b, "b") - position_a
+        worked = position_b - position_a
         return timedelta(microseconds=worked) if worked > 0 else _ZERO
 
     def add_calendar_days(self, start: datetime, days: int) -> datetime:

@@ -163,7 +163,7 @@ def _refused(effects: Sequence[Effect]) -> bool:
 def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) -> Result:
     # Placing the instant first turns one out of the calendar's range into a rejection
     # before anything is stored, so no later event can trip over it.
-    ctx.calendar.is_working_instant(event.occurred_at)
+    ctx.calendar.place(event.occurred_at)
     if state is None:
         if isinstance(event, ev.DossierReceived):
             return on.received(event, ctx)
