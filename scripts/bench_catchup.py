@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -141,11 +140,7 @@ def main() -> int:
         )
         br.log(f"load average: {Path('/proc/loadavg').read_text().strip()}")
     finally:
-        subprocess.run(
-            [str(REPO / "scripts" / "kafka-local"), "stop", "--data-dir", str(kafka_dir)],
-            capture_output=True,
-            check=False,
-        )
+        br.stop_broker(kafka_dir)
     return 0
 
 

@@ -519,12 +519,17 @@ def main() -> int:
         stop(proc)
     finally:
         if not args.broker:
-            subprocess.run(
-                [str(REPO / "scripts" / "kafka-local"), "stop", "--data-dir", str(kafka_dir)],
-                capture_output=True,
-                check=False,
-            )
+            stop_broker(kafka_dir)
     return 0
+
+
+def stop_broker(kafka_dir: Path) -> None:
+    """Stop the broker this script started in ``kafka_dir`` (by its pid file)."""
+    subprocess.run(
+        [str(REPO / "scripts" / "kafka-local"), "stop", "--data-dir", str(kafka_dir)],
+        capture_output=True,
+        check=False,
+    )
 
 
 if __name__ == "__main__":

@@ -439,6 +439,16 @@ def test_two_workers_share_the_load_and_the_survivor_takes_over(fleet: Fleet) ->
     fleet.assert_no_agent_crash()
 
 
+def wait_crashed(crasher: Worker) -> None:
+    """The crash worker exited with the crash's own code (crash_worker.py)."""
+    assert crasher.proc is not None
+    try:
+        crasher.proc.wait(WAIT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the crash worker did not crash:\n{crasher.log()[-3000:]}")
+    assert crasher.proc.returncode == CRASH_EXIT_CODE, crasher.log()[-3000:]
+
+
 # --- 5. a crash between the table write and the offset commit ------------------------------
 
 
@@ -468,12 +478,7 @@ def test_crash_after_table_write_before_commit_does_not_double_apply(fleet: Flee
     )
     fleet.start(crasher)
     publish(fleet.bootstrap, topic, before_crash)
-    assert crasher.proc is not None
-    try:
-        crasher.proc.wait(WAIT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the crash worker did not crash:\n{crasher.log()[-3000:]}")
-    assert crasher.proc.returncode == CRASH_EXIT_CODE, crasher.log()[-3000:]
+    wait_crashed(crasher)
     assert f"{CRASH_MARKER}: {target.event_id}" in crasher.log()
 
     # The crash hit the window under test: the state remembering the event reached the
@@ -556,12 +561,7 @@ def test_a_crash_between_the_closed_and_open_changelogs_loses_no_dossier(fleet: 
     wait_status(crasher, dossier_id, lambda s: s["status"] == "result_ready")
     wait_consumed(fleet.bootstrap, fleet.group, topic)  # committed: never delivered again
     publish(fleet.bootstrap, topic, [returned])
-    assert crasher.proc is not None
-    try:
-        crasher.proc.wait(WAIT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the crash worker did not crash:\n{crasher.log()[-3000:]}")
-    assert crasher.proc.returncode == CRASH_EXIT_CODE, crasher.log()[-3000:]
+    wait_crashed(crasher)
     assert f"{CRASH_MARKER}: {returned.event_id} after " in crasher.log()
 
     survivor = fleet.worker("after-between", data="shared")
