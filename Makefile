@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install kafka-libs monitoring-tools lint unit integration test demo clean
+.PHONY: install kafka-libs monitoring-tools lint unit integration faults test demo clean
 
 install: $(VENV)/.installed
 
@@ -27,12 +27,19 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict events workflows agents monitoring tests scripts
 
+# Two processes: the unit suite is CPU-bound and this machine kind has two cores.
 unit: install
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit -q -n 2
 
 # The session fixture starts a real local Kafka (scripts/kafka-local) and stops it.
+# Fault tests whose fault is not about the store run on one store here; `make faults` runs
+# every fault test on both (tests/support/fleet.py `stores`).
 integration: install kafka-libs monitoring-tools
-	$(BIN)/pytest tests/integration -q -m integration --durations=25
+	$(BIN)/pytest tests/integration -q -m "integration and not every_store" --durations=25
+
+faults: install kafka-libs
+	$(BIN)/pytest tests/integration/test_faults_kafka.py tests/integration/test_poison_kafka.py \
+		-q -m integration --durations=0
 
 test: lint unit integration
 

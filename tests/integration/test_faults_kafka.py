@@ -38,7 +38,7 @@ from workflows.state import DossierState
 
 from support import security
 from support.dossiers import simulated
-from support.fleet import FAST_FAILOVER, Fleet, ownership, status
+from support.fleet import FAST_FAILOVER, STORE_URLS, Fleet, ownership, status, stores
 from support.fold import Fold
 from support.harness import LocalBroker, Worker, group_lag, manual_clock, wait_for
 from support.kafka_io import assignments, dead_letters, read_to_end
@@ -57,7 +57,7 @@ CATCH_UP_BOUND_S = 60.0
 #: A group whose committed offsets do not move for this long after its worker is ready is
 #: stuck (records skipped and never committed): the test stops waiting and shows what is.
 STALL_S = 20.0
-STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+STORES = pytest.mark.parametrize("store", STORE_URLS)
 #: How many problems a failure message lists (all are counted).
 SHOWN = 40
 
@@ -548,7 +548,7 @@ def test_kill9_at_random_instants_loses_nothing(fleet: Fleet, store: str) -> Non
 # --- 2. graceful restarts mid-stream -------------------------------------------------------
 
 
-@STORES
+@stores(in_ci="memory://")
 @pytest.mark.timeout(300)
 def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> None:
     """SIGTERM, wait for the exit, restart — twice while 200 dossiers are published."""
@@ -589,7 +589,7 @@ def test_graceful_restarts_mid_stream_lose_nothing(fleet: Fleet, store: str) -> 
 BACKLOGS = 4
 
 
-@STORES
+@stores(in_ci="rocksdb://")
 @pytest.mark.timeout(360)
 def test_restart_onto_a_backlog_repeatedly_loses_nothing(fleet: Fleet, store: str) -> None:
     """Everything processed; SIGTERM; publish a backlog; restart — four times (the loss is
@@ -641,7 +641,7 @@ def test_restart_onto_a_backlog_repeatedly_loses_nothing(fleet: Fleet, store: st
 # --- 4. a frozen worker resumes after its partitions moved on ------------------------------
 
 
-@STORES
+@stores(in_ci="rocksdb://")
 @pytest.mark.timeout(420)
 def test_a_frozen_worker_that_resumes_does_not_regress_any_dossier(
     fleet: Fleet, store: str

@@ -16,8 +16,6 @@ import base64
 import hashlib
 from datetime import datetime, timedelta
 
-import pytest
-
 from events import (
     DEAD_LETTER_MAX_BYTES,
     EXCERPT_BYTES,
@@ -29,7 +27,7 @@ from events import (
 from workflows.calendar import VN_TZ
 
 from support.dossiers import construction_licence, publishing_licence, receipt
-from support.fleet import Fleet, post_clock, status
+from support.fleet import Fleet, post_clock, status, stores
 from support.fold import Fold
 from support.harness import manual_clock, wait_for
 from support.kafka_io import Sent, dead_letters, produce, read_to_end, wait_consumed
@@ -62,7 +60,7 @@ def padded(event: InboundEvent, size: int) -> bytes:
     return raw + b" " * (size - len(raw))
 
 
-@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+@stores(in_ci="memory://")
 def test_poison_records_are_dead_lettered_and_the_good_dossiers_finish(
     fleet: Fleet, store: str
 ) -> None:

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from events import TopicNames
 
 from support import security
@@ -20,6 +22,24 @@ TAKEOVER_S = 120.0
 #: until its session times out (faust's default is 60 s); 10 s keeps the tests short and is
 #: still far above the 1 s heartbeat on a loaded 2-core machine.
 FAST_FAILOVER = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+STORE_URLS = ("memory://", "rocksdb://")
+
+
+def stores(in_ci: str) -> pytest.MarkDecorator:
+    """Parametrize a test over both table stores; CI (`make test`) runs it on ``in_ci``.
+
+    The other store's run is marked ``every_store``: `make faults` runs the whole matrix.
+    It keeps CI near its time budget where a fault is not about the store (a frozen worker,
+    a poison record); the kill -9 tests run on both stores in CI.
+    """
+    assert in_ci in STORE_URLS, in_ci
+    return pytest.mark.parametrize(
+        "store",
+        [
+            url if url == in_ci else pytest.param(url, marks=pytest.mark.every_store)
+            for url in STORE_URLS
+        ],
+    )
 
 
 class Fleet:
