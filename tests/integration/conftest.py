@@ -13,7 +13,6 @@ Every test collected under this folder is marked ``integration``
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -23,14 +22,16 @@ from pathlib import Path
 
 import pytest
 
+from agents.runtime.kafka_admin import ensure_topics
+from agents.settings import Settings
+from events import TopicNames
+
 from support import security
 from support.fleet import Fleet
-from support.harness import StartWorker, Worker, start_worker
+from support.harness import KAFKA_LOCAL, StartWorker, Worker, free_ports, start_worker
 from support.security import login
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
 
 # The start includes a one-time Maven resolve on a cold cache (~10-20 s here) and the
 # script's own readiness timeout (90 s); this only guards against a hung script.
@@ -53,20 +54,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel just handed out; free-ish (another process may still grab one)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _kafka_local(*args: str | Path, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run ``scripts/kafka-local`` with ``args``; a non-zero exit is the caller's to judge."""
     return subprocess.run(
@@ -82,7 +69,7 @@ def _start_broker(base: Path) -> tuple[str, Path]:
     failures = []
     # The ports are probed free, then handed to a JVM seconds later: retry if one was taken.
     for attempt in range(3):
-        port, controller_port = _free_ports(2)
+        port, controller_port = free_ports(2)
         data_dir = base / f"attempt-{attempt}"
         started = _kafka_local(
             "start",
@@ -190,6 +177,17 @@ def create_topics_fixture() -> Callable[..., list[str]]:
     return create_topics
 
 
+@pytest.fixture
+def topics(kafka_bootstrap: str, topic_prefix: str, consumer_group: str) -> TopicNames:
+    """The test's topics, created with the roles' ACLs on them, before anything is produced
+    (``ensure_topics`` sets the events topic's LogAppendTime)."""
+    security.grant(kafka_bootstrap, topic_prefix, consumer_group)
+    ensure_topics(
+        Settings(broker=kafka_bootstrap, topic_prefix=topic_prefix, app_id=consumer_group)
+    )
+    return TopicNames.with_prefix(topic_prefix)
+
+
 @pytest.fixture(name="start_worker")
 def start_worker_fixture(
     kafka_bootstrap: str, topic_prefix: str, consumer_group: str, tmp_path: Path
@@ -209,6 +207,18 @@ def start_worker_fixture(
         )
 
     return start
+
+
+@pytest.fixture(scope="module")
+def module_fleet(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Workers one module's tests share, in topics and a group of their own (the per-test
+    ``topic_prefix`` is too short-lived); all stopped (by pid) when the module ends."""
+    unique = uuid.uuid4().hex[:8]
+    fleet = Fleet(kafka_bootstrap, f"t-{unique}-", f"g-{unique}", tmp_path_factory.mktemp("fleet"))
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()
 
 
 @pytest.fixture

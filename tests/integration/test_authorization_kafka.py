@@ -12,11 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import events as ev
-from agents.runtime.kafka_admin import ensure_topics
-from agents.settings import Settings
 from events import TopicNames, encode
 
-from support import security
 from support.dossiers import receipt
 from support.harness import StartWorker, read_json, wait_for
 from support.kafka_io import produce
@@ -39,17 +36,8 @@ def completed(dossier: str, agency: str, step: str, at: datetime) -> ev.StepComp
 
 
 def test_only_the_holder_acts_and_nothing_is_back_or_future_dated(
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    consumer_group: str,
-    tmp_path: Path,
-    start_worker: StartWorker,
+    kafka_bootstrap: str, topics: TopicNames, tmp_path: Path, start_worker: StartWorker
 ) -> None:
-    names = TopicNames.with_prefix(topic_prefix)
-    security.grant(kafka_bootstrap, topic_prefix, consumer_group)  # the roles' ACLs
-    ensure_topics(
-        Settings(broker=kafka_bootstrap, topic_prefix=topic_prefix, app_id=consumer_group)
-    )
     now = datetime.now(UTC)
     desk_only = signer("desk-only", "d1")
     rng = random.Random(12)
@@ -60,7 +48,7 @@ def test_only_the_holder_acts_and_nothing_is_back_or_future_dated(
 
     produce(
         kafka_bootstrap,
-        names.events,
+        topics.events,
         [
             # AUTH-1: routed by its holders; an attacker's completion of STC's step refused
             record(receipt("AUTH-1", "AUTH-1/r", now - timedelta(hours=2), agency=DESK)),
@@ -82,7 +70,7 @@ def test_only_the_holder_acts_and_nothing_is_back_or_future_dated(
     # AUTH-2: a publisher that may speak only for the desk, speaking for SXD
     produce(
         kafka_bootstrap,
-        names.events,
+        topics.events,
         [record(receipt("AUTH-2", "AUTH-2/r", now - timedelta(hours=1), agency="SXD"))],
         signed_by=desk_only,
     )
@@ -94,7 +82,7 @@ def test_only_the_holder_acts_and_nothing_is_back_or_future_dated(
     worker = start_worker(DOSSIERFLOW_PUBLISHERS_PATH=str(registry))
     try:
         expected = 4 + RANDOM_AGENCIES
-        letters = read_json(kafka_bootstrap, names.dlq, count=expected, timeout=90, quiet=3)
+        letters = read_json(kafka_bootstrap, topics.dlq, count=expected, timeout=90, quiet=3)
         assert len(letters) == expected, [(d["source_key"], d["reason"]) for d in letters]
         by_key: dict[str, list[dict[str, object]]] = {}
         for letter in letters:

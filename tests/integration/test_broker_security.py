@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import stat
 import subprocess
 import uuid
@@ -31,8 +30,8 @@ from agents.access.acls import ROLES, apply_acls
 from agents.access.client import KafkaSecurity
 from events.topics import TopicNames
 
-REPO = Path(__file__).resolve().parents[2]
-KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
+from support.harness import KAFKA_LOCAL, free_ports
+
 APP_ID = f"secapp-{uuid.uuid4().hex[:6]}"
 PREFIX = f"t-{uuid.uuid4().hex[:8]}-"
 NAMES = TopicNames.with_prefix(PREFIX)
@@ -54,17 +53,6 @@ class SecureBroker:
         return KafkaSecurity.from_credentials_file(self.credentials, role)
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _kafka_local(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(KAFKA_LOCAL), *map(str, args)], capture_output=True, text=True, timeout=300
@@ -74,7 +62,7 @@ def _kafka_local(*args: str | Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     data_dir = tmp_path_factory.mktemp("kafka-secure")
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     started = _kafka_local(
         "start", "--port", str(port), "--controller-port", str(controller_port),
         "--data-dir", data_dir,

@@ -12,9 +12,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2
 
+from support.harness import KAFKA_LOCAL
 from support.security import login
 
-KAFKA_LOCAL = Path(__file__).resolve().parents[2] / "scripts" / "kafka-local"
 PARTITIONS = 4
 
 

@@ -13,7 +13,6 @@ data dir and port; the tests sharing a worker use dossier ids no other test uses
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -33,8 +32,8 @@ from agents.tools.publisher import Publisher
 from events import MAX_EVENT_BYTES, DeadLetter, ReasonKind, TopicNames, decode, parse_event
 
 from support import security
+from support.cli import cli_env, run_cli
 from support.harness import (
-    REPO,
     Worker,
     committed_total,
     free_port,
@@ -271,19 +270,11 @@ def publish_input() -> tuple[list[bytes], list[dict[str, Any]], list[str]]:
 def cli(
     bootstrap: str, prefix: str, *args: str, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
-    env.update(DOSSIERFLOW_BROKER=bootstrap, DOSSIERFLOW_TOPIC_PREFIX=prefix, **security.env())
-    env.update(publisher_env())
     security.grant(bootstrap, prefix, "dossierflow")  # the CLI's principals, on these topics
-    return subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", *args],
-        env=env,
-        cwd=REPO,
-        input=stdin.decode("utf-8") if stdin is not None else None,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return run_cli(
+        *args,
+        env=cli_env(bootstrap, prefix, **publisher_env()),
+        stdin=stdin.decode("utf-8") if stdin is not None else None,
     )
 
 

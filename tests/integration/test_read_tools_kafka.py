@@ -6,7 +6,6 @@ One worker serves the module; its refusals are published once, by ``publish --wa
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import events as ev
 from agents.access.credentials import ADMIN
 
 from support import security
+from support.cli import cli_env, run_cli
 from support.dossiers import DESK, MOTCUA, receipt
 from support.fleet import Fleet
 from support.harness import REPO
@@ -49,15 +49,7 @@ class Province:
     def cli(
         self, *args: str, prefix: str | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agents.tools.cli", *args],
-            env=self.env(prefix, **env),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_cli(*args, env=self.env(prefix, **env))
 
     @contextmanager
     def following(self, *args: str) -> Iterator[subprocess.Popen[str]]:
@@ -82,34 +74,26 @@ class Province:
             proc.wait()
 
     def env(self, prefix: str | None = None, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
-        env.update(
-            DOSSIERFLOW_BROKER=self.fleet.bootstrap,
-            DOSSIERFLOW_TOPIC_PREFIX=self.fleet.prefix if prefix is None else prefix,
+        return cli_env(
+            self.fleet.bootstrap,
+            self.fleet.prefix if prefix is None else prefix,
             DOSSIERFLOW_APP_ID=self.fleet.group,
-            **security.env(),
             **publisher_env(),
             **extra,
         )
-        return env
 
 
 @pytest.fixture(scope="module")
-def province(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
-    unique = uuid.uuid4().hex[:8]
-    base = tmp_path_factory.mktemp("read-tools")
-    fleet = Fleet(kafka_bootstrap, f"t-{unique}-", f"g-{unique}", base)
-    try:
-        fleet.provision()
-        fleet.start(fleet.worker("router"))
-        province = Province(fleet)
-        path = base / "events.jsonl"
-        lines = [province.applied, province.unknown, province.elsewhere]
-        path.write_bytes(b"".join(ev.encode(e) + b"\n" for e in lines))
-        province.published = province.cli("publish", "--wait", str(WAIT_S), str(path))
-        yield province
-    finally:
-        fleet.stop_all()
+def province(module_fleet: Fleet) -> Province:
+    fleet = module_fleet
+    fleet.provision()
+    fleet.start(fleet.worker("router"))
+    province = Province(fleet)
+    path = fleet.base / "events.jsonl"
+    lines = [province.applied, province.unknown, province.elsewhere]
+    path.write_bytes(b"".join(ev.encode(e) + b"\n" for e in lines))
+    province.published = province.cli("publish", "--wait", str(WAIT_S), str(path))
+    return province
 
 
 def test_publish_wait_names_each_refused_event_and_its_reason(province: Province) -> None:

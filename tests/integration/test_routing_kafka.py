@@ -19,7 +19,6 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
@@ -32,6 +31,7 @@ from events import ReasonKind, StepCompleted, encode
 from workflows.routing import event_fingerprint
 from workflows.state import DossierState, Status
 
+from support.cli import run_cli
 from support.dossiers import (
     CLOSING,
     DESK,
@@ -47,7 +47,7 @@ from support.dossiers import (
 )
 from support.fleet import TAKEOVER_S, Fleet, ownership, status, wait_split, wait_status
 from support.fold import Fold, assert_assignments
-from support.harness import REPO, Worker, wait_for
+from support.harness import Worker, wait_for
 from support.kafka_io import (
     PARTITIONS,
     WAIT_S,
@@ -71,15 +71,7 @@ def dossierflow(
     worker: Worker, *args: str, env: dict[str, str] | None = None
 ) -> CompletedProcess[str]:
     """The CLI with ``worker``'s settings (its broker, prefix and logins) and ``env``."""
-    return subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", *args],
-        env={**worker.env, **(env or {})},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env={**worker.env, **(env or {})})
 
 
 # Every assignment, worked out by hand. Office hours 07:30-11:30 and 13:30-17:30 (8 h a day);
@@ -128,15 +120,10 @@ EXPECTED_BY_HAND = {
 
 
 @pytest.fixture(scope="module")
-def router(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def router(module_fleet: Fleet) -> Fleet:
     """One plain worker shared by the tests that need nothing but routing (distinct dossiers)."""
-    unique = uuid.uuid4().hex[:8]
-    fleet = Fleet(kafka_bootstrap, f"t-{unique}-", f"g-{unique}", tmp_path_factory.mktemp("router"))
-    try:
-        fleet.start(fleet.worker("router"))
-        yield fleet
-    finally:
-        fleet.stop_all()
+    module_fleet.start(module_fleet.worker("router"))
+    return module_fleet
 
 
 # --- 1. whole lifecycles through `dossierflow publish` -------------------------------------

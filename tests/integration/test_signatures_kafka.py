@@ -10,12 +10,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agents.runtime.kafka_admin import ensure_topics
-from agents.settings import Settings
 from agents.tools.signing import Signer
 from events import TopicNames, encode
 
-from support import security
 from support.dossiers import receipt
 from support.harness import StartWorker, read_json
 from support.kafka_io import produce, read_to_end
@@ -30,42 +27,34 @@ def received(dossier: str) -> bytes:
 
 
 def test_only_events_signed_by_a_valid_registered_key_are_applied(
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    consumer_group: str,
-    tmp_path: Path,
-    start_worker: StartWorker,
+    kafka_bootstrap: str, topics: TopicNames, tmp_path: Path, start_worker: StartWorker
 ) -> None:
-    names = TopicNames.with_prefix(topic_prefix)
-    settings = Settings(broker=kafka_bootstrap, topic_prefix=topic_prefix, app_id=consumer_group)
-    security.grant(kafka_bootstrap, topic_prefix, consumer_group)  # the roles' ACLs
-    ensure_topics(settings)  # before anything is produced: the events topic's LogAppendTime
     old, new = signer("rotating", "k1"), signer("rotating", "k2")
 
     # Published before the worker starts: it reads them all from the beginning.
-    good = produce(kafka_bootstrap, names.events, [("GOOD", received("GOOD"))])
-    produce(kafka_bootstrap, names.events, [("UNSIGNED", received("UNSIGNED"))], headers=[])
+    good = produce(kafka_bootstrap, topics.events, [("GOOD", received("GOOD"))])
+    produce(kafka_bootstrap, topics.events, [("UNSIGNED", received("UNSIGNED"))], headers=[])
     tampered = received("TAMPERED")
     headers = signer().headers(b"TAMPERED", tampered)
     changed = tampered.replace(b"online", b"postal")  # one field's value changed after signing
     assert changed != tampered
-    produce(kafka_bootstrap, names.events, [("TAMPERED", changed)], headers=headers)
+    produce(kafka_bootstrap, topics.events, [("TAMPERED", changed)], headers=headers)
     # A valid signed receipt for dossier A replayed with its headers under dossier B's key.
     replayed = received("A")
     headers = signer().headers(b"A", replayed)
-    produce(kafka_bootstrap, names.events, [("REPLAYED", replayed)], headers=headers)
+    produce(kafka_bootstrap, topics.events, [("REPLAYED", replayed)], headers=headers)
     wrong = Signer("test-publisher", "test-1", key_for("not the registered one"))
-    produce(kafka_bootstrap, names.events, [("WRONG-KEY", received("WRONG-KEY"))], signed_by=wrong)
+    produce(kafka_bootstrap, topics.events, [("WRONG-KEY", received("WRONG-KEY"))], signed_by=wrong)
     # Rotation: k1 is retired at an instant between these two old-key records.
     (before,) = produce(
-        kafka_bootstrap, names.events, [("OLD-BEFORE", received("OLD-BEFORE"))], signed_by=old
+        kafka_bootstrap, topics.events, [("OLD-BEFORE", received("OLD-BEFORE"))], signed_by=old
     )
     retired_at = datetime.now(UTC) + timedelta(seconds=1)
     time.sleep(1.5)
-    produce(kafka_bootstrap, names.events, [("OLD-AFTER", received("OLD-AFTER"))], signed_by=old)
-    produce(kafka_bootstrap, names.events, [("NEW-AFTER", received("NEW-AFTER"))], signed_by=new)
-    appended = {r.offset: r.timestamp for r in read_to_end(kafka_bootstrap, names.events)}
-    assert [r.timestamp_type for r in read_to_end(kafka_bootstrap, names.events)][:1] == [1]
+    produce(kafka_bootstrap, topics.events, [("OLD-AFTER", received("OLD-AFTER"))], signed_by=old)
+    produce(kafka_bootstrap, topics.events, [("NEW-AFTER", received("NEW-AFTER"))], signed_by=new)
+    appended = {r.offset: r.timestamp for r in read_to_end(kafka_bootstrap, topics.events)}
+    assert [r.timestamp_type for r in read_to_end(kafka_bootstrap, topics.events)][:1] == [1]
     assert datetime.fromtimestamp(appended[before.offset] / 1000, UTC) < retired_at
     assert good[0].partition >= 0
 
@@ -82,7 +71,7 @@ def test_only_events_signed_by_a_valid_registered_key_are_applied(
     )
     worker = start_worker(clock_at=START, DOSSIERFLOW_PUBLISHERS_PATH=str(registry))
     try:
-        letters = read_json(kafka_bootstrap, names.dlq, count=5, timeout=60, quiet=2)
+        letters = read_json(kafka_bootstrap, topics.dlq, count=5, timeout=60, quiet=2)
         refused = {letter["source_key"]: letter for letter in letters}
         assert set(refused) == {"UNSIGNED", "TAMPERED", "REPLAYED", "WRONG-KEY", "OLD-AFTER"}
         assert {letter["reason"] for letter in letters} == {"unauthenticated"}

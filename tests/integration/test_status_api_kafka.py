@@ -6,8 +6,6 @@ before answering, and serves none of faust's own views; the manual clock needs a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections import Counter
@@ -18,9 +16,10 @@ from agents.runtime.api_auth import issue
 from agents.runtime.audit import FORWARDED_FOR
 from events import DossierRead, decode
 
+from support.cli import run_cli
 from support.dossiers import receipt
 from support.fleet import Fleet
-from support.harness import REPO, Reply, Worker, free_port, manual_clock, read_topic, wait_for
+from support.harness import Reply, Worker, free_port, manual_clock, read_topic, wait_for
 from support.kafka_io import WAIT_S, publish
 from support.time import vn
 
@@ -178,10 +177,7 @@ def test_status_api_answers_only_to_whom_it_may_and_logs_every_read(
     assert [r.forwarded_for for r in publics].count("127.0.0.1") * 2 == len(publics) > 0
 
     # The reader role reads the log back with the CLI (the engine only writes it).
-    cli = subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", "audit", "--dossier", D1, "--principal", "land"],
-        env=one.env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    cli = run_cli("audit", "--dossier", D1, "--principal", "land", env=one.env)
     assert cli.returncode == 0, cli.stderr
     lines = cli.stdout.splitlines()
     assert len(lines) == calls[("land", D1, 403)] and all(

@@ -5,11 +5,7 @@ from a file; a record the router would refuse (unsigned, undecodable) is left ou
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +17,8 @@ from workflows.calendar import WorkingCalendar
 from workflows.catalog import load_catalog
 from workflows.simulation import interleave, simulate
 
-from support import security
+from support.cli import cli_env, run_cli
 from support.fleet import Fleet
-from support.harness import REPO
 from support.kafka_io import produce, publish
 from support.signing import registry_path
 from support.time import vn
@@ -37,25 +32,15 @@ class Recorded:
 
     def run(self, *args: str, role: str = "engine") -> subprocess.CompletedProcess[str]:
         """``whatif --format json ARGS`` as ``role`` (the reader may not read events)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
-        env.update(
-            DOSSIERFLOW_BROKER=self.fleet.bootstrap,
-            DOSSIERFLOW_TOPIC_PREFIX=self.fleet.prefix,
+        env = cli_env(
+            self.fleet.bootstrap,
+            self.fleet.prefix,
             DOSSIERFLOW_APP_ID=self.fleet.group,
             DOSSIERFLOW_KAFKA_ROLE=role,
             # the registry the worker verifies signatures by: so does whatif
             DOSSIERFLOW_PUBLISHERS_PATH=str(registry_path()),
-            **security.env(),
         )
-        return subprocess.run(
-            [sys.executable, "-m", "agents.tools.cli", "whatif", "--format", "json", *args],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return run_cli("whatif", "--format", "json", *args, env=env, timeout=300)
 
     def whatif(self, *args: str) -> dict[str, Any]:
         done = self.run(*args)
@@ -65,32 +50,27 @@ class Recorded:
 
 
 @pytest.fixture(scope="module")
-def recorded(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
-    unique = uuid.uuid4().hex[:8]
-    base = tmp_path_factory.mktemp("whatif")
-    fleet = Fleet(kafka_bootstrap, f"t-{unique}-", f"g-{unique}", base)
+def recorded(kafka_bootstrap: str, module_fleet: Fleet) -> Recorded:
+    fleet = module_fleet
     catalog, calendar = load_catalog(), WorkingCalendar()
     generated = simulate(
         catalog, calendar, vn(2026, 3, 2, 8), 120, seed=5, spread=timedelta(days=10)
     )
     events = interleave(generated)
-    path = base / "events.jsonl"
+    path = fleet.base / "events.jsonl"
     path.write_bytes(b"".join(ev.encode(e) + b"\n" for e in events))
-    try:
-        fleet.provision()  # no worker: whatif reads the topic, nothing is routed
-        topic = fleet.names.events
-        # What the router would refuse, and so must the replay: whole lifecycles, results
-        # included, without a signature, and bytes that are no event at all (signed).
-        strays = interleave(
-            simulate(catalog, calendar, vn(2026, 3, 2, 8), 20, seed=6, id_prefix="STRAY")
-        )
-        assert any(isinstance(e, ev.ResultReady) for e in strays)
-        produce(kafka_bootstrap, topic, [(e.dossier_id, ev.encode(e)) for e in strays], headers=[])
-        produce(kafka_bootstrap, topic, [(events[0].dossier_id, b"{not json")])
-        assert publish(kafka_bootstrap, topic, events) == len(events)
-        yield Recorded(fleet, path, events)
-    finally:
-        fleet.stop_all()
+    fleet.provision()  # no worker: whatif reads the topic, nothing is routed
+    topic = fleet.names.events
+    # What the router would refuse, and so must the replay: whole lifecycles, results
+    # included, without a signature, and bytes that are no event at all (signed).
+    strays = interleave(
+        simulate(catalog, calendar, vn(2026, 3, 2, 8), 20, seed=6, id_prefix="STRAY")
+    )
+    assert any(isinstance(e, ev.ResultReady) for e in strays)
+    produce(kafka_bootstrap, topic, [(e.dossier_id, ev.encode(e)) for e in strays], headers=[])
+    produce(kafka_bootstrap, topic, [(events[0].dossier_id, b"{not json")])
+    assert publish(kafka_bootstrap, topic, events) == len(events)
+    return Recorded(fleet, path, events)
 
 
 def test_the_topic_from_its_beginning_replays_as_the_same_events_from_a_file(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from support.cli import run_cli
+from support.harness import REPO
 
 
 def closed_port() -> int:
@@ -29,16 +28,7 @@ def dossierflow(
         "DOSSIERFLOW_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
         "DOSSIERFLOW_KAFKA_CONNECT_TIMEOUT_SECONDS": "1",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", *args],
-        env={**base, **env},
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env={**base, **env}, stdin=stdin)
 
 
 def errors(done: subprocess.CompletedProcess[str]) -> list[str]:

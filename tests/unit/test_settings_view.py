@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from agents.tools import cli
 from agents.tools.settings_view import KAFKA_LOCAL_VARIABLES, render, unknown_variables
 
-REPO = Path(__file__).resolve().parents[2]
+from support.cli import run_cli
+from support.harness import REPO
 
 
 def run(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *argv: str) -> int:
@@ -84,15 +82,7 @@ def test_docs_settings_is_the_defaults_table() -> None:
 
 def test_a_subprocess_with_a_bad_variable_says_it_in_one_line() -> None:
     env = {"DOSSIERFLOW_PARTITIONS": "many", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", "report"],
-        env={**env, "PYTHONPATH": str(REPO)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli("report", env={**env, "PYTHONPATH": str(REPO)})
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "dossierflow: DOSSIERFLOW_PARTITIONS='many': Input should be a valid integer, "

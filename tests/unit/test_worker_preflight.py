@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from agents.runtime.preflight import bind_problem, preflight
 from agents.settings import Settings
 
+from support.cli import run_cli
 from support.harness import free_port
 from support.webhooks import secrets_path
 
@@ -41,15 +40,7 @@ def worker(tmp_path: Path, *args: str, **env: str) -> tuple[int, list[str], str]
         "DOSSIERFLOW_DATA_DIR": str(tmp_path / "data"),
         "DOSSIERFLOW_WEB_PORT": str(free_port()),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "agents.tools.cli", "worker", *args],
-        env={**base, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli("worker", *args, env={**base, **env})
     assert "Traceback" not in done.stderr, done.stderr
     # The loud PLAINTEXT warning is this test's choice, not the error under test.
     lines = [line for line in done.stderr.splitlines() if "KAFKA SECURITY IS OFF" not in line]
