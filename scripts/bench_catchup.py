@@ -24,7 +24,6 @@ import platform
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -44,17 +43,10 @@ CATCH_UP_TIMEOUT_S = 1800
 
 def events_lag(port: int, topic: str) -> int | None:
     """The worker's own lag on ``topic`` (sum over partitions); None before it is exported."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-            text = resp.read().decode()
-    except OSError:
+    lines = br.lag_samples(port, topic, timeout=10)
+    if not lines:
         return None
-    lags = [
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("dossierflow_consumer_lag{") and f'topic="{topic}"' in line
-    ]
-    return int(sum(lags)) if lags else None
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in lines))
 
 
 def main() -> int:

@@ -187,17 +187,8 @@ def owns_all_partitions(port: int, topic: str, partitions: int) -> bool:
     """The worker is ready and its lag gauge lists every partition of ``topic``."""
     if not br.ready(port):
         return False
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return False
-    owned = [
-        line
-        for line in text.splitlines()
-        if line.startswith("dossierflow_consumer_lag{") and f'topic="{topic}"' in line
-    ]
-    return len(owned) == partitions
+    owned = br.lag_samples(port, topic, timeout=2)
+    return owned is not None and len(owned) == partitions
 
 
 def run_takeover(

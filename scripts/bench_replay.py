@@ -84,6 +84,31 @@ BATCH = 1000
 PARTITIONS = 4
 
 
+def topic_records(events: list[InboundEvent], partitions: int) -> list[RawRecord]:
+    """``events`` as the router reads them: keyed by dossier, on its partition of
+    ``partitions``, offsets counting through the whole list."""
+    return [
+        RawRecord(
+            encode(e),
+            Coordinates(
+                "events", partition_of(e.dossier_id.encode(), partitions), i, e.dossier_id.encode()
+            ),
+        )
+        for i, e in enumerate(events)
+    ]
+
+
+def due_ticks(watcher: Watcher, clock: datetime) -> list[RawRecord]:
+    """The tick records of every deadline due by ``clock``, taken off the watcher's index."""
+    return [
+        RawRecord(
+            DeadlineTick(dossier_id=k.decode(), detected_at=clock).model_dump_json().encode(),
+            Coordinates("ticks", p, -1, k),
+        )
+        for k, p in watcher.index.pop_due(clock)
+    ]
+
+
 def router_core(dossiers: int, seed: int) -> tuple[float, float, int, str]:
     """One pass of the in-process router over ``dossiers`` simulated lifecycles:
     (seconds in ``run_batch``, seconds in all, events, digest of every output)."""
@@ -92,15 +117,7 @@ def router_core(dossiers: int, seed: int) -> tuple[float, float, int, str]:
     events = interleave(
         simulate(ctx.catalog, ctx.calendar, start, dossiers, seed=seed, spread=timedelta(days=20))
     )
-    records = [
-        RawRecord(
-            encode(e),
-            Coordinates(
-                "events", partition_of(e.dossier_id.encode(), PARTITIONS), i, e.dossier_id.encode()
-            ),
-        )
-        for i, e in enumerate(events)
-    ]
+    records = topic_records(events, PARTITIONS)
     policy = AlertPolicy()
     tables = Tables({}, {}, {})
     core = RouterCore(ctx, tables, ticks_topic="ticks", alerts=policy)
@@ -112,13 +129,7 @@ def router_core(dossiers: int, seed: int) -> tuple[float, float, int, str]:
     for i in range(0, len(records), BATCH):
         batch = records[i : i + BATCH]
         clock = max(clock, max(e.occurred_at for e in events[i : i + BATCH]))
-        batch += [
-            RawRecord(
-                DeadlineTick(dossier_id=k.decode(), detected_at=clock).model_dump_json().encode(),
-                Coordinates("ticks", p, -1, k),
-            )
-            for k, p in watcher.index.pop_due(clock)
-        ]
+        batch += due_ticks(watcher, clock)
         t = time.process_time()
         result = core.run_batch(batch, clock)
         in_core += time.process_time() - t

@@ -240,6 +240,23 @@ def ready(port: int) -> bool:
         return False
 
 
+def lag_samples(port: int, topic: str, timeout: float) -> list[str] | None:
+    """The worker's ``dossierflow_consumer_lag`` lines of ``topic`` (one per partition it
+    owns), from its /metrics; None when it does not answer."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("dossierflow_consumer_lag{") and f'topic="{topic}"' in line
+    ]
+
+
 def worker_env(
     bootstrap: str,
     prefix: str,

@@ -23,13 +23,11 @@ sys.path.insert(0, str(REPO))
 
 from prometheus_client import CollectorRegistry  # noqa: E402
 
-from agents.runtime.records import Coordinates  # noqa: E402
-from agents.runtime.router import RawRecord, RouterCore, Tables  # noqa: E402
+from agents.runtime.router import RouterCore, Tables  # noqa: E402
 from agents.runtime.telemetry import OpenGauges, record_batch  # noqa: E402
-from agents.runtime.watcher import Watcher, partition_of  # noqa: E402
-from events import encode  # noqa: E402
-from events.internal import DeadlineTick  # noqa: E402
+from agents.runtime.watcher import Watcher  # noqa: E402
 from monitoring.metrics import create_metrics  # noqa: E402
+from scripts.bench_replay import due_ticks, topic_records  # noqa: E402
 from workflows.alerts import AlertPolicy  # noqa: E402
 from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
@@ -63,29 +61,14 @@ def run(catalog_path: Path | None, dossiers: int, seed: int, workers: int) -> Co
     # Several workers export the gauges with their own worker label: partitions split.
     gauges = [OpenGauges(metrics, f"worker-{w}") for w in range(workers)]
     watcher = Watcher(ctx.calendar, policy, PARTITIONS)
-    records = [
-        RawRecord(
-            encode(e),
-            Coordinates(
-                "events", partition_of(e.dossier_id.encode(), PARTITIONS), i, e.dossier_id.encode()
-            ),
-        )
-        for i, e in enumerate(events)
-    ]
+    records = topic_records(events, PARTITIONS)
     if not records:
         raise SystemExit("the simulation produced no events: is the catalog in force?")
     clock = start
     for i in range(0, len(records), 1000):
         batch = records[i : i + 1000]
         clock = max(clock, max(events[j].occurred_at for j in range(i, i + len(batch))))
-        due = watcher.index.pop_due(clock)
-        batch += [
-            RawRecord(
-                DeadlineTick(dossier_id=k.decode(), detected_at=clock).model_dump_json().encode(),
-                Coordinates("ticks", p, -1, k),
-            )
-            for k, p in due
-        ]
+        batch += due_ticks(watcher, clock)
         result = core.run_batch(batch, clock)
         tables.apply(result.writes)
         for key, partition in result.touched.items():

@@ -13,17 +13,14 @@ from typing import Any
 
 import pytest
 
-from agents.runtime.records import Coordinates
-from agents.runtime.router import ParkingPolicy, RawRecord, RouterCore, Tables
-from events import encode
-from events.internal import DeadlineTick
+from agents.runtime.router import ParkingPolicy, RouterCore, Tables
 from workflows import alerts
 from workflows.calendar import VN_TZ
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
 from support.context import routing_context, working_calendar
-from support.router import apply_writes
+from support.router import apply_writes, event_records, tick_records
 
 START = datetime(2026, 3, 2, 8, tzinfo=VN_TZ)
 
@@ -35,11 +32,7 @@ def test_a_tick_computes_each_due_dossiers_watch_points_once(
     events = interleave(simulate(ctx.catalog, working_calendar(), START, 30, seed=5, id_prefix="K"))
     receipts = [e for e in events if e.type == "dossier.received"]
     core = RouterCore(ctx, Tables({}, {}, {}), ParkingPolicy(), ticks_topic="ticks")
-    records = [
-        RawRecord(encode(e), Coordinates("events", 0, i, e.dossier_id.encode()))
-        for i, e in enumerate(receipts)
-    ]
-    apply_writes(core.tables, core.run_batch(records, START).writes)
+    apply_writes(core.tables, core.run_batch(event_records(receipts), START).writes)
     computed: list[str] = []
     compute = alerts._compute_candidates
 
@@ -49,13 +42,7 @@ def test_a_tick_computes_each_due_dossiers_watch_points_once(
 
     monkeypatch.setattr(alerts, "_compute_candidates", counting)
     later = max(e.occurred_at for e in receipts) + timedelta(days=3)
-    ticks = [
-        RawRecord(
-            DeadlineTick(dossier_id=e.dossier_id, detected_at=later).model_dump_json().encode(),
-            Coordinates("ticks", 0, i, e.dossier_id.encode()),
-        )
-        for i, e in enumerate(receipts)
-    ]
+    ticks = tick_records([e.dossier_id for e in receipts], later)
     result = core.run_batch(ticks, later)
     assert len(result.alerts) >= len(receipts), "the ticks raised too few alerts"
     # once per dossier: for the state loaded; not again for the one stamped after the tick

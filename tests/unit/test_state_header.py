@@ -13,17 +13,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from agents.runtime.records import Coordinates
-from agents.runtime.router import ParkingPolicy, RawRecord, RouterCore, Tables
-from events import encode
-from events.internal import DeadlineTick
+from agents.runtime.router import ParkingPolicy, RouterCore, Tables
 from workflows.calendar import VN_TZ
 from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 from workflows.state_header import StateHeader, read_header
 
 from support.context import routing_context, working_calendar
-from support.router import apply_writes
+from support.router import apply_writes, event_records, tick_records
 
 START = datetime(2026, 3, 2, 8, tzinfo=VN_TZ)
 NAMES = [f.name for f in fields(StateHeader)]
@@ -39,18 +36,9 @@ def stored_states() -> list[bytes]:
     for offset in range(0, len(events), 5):
         batch = events[offset : offset + 5]
         now = batch[-1].occurred_at
-        records = [
-            RawRecord(encode(e), Coordinates("events", 0, offset + i, e.dossier_id.encode()))
-            for i, e in enumerate(batch)
-        ] + [
-            RawRecord(
-                DeadlineTick(dossier_id=e.dossier_id, detected_at=now + timedelta(days=20))
-                .model_dump_json()
-                .encode(),
-                Coordinates("ticks", 0, offset + i, e.dossier_id.encode()),
-            )
-            for i, e in enumerate(batch)
-        ]
+        later = now + timedelta(days=20)
+        records = event_records(batch, offset)
+        records += tick_records([e.dossier_id for e in batch], later, offset)
         result = core.run_batch(records, now)
         apply_writes(core.tables, result.writes)
         seen += [v for w in result.writes.values() for v, _ in w.values() if v is not None]

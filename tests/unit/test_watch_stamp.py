@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from agents.runtime.records import Coordinates
-from agents.runtime.router import ParkingPolicy, RawRecord, RouterCore, Tables
+from agents.runtime.router import ParkingPolicy, RouterCore, Tables
 from agents.runtime.watcher import Watcher
-from events import InboundEvent, encode
-from events.internal import DeadlineTick
+from events import InboundEvent
 from workflows.alerts import (
     AlertPolicy,
     next_watch_point,
@@ -29,7 +27,7 @@ from workflows.simulation import interleave, simulate
 from workflows.state import DossierState
 
 from support.context import routing_context, working_calendar
-from support.router import apply_writes
+from support.router import apply_writes, event_records, tick_records
 
 CAL = working_calendar()
 POLICY = AlertPolicy()
@@ -53,10 +51,7 @@ def one_dossier(seed: int) -> tuple[RouterCore, list[InboundEvent], DossierState
 
 
 def route(core: RouterCore, event: InboundEvent, offset: int) -> None:
-    result = core.run_batch(
-        [RawRecord(encode(event), Coordinates("events", 0, offset, event.dossier_id.encode()))],
-        START,
-    )
+    result = core.run_batch(event_records([event], offset), START)
     apply_writes(core.tables, result.writes)
 
 
@@ -77,20 +72,10 @@ def test_every_stored_open_state_carries_the_instant_a_fresh_computation_gives()
     for offset in range(0, len(events), 7):
         batch = events[offset : offset + 7]
         now = batch[-1].occurred_at
-        records = [
-            RawRecord(encode(e), Coordinates("events", 0, offset + i, e.dossier_id.encode()))
-            for i, e in enumerate(batch)
-        ]
+        records = event_records(batch, offset)
         # A tick for each dossier of the batch, later than the events: raises what is due.
-        records += [
-            RawRecord(
-                DeadlineTick(dossier_id=e.dossier_id, detected_at=now + timedelta(days=20))
-                .model_dump_json()
-                .encode(),
-                Coordinates("ticks", 0, offset + i, b"k"),
-            )
-            for i, e in enumerate(batch)
-        ]
+        later = now + timedelta(days=20)
+        records += tick_records([e.dossier_id for e in batch], later, offset, key=b"k")
         result = core.run_batch(records, now)
         apply_writes(core.tables, result.writes)
         for raw in core.tables.open.values():
