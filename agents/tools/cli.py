@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from agents.settings import KafkaLoginError, Settings
 from agents.tools.admin_cli import add_admin_commands
 from agents.tools.analysis_cli import add_analysis_commands
+from agents.tools.commands import add_follow, add_terminal_switch
 from agents.tools.kafka_read import MissingTopicError
 from agents.tools.printable import count
 from agents.tools.whatif_cli import add_whatif_commands
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inbox = sub.add_parser("inbox", help="assignments routed to one agency")
     inbox.add_argument("agency", help="agency code, e.g. SXD")
-    inbox.add_argument("--follow", action="store_true", help="keep printing new assignments")
+    add_follow(inbox, "assignments")
     inbox.set_defaults(func=_cmd_inbox)
 
     demo = sub.add_parser(
@@ -286,12 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="keep events this many real seconds from their dossier's deadlines (default 1)",
     )
-    demo.add_argument(
-        "--live",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="redraw a live table (default: when stdout is a terminal)",
-    )
+    add_terminal_switch(demo, "--live", "redraw a live table", "stdout")
     demo.set_defaults(func=_cmd_demo)
 
     sim = sub.add_parser(
@@ -316,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     alerts = sub.add_parser("alerts", help="deadline alerts for supervisors")
     alerts.add_argument("--agency", help="only alerts about dossiers at this agency")
-    alerts.add_argument("--follow", action="store_true", help="keep printing new alerts")
+    add_follow(alerts, "alerts")
     alerts.set_defaults(func=_cmd_alerts)
 
     anomalies = sub.add_parser(
@@ -330,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--dossier", help="only this dossier's")
     dlq.add_argument("--agency", help="only events this agency sent")
     dlq.add_argument("--original", action="store_true", help="show each original record too")
-    dlq.add_argument("--follow", action="store_true", help="keep printing new dead letters")
+    add_follow(dlq, "dead letters")
     dlq.set_defaults(func=_cmd_dlq)
 
     report = sub.add_parser("report", help="the province report from the engine's state")

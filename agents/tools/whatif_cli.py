@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.settings import Settings
+from agents.tools.commands import add_terminal_switch
 
 
 def _cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,10 +64,5 @@ def add_whatif_commands(sub: Any) -> None:
         metavar="N",
         help="split the dossiers across N processes (default 1: this one); same results",
     )
-    whatif.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a progress line on stderr (default: when stderr is a terminal)",
-    )
+    add_terminal_switch(whatif, "--progress", "a progress line on stderr", "stderr")
     whatif.set_defaults(func=_cmd_whatif)

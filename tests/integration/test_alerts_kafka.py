@@ -186,9 +186,7 @@ def walk_dossiers() -> list[InboundEvent]:
         r.done("2027-01-18 10:00", MOTCUA, "receive"),
         r.done("2027-01-22 09:00", STC, "review"),
         r.done("2027-01-22 09:30", STC, "issue"),
-        r.done("2027-01-22 10:00", MOTCUA, "return"),
-        r.result("2027-01-22 10:05", MOTCUA),
-        r.returned("2027-01-22 10:30", MOTCUA),
+        *r.handed_back("2027-01-22 10:00", MOTCUA, "2027-01-22 10:30"),
     ]
 
 

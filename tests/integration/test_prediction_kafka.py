@@ -38,9 +38,7 @@ def slow_review(dossier_id: str) -> list[InboundEvent]:
         s.done("2027-03-01 09:00", MOTCUA, "receive"),
         s.done("2027-03-05 09:30", STC, "review"),
         s.done("2027-03-05 10:30", STC, "issue"),
-        s.done("2027-03-05 11:30", MOTCUA, "return"),
-        s.result("2027-03-05 11:35", MOTCUA),
-        s.returned("2027-03-05 13:40", MOTCUA),
+        *s.handed_back("2027-03-05 11:30", MOTCUA, "2027-03-05 13:40"),
     ]
 
 

@@ -88,6 +88,16 @@ class Script:
     def returned(self, when: str, agency: str) -> ev.InboundEvent:
         return ev.DossierReturned(**self._envelope(when, agency))
 
+    def handed_back(self, when: str, desk: str, returned_at: str) -> list[ev.InboundEvent]:
+        """The desk's ``return`` step done at ``when``, the result ready (approved) five
+        minutes later, handed to the applicant at ``returned_at``."""
+        ready = (vn(when) + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M")
+        return [
+            self.done(when, desk, "return"),
+            self.result(ready, desk),
+            self.returned(returned_at, desk),
+        ]
+
     def withdrawn(self, when: str, agency: str) -> ev.InboundEvent:
         return ev.DossierWithdrawn(**self._envelope(when, agency), reason="Rút hồ sơ")
 
@@ -109,9 +119,7 @@ def publishing_licence(dossier_id: str) -> list[ev.InboundEvent]:
         s.supplied("2026-03-13 10:30", MOTCUA),
         s.done("2026-03-17 15:00", SVHTTDL, "review"),
         s.done("2026-03-19 09:00", SVHTTDL, "sign"),
-        s.done("2026-03-19 14:00", MOTCUA, "return"),
-        s.result("2026-03-19 14:05", MOTCUA),
-        s.returned("2026-03-19 16:00", MOTCUA),
+        *s.handed_back("2026-03-19 14:00", MOTCUA, "2026-03-19 16:00"),
     ]
 
 
@@ -127,9 +135,7 @@ def construction_licence(dossier_id: str) -> list[ev.InboundEvent]:
         s.done("2026-03-13 15:00", WARD, "site_visit"),
         s.done("2026-03-16 11:00", WARD, "appraisal_after_visit"),
         s.done("2026-03-17 10:00", WARD, "sign"),
-        s.done("2026-03-17 14:00", DESK, "return"),
-        s.result("2026-03-17 14:05", DESK),
-        s.returned("2026-03-18 08:00", DESK),
+        *s.handed_back("2026-03-17 14:00", DESK, "2026-03-18 08:00"),
     ]
 
 
@@ -143,9 +149,7 @@ def certified_copy(dossier_id: str) -> list[ev.InboundEvent]:
         s.supplied("2026-03-10 10:00", DESK),
         s.done("2026-03-10 11:00", DESK, "certify"),
         s.done("2026-03-10 14:00", WARD, "sign"),
-        s.done("2026-03-10 15:00", DESK, "return"),
-        s.result("2026-03-10 15:05", DESK),
-        s.returned("2026-03-10 16:00", DESK),
+        *s.handed_back("2026-03-10 15:00", DESK, "2026-03-10 16:00"),
     ]
 
 
