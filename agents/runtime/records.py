@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from events import (
     AnomalyReport,
@@ -19,6 +20,14 @@ from events import (
 from workflows.effects import Anomaly, Assign
 
 
+class SourceFields(TypedDict):
+    """The fields a dead letter or an anomaly report names its input record by."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+
 @dataclass(frozen=True, slots=True)
 class Coordinates:
     """Where an input record came from: enough to find it again."""
@@ -27,6 +36,11 @@ class Coordinates:
     partition: int
     offset: int
     key: bytes | None = None
+
+    def as_source(self) -> SourceFields:
+        return SourceFields(
+            source_topic=self.topic, source_partition=self.partition, source_offset=self.offset
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +74,7 @@ def dead_letter(
         raw,
         reason=reason,
         error=error,
-        source_topic=source.topic,
-        source_partition=source.partition,
-        source_offset=source.offset,
+        **source.as_source(),
         source_key=key,
         dead_lettered_at=now,
         event_id=event_id,
@@ -153,9 +165,7 @@ def anomaly_record(effect: Anomaly, source: Coordinates, now: datetime) -> Outgo
         message=effect.message,
         dossier_id=effect.dossier_id,
         event_id=effect.event_id,
-        source_topic=source.topic,
-        source_partition=source.partition,
-        source_offset=source.offset,
+        **source.as_source(),
         detected_at=now,
     )
     return Outgoing("anomalies", effect.dossier_id.encode("utf-8"), encode(record))

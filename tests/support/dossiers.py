@@ -40,12 +40,7 @@ def receipt(
     """A ``dossier.received``; by default of 2.001610 (receive MOTCUA, review STC, issue STC,
     return MOTCUA, 3 working days), filed online at the provincial desk."""
     return ev.DossierReceived(
-        event_id=event_id,
-        dossier_id=dossier_id,
-        occurred_at=occurred_at,
-        agency=agency,
-        procedure=procedure,
-        channel=channel,
+        **envelope(dossier_id, event_id, occurred_at, agency), procedure=procedure, channel=channel
     )
 
 

@@ -17,6 +17,7 @@ from workflows.routing import RoutingContext, Sender
 from workflows.simulation import Workload, expect, run_window, simulate_province
 
 from support.context import engine_context, expect_procedure
+from support.dossiers import receipt
 from support.fold import Fold
 from support.signing import SENDER
 
@@ -86,14 +87,7 @@ def _licence_dossier(name: str, finished: datetime) -> list[ev.InboundEvent]:
     steps = [("receive", desk), ("review", commune), ("appraisal", commune), ("sign", commune)]
     steps.append(("return", desk))
     out: list[ev.InboundEvent] = [
-        ev.DossierReceived(
-            event_id=f"{name}/0",
-            dossier_id=name,
-            occurred_at=received,
-            agency=desk,
-            procedure=LICENCE,
-            channel=ev.FilingChannel.IN_PERSON,
-        )
+        receipt(name, f"{name}/0", received, procedure=LICENCE, agency=desk, channel="in_person")
     ]
     gap = (finished - timedelta(hours=1) - received) / len(steps)
     for n, (step, agency) in enumerate(steps, 1):
