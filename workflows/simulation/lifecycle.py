@@ -9,7 +9,6 @@ import itertools
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 import events as ev
@@ -17,6 +16,7 @@ from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import allowance, allowance_working_days
 from workflows.simulation.arrivals import Receipt
+from workflows.simulation.profile import StepWork
 
 
 class LifecycleProfile(Protocol):
@@ -28,14 +28,7 @@ class LifecycleProfile(Protocol):
     def difficulty(self, rng: random.Random) -> float: ...
     def detours(self, rng: random.Random, steps: int) -> tuple[int, int]: ...
     def withdrawn_at(self, rng: random.Random, cal: WorkingCalendar, at: datetime) -> datetime: ...
-    def step_work(
-        self,
-        rng: random.Random,
-        catalog: Catalog,
-        agency: str,
-        allotted: Decimal,
-        difficulty: float,
-    ) -> timedelta: ...
+    def step_work(self, rng: random.Random, step: StepWork) -> timedelta: ...
     def supplement_share(self, rng: random.Random) -> float: ...
     def abandonment(self, rng: random.Random) -> timedelta | None: ...
     def supplement_wait(self, rng: random.Random) -> timedelta: ...
@@ -117,7 +110,7 @@ def walk(
             )
             return events
         allotted = allowance_working_days(cal, at, allowance(step.allotment, proc.time_unit))
-        work = prof.step_work(rng, catalog, step.agency, allotted, difficulty)
+        work = prof.step_work(rng, StepWork(catalog, step.agency, allotted, difficulty))
         if index == supplement_at:
             share = prof.supplement_share(rng)
             asked = cal.add_working_time(at, work * share)

@@ -19,6 +19,17 @@ from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog, Procedure
 
 
+@dataclass(frozen=True, slots=True)
+class StepWork:
+    """What one step's working time is drawn for: the agency doing it (its pace is in the
+    catalog), its allotment in working days, and the dossier's difficulty factor."""
+
+    catalog: Catalog
+    agency: str
+    allotted: Decimal
+    difficulty: float
+
+
 @dataclass(frozen=True)
 class Profile:
     """How a quick batch of dossiers behaves (``simulate``: benchmarks and tests)."""
@@ -50,17 +61,10 @@ class Profile:
     def withdrawn_at(self, rng: random.Random, cal: WorkingCalendar, at: datetime) -> datetime:
         return at + timedelta(minutes=7)
 
-    def step_work(
-        self,
-        rng: random.Random,
-        catalog: Catalog,
-        agency: str,
-        allotted: Decimal,
-        difficulty: float,
-    ) -> timedelta:
+    def step_work(self, rng: random.Random, step: StepWork) -> timedelta:
         low, high = self.pace
-        factor = rng.uniform(low, high) * self.slow_agencies.get(agency, 1.0)
-        return WORKING_DAY * float(max(allotted, Decimal("0.0625"))) * factor
+        factor = rng.uniform(low, high) * self.slow_agencies.get(step.agency, 1.0)
+        return WORKING_DAY * float(max(step.allotted, Decimal("0.0625"))) * factor
 
     def supplement_share(self, rng: random.Random) -> float:
         return 0.5  # asked half-way through the step
@@ -258,17 +262,10 @@ class ProvinceProfile:
     def withdrawn_at(self, rng: random.Random, cal: WorkingCalendar, at: datetime) -> datetime:
         return cal.add_working_time(at, timedelta(minutes=rng.uniform(5, 240)))
 
-    def step_work(
-        self,
-        rng: random.Random,
-        catalog: Catalog,
-        agency: str,
-        allotted: Decimal,
-        difficulty: float,
-    ) -> timedelta:
-        base = WORKING_DAY * float(allotted) if allotted > 0 else self.same_day_step
-        pace = self.pace(catalog, agency).draw(rng)
-        return max(base * pace * difficulty, timedelta(minutes=3))
+    def step_work(self, rng: random.Random, step: StepWork) -> timedelta:
+        base = WORKING_DAY * float(step.allotted) if step.allotted > 0 else self.same_day_step
+        pace = self.pace(step.catalog, step.agency).draw(rng)
+        return max(base * pace * step.difficulty, timedelta(minutes=3))
 
     def supplement_share(self, rng: random.Random) -> float:
         return rng.uniform(0.2, 0.8)
