@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
+from events import Alert, AlertLevel, AlertScope
 from events.internal import DeadlineTick
+from workflows.alert_record import alert_recipients, point_alert
 from workflows.calendar import WORKING_DAY, WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.deadlines import paused_working_time
@@ -329,28 +330,12 @@ def apply_tick(
     sent = [p for p in points if p not in passed_over]
     proc = catalog.procedure(state.procedure)
     name = proc.name_vi if proc is not None else None
-    alerts = []
-    for p in sent:
-        recipients = _recipients(catalog, p.level, p.scope, p.agency)
-        alerts.append(
-            Alert(
-                alert_id=alert_id(
-                    state.dossier_id, p.scope, p.step, p.level, p.deadline_version, p.reminder
-                ),
-                dossier_id=state.dossier_id,
-                procedure=state.procedure,
-                procedure_name=name,
-                scope=p.scope,
-                level=p.level,
-                agency=p.agency,
-                step=p.step,
-                due_at=p.due_at,
-                detected_at=tick.detected_at,
-                deadline_version=p.deadline_version,
-                reminder=p.reminder,
-                recipients=recipients,
-            )
+    alerts = [
+        point_alert(
+            state, p, tick.detected_at, name, alert_recipients(catalog, p.level, p.scope, p.agency)
         )
+        for p in sent
+    ]
     current = _current_marks(state)
     # Of the reminders only the last raised is kept: it is all the next one needs.
     latest = max((p.reminder for p in points), default=0) or _reminders_sent(state)
@@ -377,33 +362,6 @@ def _marks_of(step: str, version: int) -> frozenset[str]:
         for scope, s in ((AlertScope.DOSSIER, ""), (AlertScope.STEP, step))
         for level in AlertLevel
     )
-
-
-#: (catalog, level, scope, agency) -> the recipients an alert names; the catalog is part of
-#: the key by identity (a reloaded catalog is another key). Cleared when full.
-_RECIPIENTS: dict[tuple[object, ...], tuple[Recipient, ...]] = {}
-
-
-def _recipients(
-    catalog: Catalog, level: AlertLevel, scope: AlertScope, agency: str
-) -> tuple[Recipient, ...]:
-    """Names and roles only: addresses are the notifier's to look up in the catalog when it
-    delivers, so a record on the alerts topic can never choose where mail goes."""
-    key = (catalog, level, scope, agency)
-    found = _RECIPIENTS.get(key)
-    if found is None:
-        found = (
-            tuple(
-                Recipient(name=s.name, role=s.role)
-                for s in catalog.recipients(level.value, scope.value, agency)
-            )
-            if agency in catalog.agencies
-            else ()
-        )
-        if len(_RECIPIENTS) >= 4096:
-            _RECIPIENTS.clear()
-        _RECIPIENTS[key] = found
-    return found
 
 
 def _due_soon_at(

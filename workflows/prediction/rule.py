@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from events import Alert, AlertLevel, AlertScope, Recipient, alert_id
-from workflows.alerts import alert_mark, is_overdue
+from events import Alert, AlertLevel, AlertScope
+from workflows.alert_record import alert_recipients, point_alert
+from workflows.alerts import WatchPoint, alert_mark, is_overdue
 from workflows.calendar import WorkingCalendar
 from workflows.catalog import Catalog
 from workflows.prediction.estimator import (
@@ -123,37 +124,19 @@ def raise_predicted_late(
     if found is None or found.probability < policy.threshold:
         return state, [], found
     agency = state.current_agency or found.bottleneck_agency
+    # The dossier scope's id (no step), though the alert names the bottleneck step.
+    point = WatchPoint(
+        now, state.dossier_id, AlertScope.DOSSIER, AlertLevel.PREDICTED_LATE, None, agency,
+        state.committed_due_at, state.deadline_version,
+    )  # fmt: skip
     level = ESCALATES_AS[AlertLevel.PREDICTED_LATE]
-    recipients = (
-        tuple(
-            Recipient(name=s.name, role=s.role)
-            for s in catalog.recipients(level.value, AlertScope.DOSSIER.value, agency)
-        )
-        if agency in catalog.agencies
-        else ()
-    )
-    alert = Alert(
-        alert_id=alert_id(
-            state.dossier_id,
-            AlertScope.DOSSIER,
-            None,
-            AlertLevel.PREDICTED_LATE,
-            state.deadline_version,
-        ),
-        dossier_id=state.dossier_id,
-        procedure=state.procedure,
-        procedure_name=proc.name_vi,
-        scope=AlertScope.DOSSIER,
-        level=AlertLevel.PREDICTED_LATE,
-        agency=agency,
-        step=found.bottleneck_step,
-        due_at=state.committed_due_at,
-        detected_at=now,
-        deadline_version=state.deadline_version,
-        recipients=recipients,
-        probability_late=found.probability,
-        predicted_finish_at=found.finish_at,
-        bottleneck_agency=found.bottleneck_agency,
+    alert = point_alert(
+        state,
+        point,
+        now,
+        proc.name_vi,
+        alert_recipients(catalog, level, AlertScope.DOSSIER, agency),
+        found,
     )
     new = state.model_copy(update={"alerted": (*state.alerted, mark)})
     return new, [alert], found
