@@ -50,13 +50,7 @@ from events import (
 from events.internal import DeadlineTick
 from events.signature import Unauthenticated
 from events.topics import CLOSED_TABLE, OPEN_TABLE, SKETCH_TABLE
-from workflows.alerts import (
-    AlertPolicy,
-    apply_tick,
-    stamp_watch,
-    unstamped,
-    watch_key,
-)
+from workflows.alerts import AlertPolicy, apply_tick, stamp_watch, unstamped, watch_key
 from workflows.effects import Anomaly, Assign, Effect, Rejected
 from workflows.prediction import PredictionPolicy
 from workflows.routing import RoutingContext, Sender, apply
