@@ -1,21 +1,8 @@
-"""What the ``dossierflow`` sub-commands declare alike: a command and its handler in one
-call, and the options several commands share."""
+"""The options several ``dossierflow`` sub-commands share, declared once."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
-
-
-def add_command(
-    sub: Any, name: str, handler: Callable[..., int], **kwargs: Any
-) -> argparse.ArgumentParser:
-    """The sub-command ``name`` on the subparsers ``sub``, run by ``handler(args, settings)``;
-    ``kwargs`` (help, description) go to ``add_parser``."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
-    parser.set_defaults(func=handler)
-    return parser
 
 
 def add_follow(parser: argparse.ArgumentParser, what: str) -> None:
