@@ -44,17 +44,16 @@ from workflows.calendar import WORKING_DAY, NaiveDatetimeError, WorkingCalendar
 __all__ = [
     "DAYS_QUANTUM",
     "Completion",
-    "DeadlineView",
     "TimeAllowance",
     "TimeUnit",
     "allowance",
     "allowance_working_days",
     "classify",
     "counting_start",
-    "deadline_view",
     "due_instant",
     "extend_for_pause",
     "given_back_days",
+    "local_instant",
     "pause_intervals",
     "paused_working_time",
     "working_days_in",
@@ -167,7 +166,7 @@ def counting_start(
     opening. Received on a working day strictly after ``cutoff`` (a wall-clock time
     in the calendar's timezone): the opening of the next working day.
     """
-    local = _local(cal, received_at, "received_at")
+    local = local_instant(cal, received_at, "received_at")
     if cutoff is not None:
         if cutoff.tzinfo is not None:
             raise ValueError(f"cutoff={cutoff} must be a wall-clock time without tzinfo")
@@ -220,16 +219,16 @@ def extend_for_pause(
       day (right for an apology's date); ``workflows.pauses.due_with_pauses`` re-derives
       a deadline counted from a start.
     """
-    local_due = _local(cal, due, "due")
-    _local(cal, paused_from, "paused_from")
-    end = _local(cal, paused_to, "paused_to")
+    local_due = local_instant(cal, due, "due")
+    local_instant(cal, paused_from, "paused_from")
+    end = local_instant(cal, paused_to, "paused_to")
     if paused_to < paused_from:
         raise ValueError(
             f"paused_to={paused_to.isoformat()} is before paused_from={paused_from.isoformat()}"
         )
-    begin = _local(cal, paused_from, "paused_from")
+    begin = local_instant(cal, paused_from, "paused_from")
     if counted_from is not None:
-        begin = max(begin, _local(cal, counted_from, "counted_from"))
+        begin = max(begin, local_instant(cal, counted_from, "counted_from"))
     if end <= begin or begin >= local_due:
         return local_due
     if allowance is not None and allowance.unit is TimeUnit.CALENDAR_DAYS:
@@ -251,8 +250,8 @@ def given_back_days(cal: WorkingCalendar, paused_from: datetime, paused_to: date
     """The calendar days a pause gives back: the dates after ``paused_from``'s up to and
     including ``paused_to``'s (Civil Code art. 147: a period in days starts the day after
     its event), so Friday 10:00 to Monday 10:00 is 3 and a pause within one day is 0."""
-    first = _local(cal, paused_from, "paused_from").date()
-    last = _local(cal, paused_to, "paused_to").date()
+    first = local_instant(cal, paused_from, "paused_from").date()
+    last = local_instant(cal, paused_to, "paused_to").date()
     return max((last - first).days, 0)
 
 
@@ -370,85 +369,8 @@ def working_days_saved(statutory: TimeAllowance, used_days: Decimal) -> Decimal:
     return statutory.in_working_days() - used_days
 
 
-@dataclass(frozen=True)
-class DeadlineView:
-    """Where a running deadline stands at ``now``.
-
-    ``elapsed`` and ``remaining`` are working time. ``remaining`` is negative
-    (or zero, outside office hours) once the deadline has passed; ``overdue``
-    compares instants, so it is true on the Saturday after a Friday 17:30 due
-    even though no working time has passed since. ``fraction_used`` is
-    ``elapsed / (elapsed + remaining)`` and is not clamped: 1.25 means a quarter
-    over budget.
-    """
-
-    due_at: datetime
-    elapsed: timedelta
-    remaining: timedelta
-    fraction_used: float
-    overdue: bool
-
-
-def deadline_view(
-    cal: WorkingCalendar,
-    start: datetime,
-    due_at: datetime,
-    now: datetime,
-    pauses: Sequence[tuple[datetime, datetime | None]] = (),
-    allowance: TimeAllowance | None = None,
-) -> DeadlineView:
-    """The state of a deadline at ``now``.
-
-    ``due_at`` is the due instant as stored: already extended for every *closed*
-    pause (by :func:`extend_for_pause`). A pause still open (end ``None``) has
-    stopped the clock: the view extends ``due_at`` by its working time so far,
-    as :func:`extend_for_pause` will when the supplement arrives (by ``allowance``'s
-    rule; None: working time), so ``remaining`` does not shrink while the dossier
-    waits on the applicant.
-    ``elapsed`` excludes the working time of every pause.
-    """
-    _local(cal, start, "start")
-    _local(cal, now, "now")
-    due = _local(cal, due_at, "due_at")
-    closed: list[tuple[datetime, datetime]] = []
-    open_since: datetime | None = None
-    for index, (begin, end) in enumerate(pauses):
-        if end is None:
-            if open_since is not None:
-                raise ValueError(f"pauses[{index}] is a second open pause; at most one is open")
-            open_since = begin
-        else:
-            closed.append((begin, end))
-    if open_since is not None:
-        _local(cal, open_since, "open pause start")
-        resumed = max(open_since, now)
-        due = extend_for_pause(
-            cal, due, open_since, resumed, counted_from=start, allowance=allowance
-        )
-        closed.append((open_since, max(open_since, now)))
-
-    clock = max(now, start)
-    elapsed = cal.working_time_between(start, clock) - paused_working_time(
-        cal, closed, within=(start, clock)
-    )
-    if clock <= due:
-        remaining = cal.working_time_between(clock, due)
-    else:
-        remaining = -cal.working_time_between(due, clock)
-    overdue = now > due
-    budget = elapsed + remaining
-    # A zero budget (counted from the very close of a day) is all used once overdue.
-    fraction = elapsed / budget if budget > timedelta(0) else float(overdue)
-    return DeadlineView(
-        due_at=due,
-        elapsed=elapsed,
-        remaining=remaining,
-        fraction_used=fraction,
-        overdue=overdue,
-    )
-
-
-def _local(cal: WorkingCalendar, value: datetime, name: str) -> datetime:
+def local_instant(cal: WorkingCalendar, value: datetime, name: str) -> datetime:
+    """``value`` in the calendar's zone; a naive ``value`` is refused, named ``name``."""
     _aware(value, name)
     return value.astimezone(cal.tz)
 

@@ -15,15 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workflows.calendar import VN_TZ, NaiveDatetimeError, WorkingCalendar
+from workflows.deadline_view import DeadlineView, deadline_view
 from workflows.deadlines import (
     Completion,
-    DeadlineView,
     TimeAllowance,
     TimeUnit,
     allowance_working_days,
     classify,
     counting_start,
-    deadline_view,
     due_instant,
     extend_for_pause,
     paused_working_time,

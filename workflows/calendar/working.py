@@ -49,8 +49,7 @@ from bisect import bisect_left
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
-
+from workflows.calendar.days import working_days_of_year
 from workflows.calendar.hours import (
     _US,
     _US_PER_SECOND,
@@ -165,30 +164,6 @@ class WorkingCalendar:
 
     # -- the per-year tables
 
-    def _year_working_days(self, year: int) -> list[int]:
-        # Neighbouring years too: a swap announced in one year can move a day of
-        # the next (2015-01-02 was made up on Saturday 2014-12-27).
-        national = holidays.country_holidays("VN", years=range(year - 1, year + 2))
-        make_up = {d for d in national.weekend_workdays if d.year == year}
-        days_off = self._overrides.days_off
-        extra = self._overrides.working_days
-        result: list[int] = []
-        day = date(year, 1, 1)
-        one = timedelta(days=1)
-        while day.year == year:
-            if day in extra:
-                working = True
-            elif day in days_off:
-                working = False
-            elif day.weekday() < 5:
-                working = day not in national
-            else:
-                working = day in make_up
-            if working:
-                result.append(day.toordinal())
-            day += one
-        return result
-
     def _ensure_years(self, lo: int, hi: int) -> None:
         if lo < MIN_YEAR or hi > MAX_YEAR:
             bad = lo if lo < MIN_YEAR else hi
@@ -200,19 +175,19 @@ class WorkingCalendar:
             days, offset = self._table
             if self._hi_year < self._lo_year:
                 for year in range(lo, hi + 1):
-                    days.extend(self._year_working_days(year))
+                    days.extend(working_days_of_year(year, self._overrides))
                 self._set_bounds(lo, hi)
                 return
             if lo < self._lo_year:
                 before: list[int] = []
                 for year in range(lo, self._lo_year):
-                    before.extend(self._year_working_days(year))
+                    before.extend(working_days_of_year(year, self._overrides))
                 days = before + days
                 self._table = (days, offset + len(before))
                 self._set_bounds(lo, self._hi_year)
             if hi > self._hi_year:
                 for year in range(self._hi_year + 1, hi + 1):
-                    days.extend(self._year_working_days(year))
+                    days.extend(working_days_of_year(year, self._overrides))
                 self._set_bounds(self._lo_year, hi)
 
     def _set_bounds(self, lo: int, hi: int) -> None:
