@@ -136,6 +136,8 @@ def create_app(
         senders=senders if senders is not None else build_senders(settings),
         prediction=prediction_policy(settings),
     )
+    router.prepared.ahead_s = settings.prepare_ahead_seconds
+    router.prepared.max_entries = settings.prepare_max_dossiers
     watcher = Watcher(context.calendar, policy, settings.partitions)
     # agency label values only from the catalog (no series from publisher input)
     gauges = OpenGauges(metrics, worker_name, AgencyLabels(context.catalog.agencies))
