@@ -37,6 +37,7 @@ import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -184,6 +185,8 @@ class Tick:
     alerts: int
     #: per raised watch point: (its instant, seconds from the tick's start to its batch's end)
     points: list[tuple[datetime, float]] = field(default_factory=list)
+    #: of ``cpu_s``: the preparation pass after the tick (``--prepare-ahead``)
+    prepare_cpu_s: float = 0.0
 
 
 @dataclass
@@ -257,7 +260,8 @@ class Worker:
         tick = Tick(time.process_time() - c0, time.perf_counter() - w0, 0)
         # In the worker's idle time after the tick: the next ticks prepared (counted in this
         # tick's CPU, not in its alerts' processing latency: they were raised before).
-        tick.cpu_s += self.prepare(now)
+        tick.prepare_cpu_s = self.prepare(now)
+        tick.cpu_s += tick.prepare_cpu_s
         # Outside the timed part: which watch points each batch raised, for the latencies.
         for offset, result in done:
             tick.alerts += len(result.alerts)
@@ -266,6 +270,29 @@ class Worker:
                     points = wa.due_points(before, now, self.ctx.calendar, self.policy)
                     tick.points += [(p.at, offset) for p in points]
         return tick
+
+
+def entry_bytes(worker: Worker, sample: int = 2000) -> tuple[float, int]:
+    """Memory a prepared entry holds (tracemalloc, beyond the table's own bytes): ``sample``
+    open dossiers prepared for their stored watch instants."""
+    prepared = worker.core.prepared
+    prepared.clear()
+    items = []
+    for key, raw in worker.table.items():
+        state = DossierState.from_bytes(raw)
+        if state.watch_at is not None:
+            items.append((key, state.watch_at.timestamp(), raw))
+        if len(items) == sample:
+            break
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    made = sum(prepared.prepare(key, at, raw) is not None for key, at, raw in items)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    prepared.clear()
+    return used / max(made, 1), made
 
 
 def run(
@@ -333,23 +360,26 @@ def run(
     prep = worker.preparation
     core_prepared = getattr(worker.core, "prepared", None)
     if prep.cpu and core_prepared is not None:
-        done, cpu_s, rss, held = prep.largest
+        done, cpu_s, _, held = prep.largest
+        entry_b, sampled = entry_bytes(worker)
         out["prepared"] = (
             f"prepared ahead ({ahead.total_seconds() / 60:g} simulated min): "
             f"{prep.dossiers} dossiers, cpu {sum(prep.cpu):.2f} s "
             f"({sum(prep.cpu) / max(prep.dossiers, 1) * 1e6:.0f} us a dossier), pass cpu p50 "
             f"{statistics.median(prep.cpu) * 1000:.1f} ms, max {max(prep.cpu) * 1000:.0f} ms; "
             f"used by their tick {core_prepared.used}, stale (computed) {core_prepared.missed}; "
-            f"largest pass {done} dossiers in {cpu_s:.2f} s cpu, RSS +{rss / 2**20:.1f} MB "
-            f"({rss / max(done, 1):.0f} B a dossier), {held} entries held"
+            f"largest pass {done} dossiers in {cpu_s:.2f} s cpu, {held} entries held after it; "
+            f"memory {entry_b:.0f} B an entry (tracemalloc over {sampled})"
         )
     if burst_tick is not None:
         at_burst = [offset for at, offset in burst_tick.points if at == BURST_AT]
+        routing_s = burst_tick.cpu_s - burst_tick.prepare_cpu_s
         out["burst"] = (
             f"burst tick {BURST_AT:%d/%m %H:%M}: {burst_tick.alerts} alerts "
             f"({len(at_burst)} due at that instant), wall {burst_tick.wall_s:.2f} s, "
-            f"cpu {burst_tick.cpu_s:.2f} s, cpu/alert "
-            f"{burst_tick.cpu_s / max(burst_tick.alerts, 1) * 1e6:.0f} us, processing p50 "
+            f"cpu {routing_s:.2f} s (+ {burst_tick.prepare_cpu_s:.2f} s preparing the next "
+            f"ticks after it), cpu/alert {routing_s / max(burst_tick.alerts, 1) * 1e6:.0f} us, "
+            "processing p50 "
             f"{pct(at_burst, 0.5):.2f} s, p99 {pct(at_burst, 0.99):.2f} s, "
             f"max {pct(at_burst, 1.0):.2f} s"
         )

@@ -75,11 +75,12 @@ class Prepared:
     #: the index instant it was planned for (``at`` as epoch seconds)
     instant: float
     catalog: object
-    #: the state as the router loads it (unstamped), the one ``apply_tick`` returns, that
-    #: one stamped with its next watch instant, and the stamped state's bytes
+    #: the state as the router loads it (unstamped); the alert marks of the one
+    #: ``apply_tick`` returns, that one's next watch instant and the bytes of it stamped
+    #: (the new states are copies of ``before`` made when used: 2 KB less an entry)
     before: DossierState
-    after: DossierState
-    stamped: DossierState
+    marks: tuple[str, ...]
+    watch_at: datetime | None
     value: bytes
     alerts: tuple[Alert, ...]
     #: each alert's encoded bytes, and where its ``detected_at`` value lies in them
@@ -118,7 +119,7 @@ class PreparedTicks:
         self.ahead_s, self.max_entries = ahead_s, max_entries
         self._entries: dict[bytes, Prepared] = {}
         #: entries used in the router's current batch (their stamped state is written)
-        self._batch: dict[bytes, Prepared] = {}
+        self._batch: dict[bytes, tuple[Prepared, DossierState]] = {}
         #: a detected_at instant's serialization in an alert, for the last instant seen
         self._detected: tuple[datetime, timedelta | None, bytes] | None = None
         #: bumped by ``clear``: a preparation pass that sees it move stops
@@ -185,7 +186,8 @@ class PreparedTicks:
         first, start, end = records[0]
         return Prepared(
             raw, _naive_utc(at), None if until is None else _naive_utc(until), instant,
-            self.ctx.catalog, before, after, stamped, stamped.to_bytes(), tuple(alerts),
+            self.ctx.catalog, before, after.alerted, stamped.watch_at, stamped.to_bytes(),
+            tuple(alerts),
             tuple(records), first[start:end],
         )  # fmt: skip
 
@@ -221,10 +223,12 @@ class PreparedTicks:
         ):
             self.missed += 1
             return False
-        cache[key] = entry.after
+        # What apply_tick returns: the loaded state with the alert marks (model_copy)
+        after = entry.before.model_copy(update={"alerted": entry.marks})
+        cache[key] = after
         core._before[key] = entry.before
         core._last_index[key] = index
-        self._batch[key] = entry
+        self._batch[key] = (entry, after)
         result = core._result
         self.used += 1
         value = self._serialized(detected_at, local, offset, entry)
@@ -240,9 +244,11 @@ class PreparedTicks:
     def stamp(self, key: bytes, state: DossierState) -> tuple[DossierState, bytes]:
         """``state`` stamped with its next watch instant, and its bytes (what the router
         writes to the open table): the prepared ones if ``state`` is a prepared tick's."""
-        entry = self._batch.pop(key, None)
-        if entry is not None and entry.after is state:
-            return entry.stamped, entry.value
+        found = self._batch.pop(key, None)
+        if found is not None and found[1] is state:
+            entry = found[0]
+            update = {"watch_at": entry.watch_at, "watch_key": self.watch_key}
+            return state.model_copy(update=update), entry.value  # what stamp_watch makes
         stamped = stamp_watch(state, self.ctx.calendar, self.policy, self.watch_key)
         return stamped, stamped.to_bytes()
 
