@@ -207,6 +207,7 @@ def create_app(
         clock=clock,
         watch_once=deadlines.watch_once,
         watched=lambda: len(watcher.index),
+        prepared=router.prepared.counts,
     )
     return Dossierflow(
         settings=settings,

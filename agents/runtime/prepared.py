@@ -130,6 +130,15 @@ class PreparedTicks:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def counts(self) -> dict[str, int]:
+        """Entries held, and since the start: prepared, used by their tick, stale."""
+        return {
+            "held": len(self._entries),
+            "prepared": self.prepared,
+            "used": self.used,
+            "missed": self.missed,
+        }
+
     # --- preparing ---------------------------------------------------------------------
 
     def plan(self, index: DeadlineIndex, now: float) -> list[tuple[bytes, float]]:
