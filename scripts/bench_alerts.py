@@ -58,6 +58,11 @@ from workflows.catalog import load_catalog  # noqa: E402
 from workflows.routing import RoutingContext, apply  # noqa: E402
 from workflows.state import DossierState  # noqa: E402
 
+try:  # the ticks prepared ahead (--prepare-ahead): not in trees before them
+    from agents.runtime import prepared as prepared_module  # type: ignore[attr-defined,unused-ignore]
+except ImportError:  # pragma: no cover
+    prepared_module = None  # type: ignore[assignment,unused-ignore]
+
 try:  # what Deadlines.watch_once sends (measured on older trees too: one record each)
     from agents.runtime.watcher import tick_values  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - before tick_values
@@ -233,6 +238,8 @@ class Worker:
         done = 0
         for key, at in prepared.plan(self.watcher.index, instant):
             done += prepared.prepare(key, at, self.table.get(key)) is not None
+        if done >= getattr(prepared_module, "COLLECT_AFTER", done + 1):
+            gc.collect()  # as Deadlines.prepare_ahead does
         cpu = time.process_time() - c0
         p = self.preparation
         p.cpu.append(cpu)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from mode.types.signals import BaseSignalT
 from agents.clock import Clock
 from agents.runtime.acks import OffsetGuard
 from agents.runtime.prediction import Checks
+from agents.runtime.prepared import COLLECT_AFTER
 from agents.runtime.router import RouterCore
 from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges
@@ -141,6 +143,8 @@ class Deadlines:
                 except Exception:  # only an optimization: the router computes it instead
                     log.exception("could not prepare the tick of %r", key)
             await asyncio.sleep(time.perf_counter() - began)
+        if done >= COLLECT_AFTER:
+            gc.collect()  # now, in idle time, rather than in the burst tick (COLLECT_AFTER)
         return done
 
     async def watch_once(self) -> int:
