@@ -158,7 +158,7 @@ class Settings(BaseSettings):
         300.0, ge=0, description="prepare the ticks due within this many clock seconds (0: off)"
     )
     prepare_max_dossiers: int = Field(
-        50_000, ge=0, description="most dossiers whose next tick is held prepared"
+        30_000, ge=0, description="most dossiers whose next tick is held prepared (~13 KB each)"
     )
 
     # Events that arrive before their dossier's receipt wait this much working time.

@@ -56,7 +56,7 @@ __all__ = ["COLLECT_AFTER", "DEFAULT_AHEAD_S", "DEFAULT_MAX_ENTRIES", "Prepared"
 
 #: How far ahead of the clock ticks are prepared, and how many dossiers at most.
 DEFAULT_AHEAD_S = 300.0
-DEFAULT_MAX_ENTRIES = 50_000
+DEFAULT_MAX_ENTRIES = 30_000
 
 #: After a preparation pass that prepared at least this many dossiers, a full garbage
 #: collection, in the idle time before their instant: the entries (tens of objects each)
