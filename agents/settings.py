@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         ),
     )
     tick_seconds: float = Field(1.0, gt=0, description="deadline watcher period, real seconds")
+    # Ticks computed ahead of their instant in idle time (docs/alerts.md "Bursts").
+    prepare_ahead_seconds: float = Field(
+        300.0, ge=0, description="prepare the ticks due within this many clock seconds (0: off)"
+    )
+    prepare_max_dossiers: int = Field(
+        30_000, ge=0, description="most dossiers whose next tick is held prepared (~13 KB each)"
+    )
 
     # Events that arrive before their dossier's receipt wait this much working time.
     parked_wait_hours: float = Field(16.0, gt=0, description="working hours (16 = 2 days)")

@@ -37,6 +37,7 @@ import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,6 +57,11 @@ from workflows.calendar import VN_TZ, WorkingCalendar  # noqa: E402
 from workflows.catalog import load_catalog  # noqa: E402
 from workflows.routing import RoutingContext, apply  # noqa: E402
 from workflows.state import DossierState  # noqa: E402
+
+try:  # the ticks prepared ahead (--prepare-ahead): not in trees before them
+    from agents.runtime import prepared as prepared_module  # type: ignore[attr-defined,unused-ignore]
+except ImportError:  # pragma: no cover
+    prepared_module = None  # type: ignore[assignment,unused-ignore]
 
 try:  # what Deadlines.watch_once sends (measured on older trees too: one record each)
     from agents.runtime.watcher import tick_values  # type: ignore[attr-defined,unused-ignore]
@@ -184,17 +190,63 @@ class Tick:
     alerts: int
     #: per raised watch point: (its instant, seconds from the tick's start to its batch's end)
     points: list[tuple[datetime, float]] = field(default_factory=list)
+    #: of ``cpu_s``: the preparation pass after the tick (``--prepare-ahead``)
+    prepare_cpu_s: float = 0.0
+
+
+@dataclass
+class Preparation:
+    """What ``--prepare-ahead`` cost: the passes after each tick (``Deadlines.prepare_ahead``)."""
+
+    cpu: list[float] = field(default_factory=list)
+    dossiers: int = 0
+    #: the largest pass: dossiers prepared, its CPU, RSS growth, entries held after it
+    largest: tuple[int, float, int, int] = (0, 0.0, 0, 0)
 
 
 class Worker:
     """The watcher and the router of one worker over a dict table, without Kafka."""
 
-    def __init__(self, ctx: RoutingContext, policy: wa.AlertPolicy, table: dict[bytes, bytes]):
+    def __init__(
+        self,
+        ctx: RoutingContext,
+        policy: wa.AlertPolicy,
+        table: dict[bytes, bytes],
+        ahead: timedelta = timedelta(0),
+    ):
         self.ctx, self.policy, self.table = ctx, policy, table
         self.watcher = Watcher(ctx.calendar, policy, 4)
         self.tables = Tables(table, {}, {})
         self.core = RouterCore(ctx, self.tables, ticks_topic=TICKS_TOPIC, alerts=policy)
         self.offset = 0
+        self.ahead = ahead
+        self.preparation = Preparation()
+        prepared = getattr(self.core, "prepared", None)  # None: a tree before prepared ticks
+        if prepared is not None:
+            prepared.ahead_s = ahead.total_seconds()
+
+    def prepare(self, now: datetime) -> float:
+        """A worker's preparation pass after its tick (``Deadlines.prepare_ahead``, without
+        its pauses between slices): the ticks due within the look-ahead computed ahead.
+        Returns its CPU seconds."""
+        prepared = getattr(self.core, "prepared", None)
+        if prepared is None or not self.ahead:
+            return 0.0
+        rss0, c0 = rss_bytes(), time.process_time()
+        instant = now.timestamp()
+        prepared.sweep(instant)
+        done = 0
+        for key, at in prepared.plan(self.watcher.index, instant):
+            done += prepared.prepare(key, at, self.table.get(key)) is not None
+        if done >= getattr(prepared_module, "COLLECT_AFTER", done + 1):
+            gc.collect()  # as Deadlines.prepare_ahead does
+        cpu = time.process_time() - c0
+        p = self.preparation
+        p.cpu.append(cpu)
+        p.dossiers += done
+        if done > p.largest[0]:
+            p.largest = (done, cpu, rss_bytes() - rss0, len(prepared))
+        return cpu
 
     def tick(self, now: datetime) -> Tick:
         c0, w0 = time.process_time(), time.perf_counter()
@@ -213,6 +265,10 @@ class Worker:
                 self.watcher.reschedule(key, partition, result.states.get(key))
             done.append((time.perf_counter() - w0, result))
         tick = Tick(time.process_time() - c0, time.perf_counter() - w0, 0)
+        # In the worker's idle time after the tick: the next ticks prepared (counted in this
+        # tick's CPU, not in its alerts' processing latency: they were raised before).
+        tick.prepare_cpu_s = self.prepare(now)
+        tick.cpu_s += tick.prepare_cpu_s
         # Outside the timed part: which watch points each batch raised, for the latencies.
         for offset, result in done:
             tick.alerts += len(result.alerts)
@@ -223,13 +279,38 @@ class Worker:
         return tick
 
 
-def run(n: int, ticks: int, step: timedelta, burst: int, computing: bool) -> dict[str, float | str]:
+def entry_bytes(worker: Worker, sample: int = 2000) -> tuple[float, int]:
+    """Memory a prepared entry holds (tracemalloc, beyond the table's own bytes): ``sample``
+    open dossiers prepared for their stored watch instants."""
+    prepared = worker.core.prepared
+    prepared.clear()
+    items = []
+    for key, raw in worker.table.items():
+        state = DossierState.from_bytes(raw)
+        if state.watch_at is not None:
+            items.append((key, state.watch_at.timestamp(), raw))
+        if len(items) == sample:
+            break
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    made = sum(prepared.prepare(key, at, raw) is not None for key, at, raw in items)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    prepared.clear()
+    return used / max(made, 1), made
+
+
+def run(
+    n: int, ticks: int, step: timedelta, burst: int, computing: bool, ahead: timedelta
+) -> dict[str, float | str]:
     ctx = RoutingContext(load_catalog(), WorkingCalendar())
     policy = wa.AlertPolicy()
     gc.collect()
     before = rss_bytes()
     table = build(n, ctx, spread_days=30, policy=policy, burst=burst)
-    worker = Worker(ctx, policy, table)
+    worker = Worker(ctx, policy, table, ahead)
     watcher = worker.watcher
     t0, c0 = time.perf_counter(), time.process_time()
     watcher.rebuild(table, set(range(4)))
@@ -281,14 +362,31 @@ def run(n: int, ticks: int, step: timedelta, burst: int, computing: bool) -> dic
         "proc_p99_s": pct(processing, 0.99),
         "backlog": f"{backlog.alerts} alerts in {backlog.cpu_s:.1f} s",
         "burst": "",
+        "prepared": "",
     }
+    prep = worker.preparation
+    core_prepared = getattr(worker.core, "prepared", None)
+    if prep.cpu and core_prepared is not None:
+        done, cpu_s, _, held = prep.largest
+        entry_b, sampled = entry_bytes(worker)
+        out["prepared"] = (
+            f"prepared ahead ({ahead.total_seconds() / 60:g} simulated min): "
+            f"{prep.dossiers} dossiers, cpu {sum(prep.cpu):.2f} s "
+            f"({sum(prep.cpu) / max(prep.dossiers, 1) * 1e6:.0f} us a dossier), pass cpu p50 "
+            f"{statistics.median(prep.cpu) * 1000:.1f} ms, max {max(prep.cpu) * 1000:.0f} ms; "
+            f"used by their tick {core_prepared.used}, stale (computed) {core_prepared.missed}; "
+            f"largest pass {done} dossiers in {cpu_s:.2f} s cpu, {held} entries held after it; "
+            f"memory {entry_b:.0f} B an entry (tracemalloc over {sampled})"
+        )
     if burst_tick is not None:
         at_burst = [offset for at, offset in burst_tick.points if at == BURST_AT]
+        routing_s = burst_tick.cpu_s - burst_tick.prepare_cpu_s
         out["burst"] = (
             f"burst tick {BURST_AT:%d/%m %H:%M}: {burst_tick.alerts} alerts "
             f"({len(at_burst)} due at that instant), wall {burst_tick.wall_s:.2f} s, "
-            f"cpu {burst_tick.cpu_s:.2f} s, cpu/alert "
-            f"{burst_tick.cpu_s / max(burst_tick.alerts, 1) * 1e6:.0f} us, processing p50 "
+            f"cpu {routing_s:.2f} s (+ {burst_tick.prepare_cpu_s:.2f} s preparing the next "
+            f"ticks after it), cpu/alert {routing_s / max(burst_tick.alerts, 1) * 1e6:.0f} us, "
+            "processing p50 "
             f"{pct(at_burst, 0.5):.2f} s, p99 {pct(at_burst, 0.99):.2f} s, "
             f"max {pct(at_burst, 1.0):.2f} s"
         )
@@ -316,6 +414,14 @@ def main() -> int:
         metavar="K",
         help="K open dossiers due at one instant, a tick 9.5 simulated hours in (needs "
         "--ticks >= 114 with 5-minute ticks)",
+    )
+    ap.add_argument(
+        "--prepare-ahead",
+        type=float,
+        default=0.0,
+        metavar="MIN",
+        help="after each tick, prepare the ticks due within MIN simulated minutes "
+        "(agents/runtime/prepared.py; 0: off, the router computes every tick)",
     )
     ap.add_argument(
         "--no-computing",
@@ -348,7 +454,8 @@ def main() -> int:
     )
     print(" | ".join(header))
     for n in args.sizes:
-        r = run(n, args.ticks, step, args.burst, not args.no_computing)
+        ahead = timedelta(minutes=args.prepare_ahead)
+        r = run(n, args.ticks, step, args.burst, not args.no_computing, ahead)
         print(
             f"{n:,} | {r['rebuild_s']:.1f} | {r['rebuild_cpu_s']:.1f} | "
             f"{r['rebuild_computed_s']:.1f} | "
@@ -360,6 +467,8 @@ def main() -> int:
         )
         if r["burst"]:
             print(f"  {r['burst']}", flush=True)
+        if r["prepared"]:
+            print(f"  {r['prepared']}", flush=True)
     print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
     return 0
 

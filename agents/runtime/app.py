@@ -136,6 +136,8 @@ def create_app(
         senders=senders if senders is not None else build_senders(settings),
         prediction=prediction_policy(settings),
     )
+    router.prepared.ahead_s = settings.prepare_ahead_seconds
+    router.prepared.max_entries = settings.prepare_max_dossiers
     watcher = Watcher(context.calendar, policy, settings.partitions)
     # agency label values only from the catalog (no series from publisher input)
     gauges = OpenGauges(metrics, worker_name, AgencyLabels(context.catalog.agencies))
@@ -205,6 +207,7 @@ def create_app(
         clock=clock,
         watch_once=deadlines.watch_once,
         watched=lambda: len(watcher.index),
+        prepared=router.prepared.counts,
     )
     return Dossierflow(
         settings=settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from mode.types.signals import BaseSignalT
 from agents.clock import Clock
 from agents.runtime.acks import OffsetGuard
 from agents.runtime.prediction import Checks
+from agents.runtime.prepared import COLLECT_AFTER
 from agents.runtime.router import RouterCore
 from agents.runtime.tables import BatchedChangelogTable
 from agents.runtime.telemetry import OpenGauges
@@ -24,6 +26,10 @@ from workflows.state import DossierState
 from workflows.state_header import StateHeader
 
 log = logging.getLogger(__name__)
+
+#: Dossiers prepared between two yields to the loop (~300 us each: ~20 ms a slice); after
+#: each slice the pass sleeps as long as the slice took, so it takes at most half the loop.
+PREPARE_SLICE = 64
 
 
 def is_recovered(app: faust.App) -> bool:
@@ -52,11 +58,14 @@ class Deadlines:
         self.names, self.partitions = names, partitions
         #: predicted-late re-evaluations (agents/runtime/prediction.py); None: off
         self.checks: Checks | None = None
+        #: the preparation pass under way (agents/runtime/prepared.py), if any
+        self._preparing: asyncio.Task[int] | None = None
 
     def register(self, tick_seconds: float) -> None:
         # mypy cannot match an ``async def`` to mode's SignalHandlerT union (mode-streaming
         # 0.7): the signature is the one mode calls (``receiver(sender, *args, signal=...)``).
         self.app.on_rebalance_complete.connect(self.rebuild_index)  # type: ignore[arg-type]
+        self.app.on_partitions_revoked.connect(self.drop_prepared)  # type: ignore[arg-type]
         self.app.timer(interval=tick_seconds)(self.tick)
 
     def owned_partitions(self) -> set[int]:
@@ -71,6 +80,7 @@ class Deadlines:
         # nobody owned them is due at the first tick (alerted once: the state remembers).
         owned = self.owned_partitions()
         self.guard.reset()
+        self.router.prepared.clear()
         started = time.perf_counter()
         self.gauges.reset(owned)
         now = self.clock.now()
@@ -101,8 +111,41 @@ class Deadlines:
             self.watcher.computed,
         )
 
+    async def drop_prepared(
+        self, sender: Any, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
+    ) -> None:
+        """Partitions revoked: no prepared tick survives a rebalance."""
+        self.router.prepared.clear()
+
     async def tick(self) -> None:
         await self.watch_once()
+        if self._preparing is None or self._preparing.done():
+            self._preparing = asyncio.ensure_future(self.prepare_ahead())
+
+    async def prepare_ahead(self) -> int:
+        """Compute ahead the ticks due within the look-ahead (``agents/runtime/prepared.py``),
+        in slices that yield to the loop; how many were prepared. It stops at a rebalance."""
+        app, prepared = self.app, self.router.prepared
+        if prepared.ahead_s <= 0 or app.rebalancing or not is_recovered(app):
+            return 0
+        generation = prepared.generation
+        now = self.clock.now().timestamp()
+        prepared.sweep(now)
+        todo = prepared.plan(self.watcher.index, now)
+        table, done = self.tables[OPEN_TABLE], 0
+        for start in range(0, len(todo), PREPARE_SLICE):
+            if app.rebalancing or prepared.generation != generation:
+                break
+            began = time.perf_counter()
+            for key, instant in todo[start : start + PREPARE_SLICE]:
+                try:
+                    done += prepared.prepare(key, instant, table.get(key)) is not None
+                except Exception:  # only an optimization: the router computes it instead
+                    log.exception("could not prepare the tick of %r", key)
+            await asyncio.sleep(time.perf_counter() - began)
+        if done >= COLLECT_AFTER:
+            gc.collect()  # now, in idle time, rather than in the burst tick (COLLECT_AFTER)
+        return done
 
     async def watch_once(self) -> int:
         """Send a tick for every watched dossier due now; how many were sent."""

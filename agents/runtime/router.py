@@ -26,6 +26,7 @@ from datetime import datetime
 
 from agents.runtime.parking import Parked, ParkedTotals, ParkingLot, ParkingPolicy
 from agents.runtime.prediction import SketchBook, run_predictions
+from agents.runtime.prepared import PreparedTicks
 from agents.runtime.records import (
     Coordinates,
     Outgoing,
@@ -50,7 +51,7 @@ from events import (
 from events.internal import DeadlineTick
 from events.signature import Unauthenticated
 from events.topics import CLOSED_TABLE, OPEN_TABLE, SKETCH_TABLE
-from workflows.alerts import AlertPolicy, apply_tick, stamp_watch, unstamped, watch_key
+from workflows.alerts import AlertPolicy, apply_tick, unstamped, watch_key
 from workflows.effects import Anomaly, Assign, Effect, Rejected
 from workflows.prediction import PredictionPolicy
 from workflows.routing import RoutingContext, Sender, apply
@@ -159,6 +160,7 @@ class RouterCore:
         self.ticks_topic = ticks_topic
         self.alerts = alerts if alerts is not None else AlertPolicy()
         self.watch_key = watch_key(ctx.calendar, self.alerts)
+        self.prepared = PreparedTicks(ctx, self.alerts, self.watch_key)  # ticks computed ahead
         self.tables = tables
         self.parking = parking if parking is not None else ParkingPolicy()
         self.max_event_bytes = max_event_bytes
@@ -239,9 +241,9 @@ class RouterCore:
                     result.write(OPEN_TABLE, key, None, index)
             else:
                 # Stored with its next watch instant, so a restart need not recompute it.
-                state = stamp_watch(state, self.ctx.calendar, self.alerts, self.watch_key)
-                cache[key] = state
-                result.write(OPEN_TABLE, key, state.to_bytes(), index)
+                cache[key], value = self.prepared.stamp(key, state)
+                result.write(OPEN_TABLE, key, value, index)
+        self.prepared.forget(self._last_index)  # written: their prepared ticks are stale
         result.states = {key: cache.get(key) for key in result.touched}
         result.before = {key: self._before.get(key) for key in result.touched}
         return result
@@ -266,6 +268,8 @@ class RouterCore:
         result.touched[key] = source.partition
         self._seen_at[key] = index
         self._ticked[key] = tick.detected_at
+        if key not in cache and self.prepared.emit(self, key, tick.detected_at, index, cache):
+            return  # computed ahead from the same stored state (agents/runtime/prepared.py)
         state = self._load(key, cache)
         if state is None:
             # Closed since the watcher looked, or events parked without their receipt.

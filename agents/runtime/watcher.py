@@ -120,6 +120,22 @@ class DeadlineIndex:
             due.append((key, entry[3]))
         return due
 
+    def upcoming(self, after: float, until: float) -> list[tuple[float, bytes]]:
+        """The current entries with ``after < instant <= until`` as (instant, key), in no
+        order, without popping: a walk of the heap that stops below every entry later than
+        ``until``, so it costs what it finds (``agents/runtime/prepared.py``)."""
+        heap, current = self._heap, self._current
+        found, stack, size = [], [0], len(heap)
+        while stack:
+            i = stack.pop()
+            if i >= size or heap[i][0] > until:
+                continue
+            entry = heap[i]
+            if entry[0] > after and current.get(entry[2]) is entry:
+                found.append((entry[0], entry[2]))
+            stack += (2 * i + 1, 2 * i + 2)
+        return found
+
     def next_instant(self) -> float | None:
         while self._heap:
             entry = self._heap[0]

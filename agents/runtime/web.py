@@ -92,8 +92,10 @@ def register_admin_views(
     clock: Clock,
     watch_once: Callable[[], Awaitable[int]],
     watched: Callable[[], int],
+    prepared: Callable[[], dict[str, int]] | None = None,
 ) -> None:
-    """Views for operators and tests, each behind an admin token."""
+    """Views for operators and tests, each behind an admin token. ``prepared``: the
+    counters of the ticks prepared ahead (agents/runtime/prepared.py), shown by /clock."""
 
     @app.page("/routes")
     class RoutesView(faust.web.View):
@@ -115,7 +117,8 @@ def register_admin_views(
 
         async def get(self, request: Any) -> Any:
             refused = require_admin(tokens, self, request)
-            return refused or self.json({"now": manual.now().isoformat(), "watched": watched()})
+            shown = {"now": manual.now().isoformat(), "watched": watched()}
+            return refused or self.json({**shown, "prepared": prepared() if prepared else None})
 
         async def post(self, request: Any) -> Any:
             refused = require_admin(tokens, self, request)
@@ -139,10 +142,11 @@ def register_views(
     clock: Clock,
     watch_once: Callable[[], Awaitable[int]],
     watched: Callable[[], int],
+    prepared: Callable[[], dict[str, int]] | None = None,
 ) -> None:
     """Every view of the worker's web port; /metrics and /health only when
     ``ops_on_web_port`` (else an ``OpsSite`` serves them)."""
     api.register(app)
     if ops_on_web_port:
         register_ops_views(app, ops)
-    register_admin_views(app, api.tokens, clock, watch_once, watched)
+    register_admin_views(app, api.tokens, clock, watch_once, watched, prepared)

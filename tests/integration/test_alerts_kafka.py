@@ -353,6 +353,46 @@ def test_one_worker_alerts_each_level_once_across_a_weekend_and_tet(fleet: Fleet
     assert "Crashed reason=" not in worker.log()
 
 
+def prepared(worker: Worker) -> dict[str, int]:
+    """The worker's prepared-tick counters (agents/runtime/prepared.py), from GET /clock."""
+    code, body = worker.get("/clock")
+    assert code == 200, body
+    counts: dict[str, int] = body["prepared"]
+    return counts
+
+
+def test_a_tick_prepared_ahead_raises_what_the_walk_expects(fleet: Fleet) -> None:
+    # The walk's first level (S's step due soon, Fri 16:00), prepared by the worker's own
+    # timer two minutes before (its look-ahead is 300 s), then raised at 16:00 from the
+    # prepared records: the same alert, detected at 16:00, once; nothing before.
+    worker = alert_worker(fleet, "preparer", CLOCK_START)
+    fleet.start(worker)
+    publish(fleet.bootstrap, fleet.names.events, walk_dossiers())
+    for dossier_id, field, value in [(S, "current_step", "review"), (R, "status", "returned")]:
+        wait_status(worker, dossier_id, field, value)
+    wait_watched([worker], 3)
+    line, at = next(iter(expected_walk().values()))
+    assert line.startswith(f"{S} step due_soon") and at == vn("2027-01-22 16:00")
+    log = AlertLog(fleet.bootstrap, fleet.names.alerts)
+    try:
+        assert set_clock(worker, vn("2027-01-22 15:58"))["ticks"] == 0
+        wait_for(lambda: prepared(worker)["held"] == 1, WAIT_S, "S's tick prepared")
+        log.quiet(2 * float(TICK_SECONDS) + 1.0)
+        assert log.alerts == [], "preparing sends nothing"
+        set_clock(worker, at)
+        wanted = {k for k, (text, when) in expected_walk().items() if when == at}
+        log.wait_ids(wanted, WAIT_S, "the prepared alert")
+        log.quiet(2 * float(TICK_SECONDS) + 1.0)
+        alerts = log.alerts
+    finally:
+        log.close()
+    assert [describe(a) for a in alerts] == [line]
+    assert alerts[0].detected_at == at
+    counts = prepared(worker)
+    assert (counts["used"], counts["missed"]) == (1, 0), counts
+    assert "Crashed reason=" not in worker.log()
+
+
 # --- 2. two workers, one SIGKILLed -----------------------------------------------------------
 
 #: The workers start on Monday: what came due since Friday is raised at their first passes.
