@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -66,6 +67,7 @@ class Deadlines:
         # 0.7): the signature is the one mode calls (``receiver(sender, *args, signal=...)``).
         self.app.on_rebalance_complete.connect(self.rebuild_index)  # type: ignore[arg-type]
         self.app.on_partitions_revoked.connect(self.drop_prepared)  # type: ignore[arg-type]
+        self.app.on_before_shutdown.connect(self.stop_preparing)  # type: ignore[arg-type]
         self.app.timer(interval=tick_seconds)(self.tick)
 
     def owned_partitions(self) -> set[int]:
@@ -116,6 +118,14 @@ class Deadlines:
     ) -> None:
         """Partitions revoked: no prepared tick survives a rebalance."""
         self.router.prepared.clear()
+
+    async def stop_preparing(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Stopping: cancel a preparation pass under way (nothing of it is ever needed)."""
+        task, self._preparing = self._preparing, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def tick(self) -> None:
         await self.watch_once()
