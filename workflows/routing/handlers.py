@@ -30,9 +30,9 @@ from workflows.routing.sheet import (
     allowance_for,
     arm,
     assign,
+    due_and_hours,
     finish_row,
     has_step,
-    hours,
     is_next,
     new_row,
     no_step,
@@ -65,14 +65,14 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
     committed = due_instant(cal, start, allowance_for(proc, proc.committed_time))
     statutory = due_instant(cal, start, allowance_for(proc, proc.statutory_time))
     first = proc.entry
-    step_due = due_instant(cal, start, allowance_for(proc, first.allotment))
+    step_due, allotted = due_and_hours(cal, start, allowance_for(proc, first.allotment))
     row = SheetRow.trusted(
         step=first.id,
         agency=first.agency,
         from_agency=event.agency if event.agency != first.agency else None,
         started_at=event.occurred_at,
         due_at=step_due,
-        allotted_hours=hours(cal, start, step_due),
+        allotted_hours=allotted,
     )
     state = DossierState.trusted(
         dossier_id=event.dossier_id,

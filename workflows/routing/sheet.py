@@ -16,6 +16,7 @@ from workflows.calendar import WorkingCalendar
 from workflows.catalog import Procedure
 from workflows.deadlines import (
     TimeAllowance,
+    TimeUnit,
     allowance,
     classify,
     due_instant,
@@ -82,6 +83,21 @@ def hours(cal: WorkingCalendar, clock: datetime, due: datetime) -> float:
     return cal.working_time_between(clock, due) / HOUR
 
 
+def due_and_hours(
+    cal: WorkingCalendar, clock: datetime, allotment: TimeAllowance
+) -> tuple[datetime, float]:
+    """A step's due instant counted from ``clock``, and its allotted working hours.
+
+    In working units the hours are the allotment itself, without asking the calendar:
+    ``working_time_between(s, add_working_time(s, n)) == n`` for every ``s`` (the
+    calendar's rule, tested there). Same-day and calendar-day allotments are measured.
+    """
+    due = due_instant(cal, clock, allotment)
+    if allotment.unit is not TimeUnit.CALENDAR_DAYS and not allotment.same_day:
+        return due, allotment.working_duration() / HOUR
+    return due, hours(cal, clock, due)
+
+
 def new_row(
     state: DossierState,
     proc: Procedure,
@@ -95,14 +111,14 @@ def new_row(
     cal = ctx.calendar
     # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
     clock = cal.next_opening(max(at, state.start_at))
-    due = due_instant(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
+    due, allotted = due_and_hours(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
     return SheetRow.trusted(
         step=step_id,
         agency=agency,
         from_agency=from_agency,
         started_at=at,
         due_at=due,
-        allotted_hours=hours(cal, clock, due),
+        allotted_hours=allotted,
         off_route=off_route,
     )
 
