@@ -115,6 +115,7 @@ class TimeAllowance:
     #: ``working_duration()`` worked out once (None for calendar days): every due instant
     #: of a route asks for it, and the Decimal arithmetic cost more than the lookup.
     _working: timedelta | None = field(default=None, init=False, repr=False, compare=False)
+    _days: Decimal | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         amount = _to_decimal(self.amount)
@@ -129,6 +130,7 @@ class TimeAllowance:
             per_unit = _WORKING_DAY_US if unit is TimeUnit.WORKING_DAYS else _HOUR_US
             us = (amount * per_unit).to_integral_value(ROUND_HALF_EVEN)
             object.__setattr__(self, "_working", timedelta(microseconds=int(us)))
+            object.__setattr__(self, "_days", _us_to_days(int(us)))
 
     @property
     def same_day(self) -> bool:
@@ -145,7 +147,10 @@ class TimeAllowance:
 
     def in_working_days(self) -> Decimal:
         """The allowance in working days (hours / 8); not defined for calendar days."""
-        return _us_to_days(self.working_duration() // _US)
+        if self._days is None:
+            self.working_duration()  # raises: calendar days
+        assert self._days is not None
+        return self._days
 
     def __str__(self) -> str:
         return f"{self.amount} {self.unit.value}"

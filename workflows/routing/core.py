@@ -53,6 +53,11 @@ class RoutingContext:
     #: worker runs ``province_rules(catalog)`` (workflows/routing/authorize.py).
     authorize: Authorize = allow_all
 
+    #: Build the effects of an applied event (assignments, deadlines to arm or disarm,
+    #: anomalies, completions). A replay keeps only the states and turns this off
+    #: (``workflows.replay``); a refusal's ``Rejected`` is returned either way.
+    build_effects: bool = True
+
     #: (code, version) -> the catalog's procedure: every event of a dossier after its
     #: receipt looks its version up, and the catalog never changes under a context.
     _versions: dict[tuple[str, str], Procedure | None] = field(
@@ -157,7 +162,11 @@ def _grew(state: DossierState | None, new: DossierState) -> bool:
 
 
 def _refused(effects: Sequence[Effect]) -> bool:
-    return any(isinstance(effect, Rejected) for effect in effects)
+    # A loop, not any(...): called for every event, and a generator costs more.
+    for effect in effects:  # noqa: SIM110
+        if isinstance(effect, Rejected):
+            return True
+    return False
 
 
 def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) -> Result:

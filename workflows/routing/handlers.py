@@ -94,6 +94,8 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
             lookup_digest(event.dossier_id, event.lookup_code) if event.lookup_code else None
         ),
     )
+    if not ctx.build_effects:
+        return state, []
     return state, [assign(state, row, event.event_id), arm(state)]
 
 
@@ -136,7 +138,7 @@ def step_completed(
         # Last step done: the dossier waits at the agency of that step for result_ready,
         # the dossier's own deadlines still armed.
         new = advance(state, sheet, current_step=None)
-        return new, [arm(new)]
+        return new, [arm(new)] if ctx.build_effects else []
     nxt = proc.step(next_id)
     agency, off_route = nxt.agency, False
     if event.to_agency is not None and event.to_agency != nxt.agency:
@@ -150,6 +152,8 @@ def step_completed(
         anomalies=state.anomalies + off_route,
         deadline_version=state.deadline_version + revisits(state, nxt.id),
     )
+    if not ctx.build_effects:
+        return new, []
     effects: list[Effect] = [assign(new, row, event.event_id), arm(new)]
     if off_route:
         effects.append(
@@ -227,6 +231,8 @@ def handed_off(
         anomalies=state.anomalies + (not on_route),
         deadline_version=state.deadline_version + revisited,
     )
+    if not ctx.build_effects:
+        return new, []
     # Assigned now, even when the step (and its clock) began with another agency.
     effects: list[Effect] = [assign(new, row, event.event_id, assigned_at=at), arm(new)]
     if not on_route:
@@ -264,7 +270,7 @@ def supplement_received(
         ]
     new = resume(state, pause, event.occurred_at, proc, ctx)
     new = advance(new, new.sheet, status=Status.OPEN)
-    return new, [arm(new)]
+    return new, [arm(new)] if ctx.build_effects else []
 
 
 def resume(
@@ -384,6 +390,8 @@ def result_ready(
         saved_days=round(float(saved), 4),
     )
     new = advance(state, sheet, status=Status.RESULT_READY, current_step=None, outcome=outcome)
+    if not ctx.build_effects:
+        return new, []
     return new, [
         DisarmDeadlines(state.dossier_id, "result ready"),
         Completed(
@@ -404,6 +412,8 @@ def close(
     # Withdrawn or stopped mid-step: the row records the time used, but no result.
     sheet = finish_row(state, at, ctx, judge=False)
     new = advance(state, sheet, status=status, closed_at=at, current_step=None)
+    if not ctx.build_effects:
+        return new, []
     effects: list[Effect] = []
     if state.status in (Status.OPEN, Status.PAUSED):
         effects.append(DisarmDeadlines(state.dossier_id, status.value))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from workflows.routing.core import RoutingContext
 
 HOUR = timedelta(hours=1)
+_ZERO = timedelta(0)
 
 
 def allowance_for(proc: Procedure, amount: Decimal) -> TimeAllowance:
@@ -126,25 +127,28 @@ def new_row(
 def finish_row(
     state: DossierState, at: datetime, ctx: RoutingContext, *, judge: bool = True
 ) -> tuple[SheetRow, ...]:
-    row = state.current_row
-    if row is None:
-        return state.sheet
+    sheet = state.sheet
+    # ``state.current_row`` and ``state.clock_start(row)`` written out: once an event.
+    if not sheet or sheet[-1].finished_at is not None:
+        return sheet
+    row = sheet[-1]
     cal = ctx.calendar
-    clock = state.clock_start(row)
+    clock = max(row.started_at, state.start_at)
     used = cal.working_time_between(clock, at)
     if state.pauses:
         pauses = [
             (p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None
         ]
         used -= paused_working_time(cal, pauses, within=(clock, max(clock, at)))
+        used = max(used, _ZERO)
     finished = row.model_copy(
         update={
             "finished_at": at,
-            "used_hours": round(max(used, timedelta(0)) / HOUR, 4),
+            "used_hours": round(used / HOUR, 4),
             "result": classify(cal, at, row.due_at) if judge else None,
         }
     )
-    return (*state.sheet[:-1], finished)
+    return (*sheet[:-1], finished)
 
 
 def advance(state: DossierState, sheet: Sequence[SheetRow], **changes: object) -> DossierState:
