@@ -79,6 +79,9 @@ class RoutingContext:
 
 Result = tuple[DossierState | None, list[Effect]]
 
+#: ``Status.closed`` as a tuple: asked for every event, and a property call costs more.
+_CLOSED = tuple(status for status in Status if status.closed)
+
 
 def apply(
     state: DossierState | None,
@@ -177,7 +180,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         if isinstance(event, ev.DossierReceived):
             return on.received(event, ctx)
         return None, [reject(event, ReasonKind.UNKNOWN_DOSSIER, "no dossier.received seen yet")]
-    if state.status.closed:
+    if state.status in _CLOSED:
         return state, [reject(event, ReasonKind.DOSSIER_CLOSED, f"dossier is {state.status}")]
     proc = ctx.version(state.procedure, state.procedure_version)
     if proc is None:  # the catalog lost a version a live dossier was received under
