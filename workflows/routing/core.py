@@ -202,7 +202,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         case ev.DossierHandedOff():
             return on.handed_off(state, event, proc, ctx)
         case ev.SupplementRequested():
-            return on.supplement_requested(state, event)
+            return on.supplement_requested(state, event, ctx)
         case ev.SupplementReceived():
             return on.supplement_received(state, event, proc, ctx)
         case ev.DossierRescheduled():

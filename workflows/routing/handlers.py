@@ -252,11 +252,15 @@ def handed_off(
 # --- the clock: pauses and reschedules -----------------------------------------------
 
 
-def supplement_requested(state: DossierState, event: ev.SupplementRequested) -> Result:
+def supplement_requested(
+    state: DossierState, event: ev.SupplementRequested, ctx: RoutingContext
+) -> Result:
     if state.status is not Status.OPEN:
         return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     pause = Pause.trusted(requested_at=event.occurred_at)
     new = advance(state, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
+    if not ctx.build_effects:
+        return new, []
     return new, [DisarmDeadlines(state.dossier_id, "paused for supplement")]
 
 
@@ -354,7 +358,7 @@ def rescheduled(state: DossierState, event: ev.DossierRescheduled, ctx: RoutingC
         deadline_version=state.deadline_version + 1,
     )
     # While paused nothing is armed; supplement_received arms the new due instant.
-    return new, ([arm(new)] if new.status is Status.OPEN else [])
+    return new, ([arm(new)] if new.status is Status.OPEN and ctx.build_effects else [])
 
 
 # --- the end -------------------------------------------------------------------------
