@@ -152,7 +152,8 @@ def finish_row(
 
 
 def advance(state: DossierState, sheet: Sequence[SheetRow], **changes: object) -> DossierState:
-    return state.model_copy(update={**changes, "sheet": tuple(sheet)})
+    changes["sheet"] = tuple(sheet)  # ``changes`` is this call's own dict: no second one
+    return state.model_copy(update=changes)
 
 
 def assign(
