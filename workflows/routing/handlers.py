@@ -143,7 +143,7 @@ def step_completed(
     agency, off_route = nxt.agency, False
     if event.to_agency is not None and event.to_agency != nxt.agency:
         agency, off_route = event.to_agency, True
-    row = new_row(state, proc, nxt.id, agency, event.agency, at, off_route, ctx)
+    row = new_row(state, proc, nxt, agency, event.agency, at, off_route, ctx)
     new = advance(
         state,
         (*sheet, row),
@@ -220,7 +220,7 @@ def handed_off(
         revisited = 0
     else:
         from_agency = event.from_agency or event.agency
-        row = new_row(state, proc, step.id, event.to_agency, from_agency, at, not on_route, ctx)
+        row = new_row(state, proc, step, event.to_agency, from_agency, at, not on_route, ctx)
         sheet = (*finish_row(state, at, ctx), row)
         revisited = revisits(state, step.id)
     new = advance(

@@ -13,7 +13,7 @@ from events import (
     ReasonKind,
 )
 from workflows.calendar import WorkingCalendar
-from workflows.catalog import Procedure
+from workflows.catalog import Procedure, Step
 from workflows.deadlines import (
     TimeAllowance,
     TimeUnit,
@@ -102,7 +102,7 @@ def due_and_hours(
 def new_row(
     state: DossierState,
     proc: Procedure,
-    step_id: str,
+    step: Step,
     agency: str,
     from_agency: str | None,
     at: datetime,
@@ -112,9 +112,9 @@ def new_row(
     cal = ctx.calendar
     # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
     clock = cal.next_opening(max(at, state.start_at))
-    due, allotted = due_and_hours(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
+    due, allotted = due_and_hours(cal, clock, allowance_for(proc, step.allotment))
     return SheetRow.trusted(
-        step=step_id,
+        step=step.id,
         agency=agency,
         from_agency=from_agency,
         started_at=at,
