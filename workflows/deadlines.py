@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
@@ -112,6 +112,10 @@ class TimeAllowance:
 
     amount: Decimal
     unit: TimeUnit
+    #: ``working_duration()`` worked out once (None for calendar days): every due instant
+    #: of a route asks for it, and the Decimal arithmetic cost more than the lookup.
+    _working: timedelta | None = field(default=None, init=False, repr=False, compare=False)
+    _days: Decimal | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         amount = _to_decimal(self.amount)
@@ -122,6 +126,11 @@ class TimeAllowance:
             raise ValueError(f"time allowance of {amount} calendar days must be a whole number")
         object.__setattr__(self, "amount", amount)
         object.__setattr__(self, "unit", unit)
+        if unit is not TimeUnit.CALENDAR_DAYS:
+            per_unit = _WORKING_DAY_US if unit is TimeUnit.WORKING_DAYS else _HOUR_US
+            us = (amount * per_unit).to_integral_value(ROUND_HALF_EVEN)
+            object.__setattr__(self, "_working", timedelta(microseconds=int(us)))
+            object.__setattr__(self, "_days", _us_to_days(int(us)))
 
     @property
     def same_day(self) -> bool:
@@ -129,18 +138,19 @@ class TimeAllowance:
 
     def working_duration(self) -> timedelta:
         """The allowance as working time: days × 8 h, or hours. Exact to the microsecond."""
-        if self.unit is TimeUnit.CALENDAR_DAYS:
+        if self._working is None:
             raise ValueError(
                 f"{self} is counted in calendar days and has no fixed working duration; "
                 "use allowance_working_days(cal, start, allowance) for a given start"
             )
-        per_unit = _WORKING_DAY_US if self.unit is TimeUnit.WORKING_DAYS else _HOUR_US
-        us = (self.amount * per_unit).to_integral_value(ROUND_HALF_EVEN)
-        return timedelta(microseconds=int(us))
+        return self._working
 
     def in_working_days(self) -> Decimal:
         """The allowance in working days (hours / 8); not defined for calendar days."""
-        return _us_to_days(self.working_duration() // _US)
+        if self._days is None:
+            self.working_duration()  # raises: calendar days
+        assert self._days is not None
+        return self._days
 
     def __str__(self) -> str:
         return f"{self.amount} {self.unit.value}"
@@ -186,11 +196,12 @@ def due_instant(cal: WorkingCalendar, start: datetime, allowance: TimeAllowance)
     working day when that day is off.
     """
     _aware(start, "start")
-    if allowance.unit is TimeUnit.CALENDAR_DAYS:
+    working = allowance._working
+    if working is None:
         return cal.add_calendar_days(start, int(allowance.amount))
     if allowance.same_day:
         return cal.end_of_working_day(cal.next_opening(start))
-    return cal.add_working_time(start, allowance.working_duration())
+    return cal.add_working_time(start, working)
 
 
 def extend_for_pause(

@@ -74,6 +74,8 @@ def working_time_used(
     """
     end = max(finished, start)
     worked = cal.working_time_between(start, end)
+    if not pauses:  # most dossiers never pause: nothing given back, in any unit
+        return worked
     if allowance.unit is TimeUnit.CALENDAR_DAYS:
         clipped = pause_intervals(cal, pauses, within=(start, end))
         unpaused = due_instant(cal, start, allowance)

@@ -4,7 +4,7 @@ context, and two sets of states compared (figures, on time ↔ late flips). Pure
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import events as ev
 from workflows.deadlines import Completion
@@ -45,6 +45,8 @@ def replay(
     that never became one (an unknown procedure, say) are not in the result.
     ``progress(n)`` is called after every ``every`` events and once at the end.
     """
+    if ctx.build_effects:
+        ctx = replace(ctx, build_effects=False)  # the effects are never read here
     states: dict[str, DossierState | None] = {}
     waiting: dict[str, list[Sent]] = {}
     n = 0

@@ -3,6 +3,7 @@ flips exactly the dossiers whose finish lies between the new and the old due day
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -11,10 +12,12 @@ import events as ev
 from agents.tools.whatif_catalog import alter
 from workflows.calendar import VN_TZ
 from workflows.deadlines import Completion
+from workflows.effects import Rejected
 from workflows.replay import compare, replay
 from workflows.report import province_report
-from workflows.routing import RoutingContext, Sender
+from workflows.routing import RoutingContext, Sender, apply
 from workflows.simulation import Workload, expect, run_window, simulate_province
+from workflows.state import DossierState
 
 from support.context import engine_context, expect_procedure
 from support.dossiers import receipt
@@ -54,6 +57,33 @@ def test_the_unchanged_catalog_reproduces_every_live_state_and_figure() -> None:
     assert comparison.actual.on_time == report.early + report.on_time
     assert comparison.actual.late == report.late > 0
     assert round(comparison.actual.saved_days, 6) == round(report.working_days_saved, 6)
+
+
+def test_without_effects_every_event_gives_the_same_state_and_refusals() -> None:
+    # What replay runs: build_effects off. Event by event against the live setting, on the
+    # same state: the same state, and of the effects only the refusals, in order.
+    live_ctx = engine_context()
+    quiet_ctx = dataclasses.replace(live_ctx, build_effects=False)
+    states: dict[str, DossierState | None] = {}
+    built = refused = 0
+    events = workload().events()
+    # A second receipt of each of the first dossiers: refused (already received).
+    again = [
+        receipt(e.dossier_id, f"{e.event_id}/again", e.occurred_at + timedelta(hours=1))
+        for e in events[:50]
+        if isinstance(e, ev.DossierReceived)
+    ]
+    for event in [*events, *again]:
+        state = states.get(event.dossier_id)
+        live, effects = apply(state, event, live_ctx, SENDER)
+        quiet, kept = apply(state, event, quiet_ctx, SENDER)
+        assert quiet == live
+        assert kept == [e for e in effects if isinstance(e, Rejected)]
+        built += len(effects) - len(kept)
+        refused += len(kept)
+        states[event.dossier_id] = live
+    assert built > 1000  # the live setting built assignments, deadlines, completions
+    assert refused > 0  # and refusals came through without effects too
 
 
 def test_a_shorter_commitment_flips_exactly_the_dossiers_the_oracle_says() -> None:

@@ -53,6 +53,11 @@ class RoutingContext:
     #: worker runs ``province_rules(catalog)`` (workflows/routing/authorize.py).
     authorize: Authorize = allow_all
 
+    #: Build the effects of an applied event (assignments, deadlines to arm or disarm,
+    #: anomalies, completions). A replay keeps only the states and turns this off
+    #: (``workflows.replay``); a refusal's ``Rejected`` is returned either way.
+    build_effects: bool = True
+
     #: (code, version) -> the catalog's procedure: every event of a dossier after its
     #: receipt looks its version up, and the catalog never changes under a context.
     _versions: dict[tuple[str, str], Procedure | None] = field(
@@ -73,6 +78,9 @@ class RoutingContext:
 
 
 Result = tuple[DossierState | None, list[Effect]]
+
+#: ``Status.closed`` as a tuple: asked for every event, and a property call costs more.
+_CLOSED = tuple(status for status in Status if status.closed)
 
 
 def apply(
@@ -157,7 +165,11 @@ def _grew(state: DossierState | None, new: DossierState) -> bool:
 
 
 def _refused(effects: Sequence[Effect]) -> bool:
-    return any(isinstance(effect, Rejected) for effect in effects)
+    # A loop, not any(...): called for every event, and a generator costs more.
+    for effect in effects:  # noqa: SIM110
+        if isinstance(effect, Rejected):
+            return True
+    return False
 
 
 def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingContext) -> Result:
@@ -168,7 +180,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         if isinstance(event, ev.DossierReceived):
             return on.received(event, ctx)
         return None, [reject(event, ReasonKind.UNKNOWN_DOSSIER, "no dossier.received seen yet")]
-    if state.status.closed:
+    if state.status in _CLOSED:
         return state, [reject(event, ReasonKind.DOSSIER_CLOSED, f"dossier is {state.status}")]
     proc = ctx.version(state.procedure, state.procedure_version)
     if proc is None:  # the catalog lost a version a live dossier was received under
@@ -190,7 +202,7 @@ def _dispatch(state: DossierState | None, event: InboundEvent, ctx: RoutingConte
         case ev.DossierHandedOff():
             return on.handed_off(state, event, proc, ctx)
         case ev.SupplementRequested():
-            return on.supplement_requested(state, event)
+            return on.supplement_requested(state, event, ctx)
         case ev.SupplementReceived():
             return on.supplement_received(state, event, proc, ctx)
         case ev.DossierRescheduled():

@@ -30,9 +30,9 @@ from workflows.routing.sheet import (
     allowance_for,
     arm,
     assign,
+    due_and_hours,
     finish_row,
     has_step,
-    hours,
     is_next,
     new_row,
     no_step,
@@ -65,14 +65,14 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
     committed = due_instant(cal, start, allowance_for(proc, proc.committed_time))
     statutory = due_instant(cal, start, allowance_for(proc, proc.statutory_time))
     first = proc.entry
-    step_due = due_instant(cal, start, allowance_for(proc, first.allotment))
+    step_due, allotted = due_and_hours(cal, start, allowance_for(proc, first.allotment))
     row = SheetRow.trusted(
         step=first.id,
         agency=first.agency,
         from_agency=event.agency if event.agency != first.agency else None,
         started_at=event.occurred_at,
         due_at=step_due,
-        allotted_hours=hours(cal, start, step_due),
+        allotted_hours=allotted,
     )
     state = DossierState.trusted(
         dossier_id=event.dossier_id,
@@ -94,6 +94,8 @@ def received(event: ev.DossierReceived, ctx: RoutingContext) -> Result:
             lookup_digest(event.dossier_id, event.lookup_code) if event.lookup_code else None
         ),
     )
+    if not ctx.build_effects:
+        return state, []
     return state, [assign(state, row, event.event_id), arm(state)]
 
 
@@ -136,12 +138,12 @@ def step_completed(
         # Last step done: the dossier waits at the agency of that step for result_ready,
         # the dossier's own deadlines still armed.
         new = advance(state, sheet, current_step=None)
-        return new, [arm(new)]
+        return new, [arm(new)] if ctx.build_effects else []
     nxt = proc.step(next_id)
     agency, off_route = nxt.agency, False
     if event.to_agency is not None and event.to_agency != nxt.agency:
         agency, off_route = event.to_agency, True
-    row = new_row(state, proc, nxt.id, agency, event.agency, at, off_route, ctx)
+    row = new_row(state, proc, nxt, agency, event.agency, at, off_route, ctx)
     new = advance(
         state,
         (*sheet, row),
@@ -150,6 +152,8 @@ def step_completed(
         anomalies=state.anomalies + off_route,
         deadline_version=state.deadline_version + revisits(state, nxt.id),
     )
+    if not ctx.build_effects:
+        return new, []
     effects: list[Effect] = [assign(new, row, event.event_id), arm(new)]
     if off_route:
         effects.append(
@@ -216,7 +220,7 @@ def handed_off(
         revisited = 0
     else:
         from_agency = event.from_agency or event.agency
-        row = new_row(state, proc, step.id, event.to_agency, from_agency, at, not on_route, ctx)
+        row = new_row(state, proc, step, event.to_agency, from_agency, at, not on_route, ctx)
         sheet = (*finish_row(state, at, ctx), row)
         revisited = revisits(state, step.id)
     new = advance(
@@ -227,6 +231,8 @@ def handed_off(
         anomalies=state.anomalies + (not on_route),
         deadline_version=state.deadline_version + revisited,
     )
+    if not ctx.build_effects:
+        return new, []
     # Assigned now, even when the step (and its clock) began with another agency.
     effects: list[Effect] = [assign(new, row, event.event_id, assigned_at=at), arm(new)]
     if not on_route:
@@ -246,11 +252,15 @@ def handed_off(
 # --- the clock: pauses and reschedules -----------------------------------------------
 
 
-def supplement_requested(state: DossierState, event: ev.SupplementRequested) -> Result:
+def supplement_requested(
+    state: DossierState, event: ev.SupplementRequested, ctx: RoutingContext
+) -> Result:
     if state.status is not Status.OPEN:
         return state, [reject(event, ev.ReasonKind.ILLEGAL_TRANSITION, not_open(state))]
     pause = Pause.trusted(requested_at=event.occurred_at)
     new = advance(state, state.sheet, status=Status.PAUSED, pauses=(*state.pauses, pause))
+    if not ctx.build_effects:
+        return new, []
     return new, [DisarmDeadlines(state.dossier_id, "paused for supplement")]
 
 
@@ -264,7 +274,7 @@ def supplement_received(
         ]
     new = resume(state, pause, event.occurred_at, proc, ctx)
     new = advance(new, new.sheet, status=Status.OPEN)
-    return new, [arm(new)]
+    return new, [arm(new)] if ctx.build_effects else []
 
 
 def resume(
@@ -348,7 +358,7 @@ def rescheduled(state: DossierState, event: ev.DossierRescheduled, ctx: RoutingC
         deadline_version=state.deadline_version + 1,
     )
     # While paused nothing is armed; supplement_received arms the new due instant.
-    return new, ([arm(new)] if new.status is Status.OPEN else [])
+    return new, ([arm(new)] if new.status is Status.OPEN and ctx.build_effects else [])
 
 
 # --- the end -------------------------------------------------------------------------
@@ -384,6 +394,8 @@ def result_ready(
         saved_days=round(float(saved), 4),
     )
     new = advance(state, sheet, status=Status.RESULT_READY, current_step=None, outcome=outcome)
+    if not ctx.build_effects:
+        return new, []
     return new, [
         DisarmDeadlines(state.dossier_id, "result ready"),
         Completed(
@@ -404,6 +416,8 @@ def close(
     # Withdrawn or stopped mid-step: the row records the time used, but no result.
     sheet = finish_row(state, at, ctx, judge=False)
     new = advance(state, sheet, status=status, closed_at=at, current_step=None)
+    if not ctx.build_effects:
+        return new, []
     effects: list[Effect] = []
     if state.status in (Status.OPEN, Status.PAUSED):
         effects.append(DisarmDeadlines(state.dossier_id, status.value))

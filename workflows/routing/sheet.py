@@ -13,9 +13,10 @@ from events import (
     ReasonKind,
 )
 from workflows.calendar import WorkingCalendar
-from workflows.catalog import Procedure
+from workflows.catalog import Procedure, Step
 from workflows.deadlines import (
     TimeAllowance,
+    TimeUnit,
     allowance,
     classify,
     due_instant,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from workflows.routing.core import RoutingContext
 
 HOUR = timedelta(hours=1)
+_ZERO = timedelta(0)
 
 
 def allowance_for(proc: Procedure, amount: Decimal) -> TimeAllowance:
@@ -82,10 +84,25 @@ def hours(cal: WorkingCalendar, clock: datetime, due: datetime) -> float:
     return cal.working_time_between(clock, due) / HOUR
 
 
+def due_and_hours(
+    cal: WorkingCalendar, clock: datetime, allotment: TimeAllowance
+) -> tuple[datetime, float]:
+    """A step's due instant counted from ``clock``, and its allotted working hours.
+
+    In working units the hours are the allotment itself, without asking the calendar:
+    ``working_time_between(s, add_working_time(s, n)) == n`` for every ``s`` (the
+    calendar's rule, tested there). Same-day and calendar-day allotments are measured.
+    """
+    due = due_instant(cal, clock, allotment)
+    if allotment.unit is not TimeUnit.CALENDAR_DAYS and not allotment.same_day:
+        return due, allotment.working_duration() / HOUR
+    return due, hours(cal, clock, due)
+
+
 def new_row(
     state: DossierState,
     proc: Procedure,
-    step_id: str,
+    step: Step,
     agency: str,
     from_agency: str | None,
     at: datetime,
@@ -95,14 +112,14 @@ def new_row(
     cal = ctx.calendar
     # A step's clock never starts before the dossier's (same-day cut-off): see clock_start.
     clock = cal.next_opening(max(at, state.start_at))
-    due = due_instant(cal, clock, allowance_for(proc, proc.step(step_id).allotment))
+    due, allotted = due_and_hours(cal, clock, allowance_for(proc, step.allotment))
     return SheetRow.trusted(
-        step=step_id,
+        step=step.id,
         agency=agency,
         from_agency=from_agency,
         started_at=at,
         due_at=due,
-        allotted_hours=hours(cal, clock, due),
+        allotted_hours=allotted,
         off_route=off_route,
     )
 
@@ -110,29 +127,33 @@ def new_row(
 def finish_row(
     state: DossierState, at: datetime, ctx: RoutingContext, *, judge: bool = True
 ) -> tuple[SheetRow, ...]:
-    row = state.current_row
-    if row is None:
-        return state.sheet
+    sheet = state.sheet
+    # ``state.current_row`` and ``state.clock_start(row)`` written out: once an event.
+    if not sheet or sheet[-1].finished_at is not None:
+        return sheet
+    row = sheet[-1]
     cal = ctx.calendar
-    clock = state.clock_start(row)
+    clock = max(row.started_at, state.start_at)
     used = cal.working_time_between(clock, at)
     if state.pauses:
         pauses = [
             (p.requested_at, p.received_at) for p in state.pauses if p.received_at is not None
         ]
         used -= paused_working_time(cal, pauses, within=(clock, max(clock, at)))
+        used = max(used, _ZERO)
     finished = row.model_copy(
         update={
             "finished_at": at,
-            "used_hours": round(max(used, timedelta(0)) / HOUR, 4),
+            "used_hours": round(used / HOUR, 4),
             "result": classify(cal, at, row.due_at) if judge else None,
         }
     )
-    return (*state.sheet[:-1], finished)
+    return (*sheet[:-1], finished)
 
 
 def advance(state: DossierState, sheet: Sequence[SheetRow], **changes: object) -> DossierState:
-    return state.model_copy(update={**changes, "sheet": tuple(sheet)})
+    changes["sheet"] = tuple(sheet)  # ``changes`` is this call's own dict: no second one
+    return state.model_copy(update=changes)
 
 
 def assign(
@@ -184,7 +205,11 @@ def signed_sheet(
     rows = after.sheet
     last = len(rows) - 1
     signed_rows: list[SheetRow] | None = None
-    for i, row in enumerate(rows):
+    # Rules change only the last row and append: the rows before it are the same objects
+    # (checked, in C), and an unchanged row needs no signature.
+    first = len(old) - 1 if len(old) > 1 and rows[: len(old) - 1] == old[:-1] else 0
+    for i in range(first, len(rows)):
+        row = rows[i]
         prior = old[i] if i < len(old) else None
         if prior is row:
             continue
