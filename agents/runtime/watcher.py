@@ -13,7 +13,6 @@ re-schedules the dossier.
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 import struct
 from collections.abc import Callable, Iterable, Mapping
@@ -70,15 +69,14 @@ def tick_values(keys: Iterable[bytes], now: datetime) -> list[bytes]:
 
 
 class DeadlineIndex:
-    """Entries are (instant, seq, key, partition) tuples, each held by the heap and, while
+    """Entries are (instant, key, partition) tuples, each held by the heap and, while
     current, by ``_current[key]``: the same tuple object, so an entry costs one tuple, and
-    identity tells a current entry from a stale one. ``seq`` orders equal instants by
-    scheduling order."""
+    identity tells a current entry from a stale one. Equal instants pop in key order (a
+    key is current at most once, so two live entries never tie)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, bytes, int]] = []
-        self._current: dict[bytes, tuple[float, int, bytes, int]] = {}
-        self._seq = itertools.count()
+        self._heap: list[tuple[float, bytes, int]] = []
+        self._current: dict[bytes, tuple[float, bytes, int]] = {}
 
     def __len__(self) -> int:
         return len(self._current)
@@ -93,9 +91,9 @@ class DeadlineIndex:
     def schedule_at(self, key: bytes, partition: int, instant: float) -> None:
         """``schedule`` with the instant as epoch seconds (``datetime.timestamp()``)."""
         old = self._current.get(key)
-        if old is not None and old[0] == instant and old[3] == partition:
+        if old is not None and old[0] == instant and old[2] == partition:
             return
-        entry = (instant, next(self._seq), key, partition)
+        entry = (instant, key, partition)
         self._current[key] = entry
         heapq.heappush(self._heap, entry)
         if len(self._heap) > 2 * len(self._current) + 1024:
@@ -113,11 +111,11 @@ class DeadlineIndex:
         heap, current = self._heap, self._current
         while heap and heap[0][0] <= limit:
             entry = heapq.heappop(heap)
-            key = entry[2]
+            key = entry[1]
             if current.get(key) is not entry:
                 continue  # stale: re-scheduled or dropped since
             del current[key]
-            due.append((key, entry[3]))
+            due.append((key, entry[2]))
         return due
 
     def upcoming(self, after: float, until: float) -> list[tuple[float, bytes]]:
@@ -131,22 +129,22 @@ class DeadlineIndex:
             if i >= size or heap[i][0] > until:
                 continue
             entry = heap[i]
-            if entry[0] > after and current.get(entry[2]) is entry:
-                found.append((entry[0], entry[2]))
+            if entry[0] > after and current.get(entry[1]) is entry:
+                found.append((entry[0], entry[1]))
             stack += (2 * i + 1, 2 * i + 2)
         return found
 
     def next_instant(self) -> float | None:
         while self._heap:
             entry = self._heap[0]
-            if self._current.get(entry[2]) is entry:
+            if self._current.get(entry[1]) is entry:
                 return entry[0]
             heapq.heappop(self._heap)
         return None
 
     def forget_partitions(self, partitions: Iterable[int]) -> int:
         gone = set(partitions)
-        keys = [k for k, entry in self._current.items() if entry[3] in gone]
+        keys = [k for k, entry in self._current.items() if entry[2] in gone]
         for key in keys:
             del self._current[key]
         return len(keys)

@@ -250,6 +250,7 @@ class FakeApp:
         self.producer = Producer()
         self.on_rebalance_complete = SimpleNamespace(connect=self._on("complete"))
         self.on_partitions_revoked = SimpleNamespace(connect=self._on("revoked"))
+        self.on_before_shutdown = SimpleNamespace(connect=self._on("shutdown"))
 
     def _on(self, name: str) -> Callable[[Callable[..., Any]], None]:
         def connect(handler: Callable[..., Any]) -> None:
@@ -296,6 +297,31 @@ def test_the_preparation_pass_sends_nothing_and_a_revocation_drops_it() -> None:
     assert len(d.router.prepared) == 0
     generation = d.router.prepared.generation
     assert generation == 1
+
+
+def test_stopping_cancels_a_preparation_pass_under_way() -> None:
+    key, raw, at = due_state()
+    d, app = deadlines({key: raw}, at - timedelta(seconds=120))
+
+    async def stop_mid_pass() -> asyncio.Task[int] | None:
+        pass_under_way = asyncio.Event()
+        real_prepare = d.router.prepared.prepare
+
+        def prepare(*args: Any) -> Any:
+            pass_under_way.set()
+            return real_prepare(*args)
+
+        d.router.prepared.prepare = prepare  # type: ignore[method-assign,assignment]
+        d.router.prepared.ahead_s = 300.0
+        await d.tick()
+        task = d._preparing
+        await pass_under_way.wait()
+        await app.handlers["shutdown"](None)
+        return task
+
+    task = asyncio.run(stop_mid_pass())
+    assert task is not None and task.cancelled(), "the pass outlived the worker's stop"
+    assert d._preparing is None
 
 
 def test_the_look_ahead_and_the_bound_limit_what_is_prepared() -> None:

@@ -203,10 +203,11 @@ class Model:
         self.entries[k] = (at, self.order, partition)
 
     def pop_due(self, now: float) -> list[tuple[bytes, int]]:
-        due = sorted((v[0], v[1], k, v[2]) for k, v in self.entries.items() if v[0] <= now)
-        for _, _, k, _ in due:
+        # equal instants in key order
+        due = sorted((v[0], k, v[2]) for k, v in self.entries.items() if v[0] <= now)
+        for _, k, _ in due:
             del self.entries[k]
-        return [(k, p) for _, _, k, p in due]
+        return [(k, p) for _, k, p in due]
 
     def forget(self, partitions: set[int]) -> int:
         gone = [k for k, v in self.entries.items() if v[2] in partitions]
