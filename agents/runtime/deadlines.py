@@ -89,15 +89,13 @@ class Deadlines:
         checks = self.checks
         self.router.sketches.reset(owned)
 
-        def each(partition: int, state: DossierState | StateHeader) -> None:
+        def each(key: bytes, partition: int, state: DossierState | StateHeader) -> None:
             self.gauges.move(partition, None, state)
-            if checks is not None and isinstance(state, DossierState):
-                checks.after_rebuild(partition, state, now)
+            if checks is not None:
+                checks.after_rebuild(key, partition, state, now)
 
-        # The prediction's first checks need whole states; without it a header is enough.
-        count = self.watcher.rebuild(
-            self.tables[OPEN_TABLE], owned, each=each, decode=checks is not None
-        )
+        # A stamped state is read as far as its header, the prediction's first checks too.
+        count = self.watcher.rebuild(self.tables[OPEN_TABLE], owned, each=each)
         for key, blob in self.tables[PARKED_TABLE].items():
             partition = partition_of(key, self.partitions)
             if partition in owned and blob:

@@ -31,9 +31,11 @@ from workflows.prediction import (
     has_history,
     learnt,
     predicted_mark,
+    predicted_mark_of,
     raise_predicted_late,
 )
 from workflows.state import DossierState, Status
+from workflows.state_header import StateHeader
 
 __all__ = [
     "Checks",
@@ -220,13 +222,30 @@ class Checks:
     ) -> None:
         self._earlier(key, partition, self._check(state, now, self.policy), watch_at)
 
-    def after_rebuild(self, partition: int, state: DossierState, now: datetime) -> None:
+    def after_rebuild(
+        self, key: bytes, partition: int, state: DossierState | StateHeader, now: datetime
+    ) -> None:
         """Spread the first checks after a rebalance over one interval (by a hash of the
-        dossier id), not all at the first tick."""
-        key = state.dossier_id.encode("utf-8")
+        dossier id), not all at the first tick.
+
+        From a header alone (the rebuild does not decode a stamped state) the route's
+        history cannot be asked: an open dossier at a step, not yet warned under its
+        deadline version, is looked at once at its spread instant — a tick, which the
+        router evaluates like any batch-touched dossier, scheduling its checks from then on.
+        """
         spread = (zlib.crc32(key) % 1000) / 1000
-        hours = self.policy.check_every_hours * spread
-        first = self._check(state, now, replace(self.policy, check_every_hours=hours))
+        policy = replace(self.policy, check_every_hours=self.policy.check_every_hours * spread)
+        if isinstance(state, DossierState):
+            first = self._check(state, now, policy)
+        elif (
+            policy.enabled
+            and state.status is Status.OPEN
+            and state.current_step is not None
+            and predicted_mark_of(state.deadline_version) not in state.alerted
+        ):
+            first = self.cal.add_working_time(now, timedelta(hours=policy.check_every_hours))
+        else:
+            first = None
         self._earlier(key, partition, first, self.index.instant_of(key))
 
     def _check(

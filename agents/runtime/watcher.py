@@ -189,7 +189,7 @@ class Watcher:
         self,
         table: Mapping[bytes, bytes],
         owned: set[int],
-        each: Callable[[int, DossierState | StateHeader], None] | None = None,
+        each: Callable[[bytes, int, DossierState | StateHeader], None] | None = None,
         *,
         decode: bool = False,
     ) -> int:
@@ -197,10 +197,10 @@ class Watcher:
 
         A state stamped by the router under this watcher's key is read only as far as its
         header (``workflows.state_header``: the stored instant, and what the gauges count);
-        any other is decoded and its watch point computed. ``each(partition, header or
-        state)`` lets another view (the gauges) rebuild in the same pass; ``decode``: every
-        state decoded whole, for a view that needs more than the header (the prediction's
-        first checks read the route and the sheet)."""
+        any other is decoded and its watch point computed. ``each(key, partition, header or
+        state)`` lets other views (the gauges, the prediction's first checks) rebuild in the
+        same pass; ``decode``: every state decoded whole (what a view needing more than
+        the header would cost)."""
         self.index.clear()
         self.stamped = self.computed = 0
         schedule_at, key_now, partitions = self.index.schedule_at, self.key, self.partitions
@@ -214,10 +214,10 @@ class Watcher:
                 if header.watch_at is not None:
                     schedule_at(key, partition, header.watch_at.timestamp())
                 if each is not None:
-                    each(partition, header)
+                    each(key, partition, header)
                 continue
             state = DossierState.from_bytes(raw)
             self.reschedule(key, partition, state)
             if each is not None:
-                each(partition, state)
+                each(key, partition, state)
         return len(self.index)

@@ -11,6 +11,7 @@ the remaining time is known to within a sketch bucket (5%).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -350,9 +351,47 @@ def test_quiet_dossiers_are_checked_on_the_clock_only_with_history() -> None:
     checks.after_batch(b"D3", 0, warned, None, at(1, 10))
     assert index.instant_of(b"D3") is None  # already warned under this deadline version
     # after a rebalance the first checks are spread over one interval, not all at once
-    checks.after_rebuild(0, state, at(1, 10))
+    checks.after_rebuild(b"D1", 0, state, at(1, 10))
     first = index.instant_of(b"D1")
     assert first is not None and at(1, 10) <= first <= at(1, 16)
+
+
+def test_after_a_rebuild_from_headers_an_open_dossier_gets_one_spread_first_look() -> None:
+    from agents.runtime.prediction import Checks
+    from agents.runtime.watcher import DeadlineIndex
+    from workflows.prediction import predicted_mark_of
+    from workflows.state import Status
+    from workflows.state_header import StateHeader
+
+    index = DeadlineIndex()
+    checks = Checks(index, CATALOG, CAL, POLICY, SketchBook({}))
+
+    def header(status: Status = Status.OPEN, alerted: tuple[str, ...] = ()) -> StateHeader:
+        return StateHeader(status, 2, "review", "STC", alerted, None, None)
+
+    now = at(1, 10)
+    keys = [f"H{n}".encode() for n in range(200)]
+    for key in keys:
+        checks.after_rebuild(key, 0, header(), now)
+    looks = [index.instant_of(k) for k in keys]
+    assert all(look is not None and now <= look <= at(1, 16) for look in looks)
+    assert len(set(looks)) > 100, "the first looks are spread, not all at one tick"
+    # an earlier watch point is left alone
+    index.schedule(b"W", 0, at(1, 10, 30))
+    checks.after_rebuild(b"W", 0, header(), now)
+    assert index.instant_of(b"W") == at(1, 10, 30)
+    # never for a paused or warned dossier (under this deadline version), nor with it off
+    for key, h in [
+        (b"P", header(Status.PAUSED)),
+        (b"A", header(alerted=(predicted_mark_of(2),))),
+    ]:
+        checks.after_rebuild(key, 0, h, now)
+        assert index.instant_of(key) is None, key
+    checks.after_rebuild(b"B", 0, header(alerted=(predicted_mark_of(1),)), now)
+    assert index.instant_of(b"B") is not None  # warned under an older version only
+    off = Checks(index, CATALOG, CAL, replace(POLICY, enabled=False), SketchBook({}))
+    off.after_rebuild(b"O", 0, header(), now)
+    assert index.instant_of(b"O") is None
 
 
 def test_the_sketch_changelog_is_created_and_the_engine_may_use_it() -> None:

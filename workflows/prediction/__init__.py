@@ -16,6 +16,7 @@ from workflows.prediction.rule import (
     PredictionPolicy,
     learnt,
     predicted_mark,
+    predicted_mark_of,
     raise_predicted_late,
 )
 from workflows.prediction.sketch import BUCKETS, Sketch, SketchError
@@ -33,6 +34,7 @@ __all__ = [
     "learnt",
     "predict",
     "predicted_mark",
+    "predicted_mark_of",
     "raise_predicted_late",
     "remaining_route",
     "sketch_key",

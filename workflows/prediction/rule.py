@@ -55,7 +55,12 @@ class PredictionPolicy:
 
 
 def predicted_mark(state: DossierState) -> str:
-    return alert_mark(AlertScope.DOSSIER, AlertLevel.PREDICTED_LATE, None, state.deadline_version)
+    return predicted_mark_of(state.deadline_version)
+
+
+def predicted_mark_of(deadline_version: int) -> str:
+    """The mark a predicted-late warning leaves in ``alerted`` under that deadline version."""
+    return alert_mark(AlertScope.DOSSIER, AlertLevel.PREDICTED_LATE, None, deadline_version)
 
 
 def learnt(
