@@ -264,8 +264,10 @@ def worker_env(
     data_dir: Path,
     store: str,
     security: Security = PLAINTEXT,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """A benchmark worker's environment: group ``<prefix>router``, the clock held still."""
+    """A benchmark worker's environment: group ``<prefix>router``, the clock held still;
+    ``extra``: settings of the run's own (``--worker-env``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
     env.update(
         DOSSIERFLOW_BROKER=bootstrap,
@@ -282,6 +284,7 @@ def worker_env(
         DOSSIERFLOW_ALLOW_UNSIGNED_WEBHOOKS="true",
         **security.env(),
     )
+    env.update(extra or {})
     return env
 
 
@@ -437,6 +440,13 @@ def main() -> int:
         "--open-only", action="store_true", help="publish only receipts: --events open dossiers"
     )
     ap.add_argument("--py-spy", type=Path, help="record a py-spy profile of the worker here")
+    ap.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the worker, e.g. DOSSIERFLOW_PREDICT_LATE=false (repeatable)",
+    )
     args = ap.parse_args()
     if args.broker and not args.insecure and args.credentials is None:
         ap.error("a secured --broker needs --credentials (or --insecure for a PLAINTEXT one)")
@@ -490,7 +500,8 @@ def main() -> int:
         log(f"  {len(records)} in {base_s:.1f} s = {base_rate:,.0f} events/s")
 
         port = 18_000 + os.getpid() % 1000
-        env = worker_env(bootstrap, prefix, port, work / "worker", args.store, security)
+        extra = dict(kv.split("=", 1) for kv in args.worker_env)
+        env = worker_env(bootstrap, prefix, port, work / "worker", args.store, security, extra)
         if registry is not None:
             env["DOSSIERFLOW_PUBLISHERS_PATH"] = str(registry)
         else:
